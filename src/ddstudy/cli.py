@@ -1,0 +1,198 @@
+"""The ``ddstudy`` command line: parse, call a library function, map errors to one line and an exit code.
+
+Exit codes: 0 ok, 2 bad input or missing data (a :class:`DDStudyError`, printed as one line), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ddstudy.errors import DDStudyError
+
+log = logging.getLogger("ddstudy")
+
+
+def _source_options(args: argparse.Namespace):
+    from ddstudy.data.sources import SourceOptions
+
+    return SourceOptions(
+        root=Path(args.data_root),
+        download=args.download,
+        fashion_mnist_dir=Path(args.fashion_mnist_dir) if args.fashion_mnist_dir else None,
+    )
+
+
+def cmd_params_check(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+
+    study = load_study(args.params, args.grid)
+    print(
+        f"{args.params}: valid; grid '{study.grid}' has {len(study.variants)} dataset variants "
+        f"({len(study.biased)} biased, {len(study.clean)} clean)"
+    )
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+
+    study = load_study(args.params, args.grid)
+    chosen = {"all": study.variants, "biased": study.biased, "clean": study.clean}[args.kind]
+    for spec in chosen:
+        print(spec.name)
+    return 0
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from ddstudy.data.build import VariantSpec, build_variant
+
+    spec = VariantSpec(
+        source=args.source,
+        bias=args.bias,
+        ratio=args.ratio,
+        severity=args.severity,
+        seed=args.seed,
+        test_attrs=args.test_attrs,
+        train_per_class=args.train_per_class,
+        test_per_class=args.test_per_class,
+    )
+    out = Path(args.out) if args.out else Path("data/datasets") / spec.name
+    meta = build_variant(spec, out, _source_options(args), workers=args.workers)
+    train, test = meta["counts"]["train"], meta["counts"]["test"]
+    summary = f"{out}: {train['n']} train / {test['n']} test images {meta['image_shape']}"
+    if "aligned" in train:
+        summary += f"; train aligned {train['aligned_fraction']:.3f}, test aligned {test['aligned_fraction']:.3f}"
+    print(summary)
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    from ddstudy.data.store import load_variant
+    from ddstudy.report.samples import plot_variant_samples
+
+    variant = load_variant(args.dir)
+    meta = variant.meta
+    print(f"{meta['name']}  ({variant.path})")
+    for key in ("source", "bias", "ratio", "severity", "seed", "test_attrs", "image_shape"):
+        print(f"  {key:12s} {meta.get(key)}")
+    for split in ("train", "test"):
+        counts = meta["counts"][split]
+        line = f"  {split:12s} n={counts['n']}"
+        if "aligned" in counts:
+            line += (
+                f" aligned={counts['aligned']} conflicting={counts['conflicting']} ({counts['aligned_fraction']:.3f})"
+            )
+        print(line + f" sha256={meta['sha256'][split + '.npz'][:12]}…")
+    png = Path(args.png) if args.png else Path("results/figures/datasets") / f"{meta['name']}-samples.png"
+    plot_variant_samples(variant, png, per_class=args.per_class)
+    print(f"  sample grid  {png}")
+    return 0
+
+
+def cmd_data_figures(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+    from ddstudy.report.samples import write_dataset_figures
+
+    study = load_study(args.params, args.grid)
+    for path in write_dataset_figures(study, args.datasets_dir, args.out):
+        print(path)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ddstudy.bench import run_data_bench
+
+    run_data_bench(n_images=args.n_images, workers=args.workers, fashion_mnist_dir=args.fashion_mnist_dir)
+    return 0
+
+
+def _add_source_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", default="data/raw", help="torchvision root for mnist/cifar10 (default data/raw)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download mnist/cifar10 (internet)")
+    parser.add_argument("--fashion-mnist-dir", help="folder with the Fashion-MNIST idx .gz files")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    levels = ["DEBUG", "INFO", "WARNING", "ERROR"]
+    parser = argparse.ArgumentParser(prog="ddstudy", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", choices=levels)
+    # Leaf commands accept --log-level too (after the subcommand), without overriding the top-level default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=levels, help="logging level (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def leaf(group, name: str, **kwargs) -> argparse.ArgumentParser:
+        return group.add_parser(name, parents=[common], **kwargs)
+
+    def with_params(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+        p.add_argument("--grid", help="grid to use instead of params' `grid`")
+        return p
+
+    params = commands.add_parser("params", help="check params.yaml").add_subparsers(dest="action", required=True)
+    with_params(leaf(params, "check", help="validate params.yaml")).set_defaults(func=cmd_params_check)
+
+    data = commands.add_parser("data", help="build and inspect dataset variants").add_subparsers(
+        dest="action", required=True
+    )
+    build = leaf(data, "build", help="build one dataset variant (biased or clean)")
+    build.add_argument("--source", required=True, help="mnist | cifar10 | fashion-mnist")
+    build.add_argument("--bias", required=True, help="color | corruption | none")
+    build.add_argument("--ratio", type=float, help="bias-aligned ratio in [0, 1]")
+    build.add_argument("--severity", type=int, help="severity 1-4 (colour: 1-5)")
+    build.add_argument("--seed", type=int, default=42, help="seed of the colour jitter / corruptions (default 42)")
+    build.add_argument("--test-attrs", default="conflicting", help="conflicting (reference) | uniform")
+    build.add_argument("--train-per-class", type=int, help="keep the first N training samples per class")
+    build.add_argument("--test-per-class", type=int, help="keep the first N test samples per class")
+    build.add_argument("--workers", type=int, default=2, help="processes for the corruption bias (default 2)")
+    build.add_argument("--out", help="output folder (default data/datasets/<canonical name>)")
+    _add_source_args(build)
+    build.set_defaults(func=cmd_data_build)
+
+    show = leaf(data, "show", help="print a variant's meta and write a sample-grid PNG")
+    show.add_argument("dir", help="variant folder")
+    show.add_argument("--png", help="output PNG (default results/figures/datasets/<name>-samples.png)")
+    show.add_argument("--per-class", type=int, default=8)
+    show.set_defaults(func=cmd_data_show)
+
+    listing = with_params(leaf(data, "list", help="list the active grid's dataset variants"))
+    listing.add_argument("--kind", choices=["all", "biased", "clean"], default="all")
+    listing.set_defaults(func=cmd_data_list)
+
+    figures = with_params(leaf(data, "figures", help="sample grids by ratio and by severity for the grid"))
+    figures.add_argument("--datasets-dir", default="data/datasets")
+    figures.add_argument("--out", default="results/figures/datasets")
+    figures.set_defaults(func=cmd_data_figures)
+
+    bench = commands.add_parser("bench", help="print timings").add_subparsers(dest="what", required=True)
+    bench_data = leaf(bench, "data", help="time building one 60k-sample variant of each bias kind")
+    bench_data.add_argument("--n-images", type=int, default=60000)
+    bench_data.add_argument("--workers", type=int, default=2)
+    bench_data.add_argument("--fashion-mnist-dir")
+    bench_data.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except DDStudyError as err:
+        print(f"ddstudy: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ddstudy: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

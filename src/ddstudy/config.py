@@ -1,0 +1,160 @@
+"""params.yaml: loading, schema validation with one-line errors, and the typed study grid.
+
+This is the only module that interprets params. Snakemake (the Snakefile), DVC (via the CLI) and the CLI all go
+through :func:`load_study`, so the three agree on which dataset variants exist and what they are called.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ddstudy.data.build import VariantSpec
+from ddstudy.data.sources import SourceOptions
+from ddstudy.errors import DDStudyError
+
+SCHEMA_PATH = Path(str(resources.files("ddstudy") / "schemas" / "params.schema.yaml"))
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
+    """Read params.yaml (safe YAML only); a missing or malformed file is a one-line error."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DDStudyError(f"{path}: params file not found; run from the repository root or pass --params") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise DDStudyError(f"{path}: invalid YAML{where}; fix the syntax") from None
+    if not isinstance(params, dict):
+        raise DDStudyError(f"{path}: expected a mapping at the top level")
+    return params
+
+
+def _format_path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _format_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in allowed]
+        if unknown and allowed:
+            key = unknown[0]
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+            return f"{where}: unknown key '{key}' ({hint})"
+    if error.validator == "enum":
+        return f"{where}: {error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}"
+
+
+def validate_params(params: dict, source: str = "params.yaml") -> None:
+    """Validate against the JSON schema (the same file Snakemake's ``validate`` uses) and the grid choice."""
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise DDStudyError(f"{source}: {_describe(jsonschema.exceptions.best_match(errors))}")
+    if params["grid"] not in params["grids"]:
+        raise DDStudyError(
+            f"{source}: grid '{params['grid']}' is not defined; choose one of: {', '.join(params['grids'])}"
+        )
+
+
+@dataclass(frozen=True)
+class Study:
+    """The active grid, expanded into typed, validated pieces."""
+
+    grid: str
+    seed: int
+    description: str
+    variants: tuple[VariantSpec, ...]
+    sources: SourceOptions
+    workers: int
+
+    def variant(self, name: str) -> VariantSpec:
+        for spec in self.variants:
+            if spec.name == name:
+                return spec
+        raise DDStudyError(f"dataset variant '{name}' is not in grid '{self.grid}'; see `ddstudy data list`")
+
+    @property
+    def biased(self) -> tuple[VariantSpec, ...]:
+        return tuple(v for v in self.variants if v.bias != "none")
+
+    @property
+    def clean(self) -> tuple[VariantSpec, ...]:
+        return tuple(v for v in self.variants if v.bias == "none")
+
+
+def expand_datasets(groups: list[dict], seed: int) -> tuple[VariantSpec, ...]:
+    """Cross each group's ratios × severities into variants (one clean variant for ``bias: none``)."""
+    specs: dict[str, VariantSpec] = {}
+    for group in groups:
+        common = {
+            "source": group["source"],
+            "bias": group["bias"],
+            "seed": seed,
+            "train_per_class": group.get("train_per_class"),
+            "test_per_class": group.get("test_per_class"),
+        }
+        if group["bias"] == "none":
+            combos: list[dict] = [{}]
+        else:
+            if "ratios" not in group or "severities" not in group:
+                raise DDStudyError(f"dataset group {group['source']}/{group['bias']} needs `ratios` and `severities`")
+            combos = [
+                {"ratio": float(r), "severity": int(s), "test_attrs": group.get("test_attrs", "conflicting")}
+                for r, s in itertools.product(group["ratios"], group["severities"])
+            ]
+        for combo in combos:
+            spec = VariantSpec(**common, **combo)
+            specs.setdefault(spec.name, spec)
+    return tuple(specs.values())
+
+
+def study_from_params(params: dict, grid: str | None = None, source: str = "params.yaml") -> Study:
+    """Validate ``params`` and expand the active grid (or ``grid``, overriding params' ``grid``)."""
+    if grid is not None:
+        params = {**params, "grid": grid}
+    validate_params(params, source)
+    name = params["grid"]
+    grid_params = params["grids"][name]
+    seed = int(grid_params.get("seed", 42))
+    sources = params.get("sources", {}) or {}
+    options = SourceOptions(
+        root=Path(sources.get("root", "data/raw")),
+        download=bool(sources.get("download", False)),
+        fashion_mnist_dir=Path(sources["fashion_mnist_dir"]) if sources.get("fashion_mnist_dir") else None,
+    )
+    return Study(
+        grid=name,
+        seed=seed,
+        description=grid_params.get("description", ""),
+        variants=expand_datasets(grid_params["datasets"], seed),
+        sources=options,
+        workers=int((params.get("build") or {}).get("workers", 2)),
+    )
+
+
+def load_study(path: str | Path = DEFAULT_PARAMS, grid: str | None = None) -> Study:
+    return study_from_params(load_params(path), grid, source=str(path))

@@ -1,0 +1,79 @@
+"""Bias attributes and the colour bias of CMNIST-DD.
+
+Mirrors yaolu-zjut/Biased-DD (``biased_mnist_v1.py``: ``make_attr_labels`` and ``colorize``), which follows LfF
+(Nam et al., NeurIPS 2020). A sample of class ``c`` is *bias-aligned* when its attribute equals ``c``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ddstudy.errors import DDStudyError
+
+# The ten mean colours of LfF's Colored MNIST (``colors.th`` shipped with LfF and with Biased-DD), RGB in [0, 1],
+# stored as the float32 values of that file.
+LFF_MEAN_COLORS = np.array(
+    [
+        [0.9836823344230652, 0.31251901388168335, 0.16857534646987915],
+        [0.9905296564102173, 0.9156052470207214, 0.35151219367980957],
+        [0.6729639768600464, 0.4610704779624939, 0.5798081755638123],
+        [0.783251941204071, 0.8315559029579163, 0.6013293862342834],
+        [0.08801579475402832, 0.7779633402824402, 0.9818077683448792],
+        [0.32139337062835693, 0.9610545635223389, 0.446449875831604],
+        [0.024615883827209473, 0.23565047979354858, 0.7586662769317627],
+        [0.5552469491958618, 0.10158014297485352, 0.7617631554603577],
+        [0.2077232003211975, 0.3929485082626343, 0.018702387809753418],
+        [0.8336576223373413, 0.2024092674255371, 0.266943097114563],
+    ],
+    dtype=np.float32,
+)
+
+# Per-image colour jitter σ by severity 1..5 (reference ``colorize``: std_color); larger severity = purer colour.
+COLOR_JITTER_STD = (0.05, 0.02, 0.01, 0.005, 0.002)
+
+
+def attribute_shares(ratio: float, num_classes: int) -> np.ndarray:
+    """Row c: share of class-c samples given each attribute: ``ratio`` on the diagonal, (1−ratio)/(K−1) elsewhere."""
+    eye = np.eye(num_classes)
+    return ratio * eye + (1.0 - ratio) / (num_classes - 1) * (1.0 - eye)
+
+
+def assign_attributes(labels: np.ndarray, ratio: float, num_classes: int) -> np.ndarray:
+    """Bias attribute of every sample, exactly as the reference's ``make_attr_labels``.
+
+    Within each class, samples are taken in dataset order and cut at the rounded cumulative shares
+    ``round(n_c · cumsum(shares_c))``: the first block gets attribute 0, the next attribute 1, and so on. No
+    randomness is involved (the reference's seed does not touch it), so the same image gets the same attribute
+    as in the published CMNIST-DD / CCIFAR10-DD files; block sizes differ from their shares by at most one sample.
+    """
+    if not 0.0 <= ratio <= 1.0:
+        raise DDStudyError(f"bias-aligned ratio {ratio} is outside [0, 1]; use e.g. 0.95")
+    labels = np.asarray(labels, dtype=np.int64)
+    shares = attribute_shares(ratio, num_classes)
+    attrs = np.empty_like(labels)
+    for label in range(num_classes):
+        indices = np.flatnonzero(labels == label)
+        milestones = np.round(len(indices) * np.cumsum(shares[label]))
+        positions = np.arange(len(indices))
+        # First attribute whose milestone exceeds the position (reference: min(nonzero(milestones > idx))).
+        attrs[indices] = np.minimum(np.searchsorted(milestones, positions, side="right"), num_classes - 1)
+    return attrs
+
+
+def colorize(gray: np.ndarray, attrs: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Colour bias: ``clamp(mean_colour[a] + N(0, σ²) per image and channel, 0, 1) × grey image``.
+
+    Mirrors the reference ``colorize`` (float32 arithmetic on the 0–255 grey image, then a truncating cast to
+    uint8 as ``np.array(...).astype(np.uint8)`` does), vectorised over the batch.
+    ``gray`` is uint8 [N, 1, H, W]; the result is uint8 [N, 3, H, W].
+    """
+    if gray.ndim != 4 or gray.shape[1] != 1:
+        raise DDStudyError(
+            f"colour bias needs a 1-channel (grey) source, got {gray.shape[1]} channels; use --bias corruption"
+        )
+    if not 1 <= severity <= len(COLOR_JITTER_STD):
+        raise DDStudyError(f"severity {severity} is outside 1..{len(COLOR_JITTER_STD)} for the colour bias")
+    std = np.float32(COLOR_JITTER_STD[severity - 1])
+    jitter = rng.standard_normal((len(attrs), 3), dtype=np.float32) * std
+    colours = np.clip(LFF_MEAN_COLORS[attrs] + jitter, 0.0, 1.0)
+    return (colours[:, :, None, None] * gray.astype(np.float32)).astype(np.uint8)

@@ -1,0 +1,196 @@
+"""Build one dataset variant (biased or clean) into the storage contract.
+
+A variant folder holds ``train.npz`` and ``test.npz`` (``images`` uint8 [N,C,H,W], ``labels`` int64, ``attrs``
+int64; attrs = −1 for ``bias: none``) and ``meta.json`` (what was built, counts, sha256 of each npz). The folder is
+built under a temporary name and renamed into place, so an interrupted build leaves nothing that looks done.
+
+Construction mirrors yaolu-zjut/Biased-DD (``biased_mnist_v1.py``, ``biased_cifar10.py``): the training set gets
+attributes at the bias-aligned ratio, the test set at ratio 0 (every sample bias-conflicting) by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import ddstudy
+from ddstudy.data import bias, corruptions
+from ddstudy.data.sources import SOURCES, SourceData, SourceOptions, Split, load_source, take_per_class
+from ddstudy.errors import DDStudyError
+from ddstudy.io import atomic_directory, save_npz, write_json
+
+log = logging.getLogger(__name__)
+
+BIASES = ("color", "corruption", "none")
+TEST_ATTR_MODES = ("conflicting", "uniform")
+DEFAULT_SEED = 42  # the reference's seed (biased_mnist.__init__, biased_cifar10.__init__)
+SPLIT_CODES = {"train": 0, "test": 1}  # mixed into the seed so the two splits draw independent noise
+ARRAY_CONTRACT = {"images": ("uint8", 4), "labels": ("int64", 1), "attrs": ("int64", 1)}
+
+
+def format_ratio(ratio: float) -> str:
+    """Shortest exact text for a ratio (0 → "0", 0.95 → "0.95"), used in canonical names."""
+    return f"{ratio:g}"
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One dataset variant; validated on construction so bad input fails before any work is done."""
+
+    source: str
+    bias: str = "none"
+    ratio: float | None = None
+    severity: int | None = None
+    seed: int = DEFAULT_SEED
+    test_attrs: str = "conflicting"
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise DDStudyError(f"unknown source '{self.source}'; choose one of: {', '.join(sorted(SOURCES))}")
+        if self.bias not in BIASES:
+            raise DDStudyError(f"unknown bias '{self.bias}'; choose one of: {', '.join(BIASES)}")
+        if self.test_attrs not in TEST_ATTR_MODES:
+            raise DDStudyError(
+                f"unknown test-attrs mode '{self.test_attrs}'; choose one of: {', '.join(TEST_ATTR_MODES)}"
+            )
+        if self.bias == "none":
+            if self.ratio is not None or self.severity is not None:
+                raise DDStudyError("--bias none takes no --ratio or --severity; drop them")
+        else:
+            if self.ratio is None or not 0.0 <= float(self.ratio) <= 1.0:
+                raise DDStudyError(f"bias-aligned ratio {self.ratio} is outside [0, 1]; use e.g. --ratio 0.95")
+            max_severity = corruptions.MAX_SEVERITY if self.bias == "corruption" else len(bias.COLOR_JITTER_STD)
+            if self.severity is None or not 1 <= int(self.severity) <= max_severity:
+                raise DDStudyError(f"severity {self.severity} is outside 1..{max_severity}; use e.g. --severity 4")
+        for key in ("train_per_class", "test_per_class"):
+            value = getattr(self, key)
+            if value is not None and int(value) < 1:
+                raise DDStudyError(f"{key} must be a positive number of samples, got {value}")
+        if int(self.seed) < 0:
+            raise DDStudyError(f"seed must be a non-negative integer, got {self.seed}")
+
+    @property
+    def name(self) -> str:
+        """Canonical folder name: everything that changes the bytes, defaults left out."""
+        if self.bias == "none":
+            parts = [self.source, "clean"]
+        else:
+            parts = [self.source, self.bias, f"r{format_ratio(self.ratio)}", f"s{self.severity}"]
+        if self.train_per_class is not None or self.test_per_class is not None:
+            parts.append(f"n{self.train_per_class or 'all'}-{self.test_per_class or 'all'}")
+        if self.bias != "none" and self.test_attrs != "conflicting":
+            parts.append(f"t{self.test_attrs}")
+        if self.seed != DEFAULT_SEED:
+            parts.append(f"seed{self.seed}")
+        return "-".join(parts)
+
+
+@dataclass
+class BuiltSplit:
+    images: np.ndarray
+    labels: np.ndarray
+    attrs: np.ndarray
+    counts: dict = field(default_factory=dict)
+
+
+def split_counts(labels: np.ndarray, attrs: np.ndarray, num_classes: int) -> dict:
+    """How many samples, and how many bias-aligned / conflicting, in total and per class."""
+    has_attrs = bool((attrs >= 0).any())
+    aligned = attrs == labels
+    per_class = []
+    for label in range(num_classes):
+        in_class = labels == label
+        entry = {"class": label, "n": int(in_class.sum())}
+        if has_attrs:
+            entry["aligned"] = int((in_class & aligned).sum())
+        per_class.append(entry)
+    counts = {"n": int(len(labels)), "per_class": per_class}
+    if has_attrs:
+        counts["aligned"] = int(aligned.sum())
+        counts["conflicting"] = int(len(labels) - aligned.sum())
+        counts["aligned_fraction"] = round(float(aligned.mean()), 6) if len(labels) else 0.0
+    return counts
+
+
+def _apply_bias(spec: VariantSpec, split_name: str, split: Split, num_classes: int, workers: int) -> BuiltSplit:
+    if spec.bias == "none":
+        attrs = np.full(len(split.labels), -1, dtype=np.int64)
+        return BuiltSplit(split.images, split.labels, attrs)
+    if split_name == "train":
+        ratio = float(spec.ratio)
+    else:  # conflicting: the reference's test set (ratio 0); uniform: every attribute 1/K (ratio 1/K)
+        ratio = 0.0 if spec.test_attrs == "conflicting" else 1.0 / num_classes
+    attrs = bias.assign_attributes(split.labels, ratio, num_classes)
+    seed_words = (int(spec.seed), SPLIT_CODES[split_name])
+    started = time.perf_counter()
+    if spec.bias == "color":
+        images = bias.colorize(split.images, attrs, int(spec.severity), np.random.default_rng(list(seed_words)))
+    else:
+        done = [0]
+
+        def progress(n: int) -> None:
+            done[0] += n
+            elapsed = time.perf_counter() - started
+            rate = done[0] / elapsed if elapsed else 0.0
+            eta = (len(attrs) - done[0]) / rate if rate else float("nan")
+            log.info(
+                "%s %s: %d/%d images (%.0f img/s, ETA %.0f s)", spec.name, split_name, done[0], len(attrs), rate, eta
+            )
+
+        images = corruptions.corrupt_by_attribute(
+            split.images, attrs, int(spec.severity), seed_words, workers=workers, progress=progress
+        )
+    return BuiltSplit(images, split.labels, attrs)
+
+
+def build_variant(
+    spec: VariantSpec,
+    out_dir: str | Path,
+    options: SourceOptions | None = None,
+    workers: int = 1,
+    source: SourceData | None = None,
+) -> dict:
+    """Build ``spec`` into ``out_dir`` atomically and return its meta (also written as ``meta.json``)."""
+    started = time.perf_counter()
+    source = source or load_source(spec.source, options)
+    if spec.bias == "color" and source.train.images.shape[1] != 1:
+        raise DDStudyError(f"colour bias needs a grey source; '{spec.source}' has 3 channels (use --bias corruption)")
+    meta: dict = {
+        "name": spec.name,
+        "spec": asdict(spec),
+        **{
+            key: value
+            for key, value in asdict(spec).items()
+            if key in ("source", "bias", "ratio", "severity", "seed", "test_attrs")
+        },
+        "num_classes": source.num_classes,
+        "class_names": list(source.class_names),
+        "ddstudy_version": ddstudy.__version__,
+    }
+    if spec.bias == "color":
+        meta["attribute_names"] = [f"colour{i}" for i in range(source.num_classes)]
+        meta["color_jitter_std"] = bias.COLOR_JITTER_STD[int(spec.severity) - 1]
+    elif spec.bias == "corruption":
+        meta["attribute_names"] = list(corruptions.CORRUPTION_ORDER)
+        meta["corruption_level"] = int(spec.severity) + 1
+    splits = {
+        "train": take_per_class(source.train, spec.train_per_class),
+        "test": take_per_class(source.test, spec.test_per_class),
+    }
+    with atomic_directory(out_dir) as tmp:
+        meta["counts"], meta["sha256"] = {}, {}
+        for split_name, split in splits.items():
+            built = _apply_bias(spec, split_name, split, source.num_classes, workers)
+            meta["counts"][split_name] = split_counts(built.labels, built.attrs, source.num_classes)
+            arrays = {"images": built.images, "labels": built.labels.astype(np.int64), "attrs": built.attrs}
+            meta["sha256"][f"{split_name}.npz"] = save_npz(tmp / f"{split_name}.npz", arrays)
+        meta["image_shape"] = list(built.images.shape[1:])
+        write_json(tmp / "meta.json", meta)  # no timings inside: same seed, same bytes for every file
+    log.info("built %s in %.1f s", spec.name, time.perf_counter() - started)
+    return meta

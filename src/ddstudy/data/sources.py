@@ -1,0 +1,234 @@
+"""Clean source datasets, read into uint8 arrays [N, C, H, W] + int64 labels.
+
+Sources resolve through a small registry (no if/elif chain):
+
+* ``mnist``   — torchvision's MNIST loader (the reference's ``datasets.MNIST``); download only when asked.
+* ``cifar10`` — torchvision's CIFAR-10 on-disk format (``cifar-10-batches-py``), downloaded by torchvision when
+  asked; the batches are read with a restricted unpickler that only rebuilds numpy arrays, lists, dicts and
+  scalars, after torchvision's md5 check of each batch file (torchvision itself would call plain ``pickle.load``).
+* ``fashion-mnist`` — the Debian package ``dataset-fashion-mnist`` (idx files under
+  ``/usr/share/datasets/fashion-mnist``), read straight into numpy; the offline default of the demo.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ddstudy.errors import DDStudyError
+
+FASHION_MNIST_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_ENV = "DDSTUDY_FASHION_MNIST_DIR"
+FASHION_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where sources live and whether torchvision may download them (never by default: opt-in)."""
+
+    root: Path = Path("data/raw")
+    download: bool = False
+    fashion_mnist_dir: Path | None = None  # None: $DDSTUDY_FASHION_MNIST_DIR, else the Debian package folder
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # uint8 [N, C, H, W]
+    labels: np.ndarray  # int64 [N]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 [N,C,H,W], got {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError("labels must be [N] and match images")
+
+
+@dataclass(frozen=True)
+class SourceData:
+    name: str
+    train: Split
+    test: Split
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+MNIST_CLASSES = tuple(str(i) for i in range(10))
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+# ---------------------------------------------------------------------------------------------------- idx format
+def parse_idx(raw: bytes, expected_dims: int, where: str) -> np.ndarray:
+    """Parse an idx (LeCun) file of unsigned bytes: magic 0x0000 08 <ndim>, big-endian dims, then the data."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != expected_dims:
+        raise DDStudyError(f"{where}: not an idx file of uint8 with {expected_dims} dims (bad magic); replace it")
+    header_end = 4 + 4 * expected_dims
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(expected_dims))
+    count = int(np.prod(dims))
+    if len(raw) != header_end + count:
+        raise DDStudyError(f"{where}: truncated idx file ({len(raw) - header_end} of {count} bytes); replace it")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_end).reshape(dims).copy()
+
+
+def _read_gz(path: Path) -> bytes:
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError) as err:
+        raise DDStudyError(f"{path}: cannot read gzip file ({err}); replace it") from None
+
+
+def fashion_mnist_dir(options: SourceOptions) -> Path:
+    if options.fashion_mnist_dir is not None:
+        return Path(options.fashion_mnist_dir)
+    return Path(os.environ.get(FASHION_MNIST_ENV, FASHION_MNIST_DEFAULT_DIR))
+
+
+def load_fashion_mnist(options: SourceOptions) -> SourceData:
+    """Fashion-MNIST from the four idx .gz files of the Debian package (or any folder holding them)."""
+    folder = fashion_mnist_dir(options)
+    missing = [name for name in FASHION_MNIST_FILES.values() if not (folder / name).is_file()]
+    if missing:
+        raise DDStudyError(
+            f"Fashion-MNIST files missing in {folder} ({', '.join(missing)}): run `apt-get install "
+            f"dataset-fashion-mnist` as root, or set {FASHION_MNIST_ENV} (or params sources.fashion_mnist_dir) "
+            "to a folder holding the four idx .gz files"
+        )
+    arrays = {}
+    for key, name in FASHION_MNIST_FILES.items():
+        dims = 3 if key.endswith("images") else 1
+        arrays[key] = parse_idx(_read_gz(folder / name), dims, str(folder / name))
+    splits = []
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[0] != labels.shape[0]:
+            raise DDStudyError(f"{folder}: {split} images and labels differ in count; replace the files")
+        splits.append(Split(images[:, None, :, :], labels.astype(np.int64)))
+    return SourceData("fashion-mnist", splits[0], splits[1], FASHION_MNIST_CLASSES)
+
+
+# ---------------------------------------------------------------------------------------------------- torchvision
+def load_mnist(options: SourceOptions) -> SourceData:
+    """MNIST through ``torchvision.datasets.MNIST`` (files under ``<root>/MNIST/raw``), as the reference loads it."""
+    from torchvision import datasets
+
+    splits = []
+    for train in (True, False):
+        try:
+            dataset = datasets.MNIST(str(options.root), train=train, download=options.download)
+        except RuntimeError as err:
+            raise DDStudyError(
+                f"MNIST not found under {options.root}/MNIST/raw ({err}); pass --download (needs internet) "
+                "or copy the four idx files there"
+            ) from None
+        images = dataset.data.numpy().astype(np.uint8)[:, None, :, :]
+        splits.append(Split(images, dataset.targets.numpy().astype(np.int64)))
+    return SourceData("mnist", splits[0], splits[1], MNIST_CLASSES)
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds only what CIFAR batch files contain (dicts, lists, bytes, numbers, numpy arrays)."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes inside protocol-2 pickles; encodes a str, nothing else
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one CIFAR python-format batch into (uint8 [N,3,32,32], int64 [N]) without arbitrary unpickling."""
+    try:
+        with open(path, "rb") as handle:
+            entry = _ArrayOnlyUnpickler(io.BytesIO(handle.read()), encoding="latin1").load()
+        data = np.asarray(entry["data"], dtype=np.uint8)
+        labels = np.asarray(entry["labels"] if "labels" in entry else entry["fine_labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as err:
+        raise DDStudyError(f"{path}: not a CIFAR python batch ({err}); delete it and re-download") from None
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar10(options: SourceOptions) -> SourceData:
+    """CIFAR-10 in torchvision's on-disk format; torchvision downloads and md5-checks it when asked."""
+    from torchvision import datasets
+    from torchvision.datasets.utils import check_integrity
+
+    folder = options.root / datasets.CIFAR10.base_folder
+    if options.download:
+        datasets.CIFAR10(str(options.root), train=True, download=True)
+    splits = []
+    for file_list in (datasets.CIFAR10.train_list, datasets.CIFAR10.test_list):
+        images, labels = [], []
+        for name, md5 in file_list:
+            path = folder / name
+            if not path.is_file():
+                raise DDStudyError(
+                    f"CIFAR-10 batch {path} not found; pass --download (needs internet) or put the official "
+                    f"python-version batches in {folder}"
+                )
+            if not check_integrity(str(path), md5):
+                raise DDStudyError(f"{path}: md5 differs from the official CIFAR-10 file; delete it and re-download")
+            batch_images, batch_labels = read_cifar_batch(path)
+            images.append(batch_images)
+            labels.append(batch_labels)
+        splits.append(Split(np.concatenate(images), np.concatenate(labels)))
+    return SourceData("cifar10", splits[0], splits[1], CIFAR10_CLASSES)
+
+
+SOURCES: dict[str, Callable[[SourceOptions], SourceData]] = {
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+    "fashion-mnist": load_fashion_mnist,
+}
+
+
+def load_source(name: str, options: SourceOptions | None = None) -> SourceData:
+    """Load a registered source by name; an unknown name is a one-line error listing the known ones."""
+    try:
+        loader = SOURCES[name]
+    except KeyError:
+        raise DDStudyError(f"unknown source '{name}'; choose one of: {', '.join(sorted(SOURCES))}") from None
+    return loader(options or SourceOptions())
+
+
+def take_per_class(split: Split, per_class: int | None) -> Split:
+    """Keep the first ``per_class`` samples of each class, in dataset order (deterministic; no seed needed)."""
+    if per_class is None:
+        return split
+    keep = np.zeros(len(split.labels), dtype=bool)
+    for label in np.unique(split.labels):
+        keep[np.flatnonzero(split.labels == label)[:per_class]] = True
+    return Split(split.images[keep], split.labels[keep])

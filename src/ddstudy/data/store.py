@@ -1,0 +1,58 @@
+"""Read a dataset variant back, checking it against its own ``meta.json`` (never unpickling)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ddstudy.data.build import ARRAY_CONTRACT
+from ddstudy.errors import DDStudyError
+from ddstudy.io import load_npz, read_json, sha256_file
+
+
+@dataclass(frozen=True)
+class StoredSplit:
+    images: np.ndarray  # uint8 [N, C, H, W]
+    labels: np.ndarray  # int64 [N]
+    attrs: np.ndarray  # int64 [N]; -1 where the variant has no bias attribute
+
+    @property
+    def aligned(self) -> np.ndarray:
+        """Boolean mask of bias-aligned samples (attribute equals label)."""
+        return self.attrs == self.labels
+
+
+@dataclass(frozen=True)
+class Variant:
+    path: Path
+    meta: dict
+    train: StoredSplit
+    test: StoredSplit
+
+
+def load_split(folder: str | Path, split: str, meta: dict | None = None, verify: bool = True) -> StoredSplit:
+    folder = Path(folder)
+    meta = meta if meta is not None else read_json(folder / "meta.json")
+    path = folder / f"{split}.npz"
+    if verify:
+        expected = meta.get("sha256", {}).get(f"{split}.npz")
+        if expected is None:
+            raise DDStudyError(f"{folder}/meta.json lists no sha256 for {split}.npz; rebuild the variant")
+        if path.is_file() and sha256_file(path) != expected:
+            raise DDStudyError(f"{path}: sha256 differs from meta.json (modified or corrupt); rebuild the variant")
+    arrays = load_npz(path, ARRAY_CONTRACT)
+    n = len(arrays["labels"])
+    if arrays["images"].shape[0] != n or arrays["attrs"].shape[0] != n:
+        raise DDStudyError(f"{path}: images, labels and attrs differ in length; rebuild the variant")
+    return StoredSplit(arrays["images"], arrays["labels"], arrays["attrs"])
+
+
+def load_variant(folder: str | Path, verify: bool = True) -> Variant:
+    """Load ``train``/``test`` of a variant folder; ``verify`` checks each npz against the sha256 in meta.json."""
+    folder = Path(folder)
+    if not (folder / "meta.json").is_file():
+        raise DDStudyError(f"{folder}: no meta.json, not a built dataset variant; run `ddstudy data build` first")
+    meta = read_json(folder / "meta.json")
+    return Variant(folder, meta, load_split(folder, "train", meta, verify), load_split(folder, "test", meta, verify))

@@ -1,0 +1,139 @@
+"""Safe artifact I/O: atomic writes, hashes, and loading that never unpickles.
+
+Every artifact is written to a temporary name in the destination's own directory and renamed into place, so an
+interrupted run never leaves a file (or a dataset folder) that looks finished. Arrays are stored as ``.npz`` and
+read back with ``allow_pickle=False``; a file that is not a valid archive is reported by path, in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ddstudy.errors import DDStudyError
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a directory under a temporary sibling name; swap it into place only when the block succeeds.
+
+    An existing ``path`` is replaced as a whole, so readers see either the old complete folder or the new one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "previous")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _canonical_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically with sorted keys (same content, same bytes)."""
+    with atomic_file(path, "w") as handle:
+        handle.write(_canonical_json(data))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or malformed file is a one-line :class:`DDStudyError`."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DDStudyError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise DDStudyError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); rebuild it") from None
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> str:
+    """Save arrays uncompressed and deterministically (fixed zip timestamps); return the file's sha256.
+
+    ``np.savez`` stamps each member with the current time, so identical arrays would give different bytes on
+    different days; we write the zip ourselves with a fixed date so that the same seed gives the same sha256.
+    """
+    with atomic_file(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            array = np.ascontiguousarray(arrays[name])
+            if array.dtype == object:
+                raise DDStudyError(f"{path}: array '{name}' has dtype object, which would need pickling")
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+    return sha256_file(path)
+
+
+def load_npz(path: str | os.PathLike, required: Mapping[str, tuple[str, int]] | None = None) -> dict[str, np.ndarray]:
+    """Load every array of an ``.npz`` without unpickling.
+
+    ``required`` maps array name → (dtype, ndim); anything missing or of the wrong type is a one-line error
+    naming the file, so a corrupt or foreign file never reaches the training code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DDStudyError(f"{path}: file not found; build it first (see `ddstudy data build --help`)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as err:
+        raise DDStudyError(
+            f"{path}: corrupt or not an npz archive ({type(err).__name__}); delete and rebuild it"
+        ) from None
+    for name, (dtype, ndim) in (required or {}).items():
+        if name not in arrays:
+            raise DDStudyError(f"{path}: missing array '{name}' (has {sorted(arrays)}); rebuild it")
+        array = arrays[name]
+        if array.dtype != np.dtype(dtype) or array.ndim != ndim:
+            raise DDStudyError(
+                f"{path}: array '{name}' is {array.dtype}[{array.ndim}-d], expected {dtype}[{ndim}-d]; rebuild it"
+            )
+    return arrays

@@ -1,0 +1,42 @@
+"""Helpers for the Snakemake rule files (kept here so the .smk files hold rules only, and so they are tested)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from ddstudy.data.build import VariantSpec
+from ddstudy.data.sources import SourceOptions
+
+# `python -m ddstudy` from the interpreter running Snakemake: works without an activated venv and on cluster nodes.
+DDSTUDY = f"{shlex.quote(sys.executable)} -m ddstudy"
+
+
+def names_regex(names: Iterable[str]) -> str:
+    """A wildcard constraint matching exactly these names (and nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!x)x"
+
+
+def build_args(spec: VariantSpec, sources: SourceOptions) -> str:
+    """The `ddstudy data build` arguments that rebuild ``spec`` (every setting explicit, nothing implied)."""
+    args = ["--source", spec.source, "--bias", spec.bias, "--seed", str(spec.seed)]
+    if spec.bias != "none":
+        args += ["--ratio", str(spec.ratio), "--severity", str(spec.severity), "--test-attrs", spec.test_attrs]
+    if spec.train_per_class:
+        args += ["--train-per-class", str(spec.train_per_class)]
+    if spec.test_per_class:
+        args += ["--test-per-class", str(spec.test_per_class)]
+    args += ["--data-root", str(sources.root)]
+    if sources.download:
+        args.append("--download")
+    if sources.fashion_mnist_dir:
+        args += ["--fashion-mnist-dir", str(sources.fashion_mnist_dir)]
+    return shlex.join(args)
+
+
+def figure_label(path: str) -> str:
+    """The report label of a figure: its file name without extension."""
+    return Path(path).stem

@@ -1,0 +1,167 @@
+"""The ddstudy command line, as a user runs it: one-line errors, exit codes, nothing half-written."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ddstudy.cli import main
+
+
+def run_cli(*args, env_dir=None, cwd=None):
+    import os
+
+    env = dict(os.environ)
+    if env_dir is not None:
+        env["DDSTUDY_FASHION_MNIST_DIR"] = str(env_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "ddstudy", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd
+    )
+
+
+def test_build_show_and_list(tmp_path, fashion_dir, capsys):
+    out = tmp_path / "v"
+    result = run_cli(
+        "data",
+        "build",
+        "--source",
+        "fashion-mnist",
+        "--bias",
+        "corruption",
+        "--ratio",
+        "0.95",
+        "--severity",
+        "2",
+        "--out",
+        out,
+        env_dir=fashion_dir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train aligned 0.950" in result.stdout
+    png = tmp_path / "grid.png"
+    assert main(["data", "show", str(out), "--png", str(png)]) == 0
+    shown = capsys.readouterr().out
+    assert "fashion-mnist-corruption-r0.95-s2" in shown and "conflicting=" in shown
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["data", "list", "--grid", "paper", "--kind", "clean"]) == 0
+    assert capsys.readouterr().out.split() == ["mnist-clean", "cifar10-clean"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--source", "fashion-mnist", "--bias", "color", "--ratio", "1.5", "--severity", "1"], "ratio 1.5"),
+        (["--source", "fashion-mnist", "--bias", "color", "--ratio", "0.5", "--severity", "0"], "severity 0"),
+        (["--source", "svhn", "--bias", "color", "--ratio", "0.5", "--severity", "1"], "unknown source 'svhn'"),
+        (["--source", "fashion-mnist", "--bias", "tint", "--ratio", "0.5", "--severity", "1"], "unknown bias"),
+    ],
+)
+def test_bad_build_input(tmp_path, fashion_dir, args, message):
+    out = tmp_path / "v"
+    result = run_cli("data", "build", *args, "--out", out, env_dir=fashion_dir)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ddstudy: error:") and message in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_fashion_mnist(tmp_path):
+    result = run_cli(
+        "data",
+        "build",
+        "--source",
+        "fashion-mnist",
+        "--bias",
+        "none",
+        "--out",
+        tmp_path / "v",
+        env_dir=tmp_path / "empty",
+    )
+    assert result.returncode == 2
+    assert "apt-get install dataset-fashion-mnist" in result.stderr and "DDSTUDY_FASHION_MNIST_DIR" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "v").exists()
+
+
+def test_corrupt_npz_in_show(tmp_path, fashion_dir):
+    out = tmp_path / "v"
+    assert (
+        run_cli(
+            "data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", out, env_dir=fashion_dir
+        ).returncode
+        == 0
+    )
+    (out / "train.npz").write_bytes(b"PK\x03\x04 truncated")
+    result = run_cli("data", "show", out, "--png", tmp_path / "g.png")
+    assert result.returncode == 2 and "train.npz" in result.stderr and "rebuild" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_params_check_typo(tmp_path):
+    text = Path("params.yaml").read_text().replace("severities: [4]", "severites: [4]", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    result = run_cli("params", "check", "--params", tmp_path / "params.yaml")
+    assert result.returncode == 2
+    assert "unknown key 'severites' (did you mean 'severities'?)" in result.stderr
+    ok = run_cli("params", "check")
+    assert ok.returncode == 0 and "valid" in ok.stdout
+
+
+def test_figures_for_a_grid(tmp_path, fashion_dir, monkeypatch):
+    import yaml
+
+    params = {
+        "grid": "t",
+        "sources": {"fashion_mnist_dir": str(fashion_dir)},
+        "grids": {
+            "t": {
+                "datasets": [
+                    {"source": "fashion-mnist", "bias": "color", "ratios": [0.0, 0.9], "severities": [3]},
+                    {"source": "fashion-mnist", "bias": "corruption", "ratios": [0.5], "severities": [1]},
+                ]
+            }
+        },
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    from ddstudy.config import load_study
+
+    for spec in load_study(tmp_path / "params.yaml").variants:
+        assert (
+            run_cli(
+                "data",
+                "build",
+                "--source",
+                spec.source,
+                "--bias",
+                spec.bias,
+                "--ratio",
+                spec.ratio,
+                "--severity",
+                spec.severity,
+                "--out",
+                tmp_path / "datasets" / spec.name,
+                env_dir=fashion_dir,
+            ).returncode
+            == 0
+        )
+    result = run_cli(
+        "data",
+        "figures",
+        "--params",
+        tmp_path / "params.yaml",
+        "--datasets-dir",
+        tmp_path / "datasets",
+        "--out",
+        tmp_path / "figs",
+    )
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == [
+        "fashion-mnist-color-by-severity.png",
+        "fashion-mnist-color-s3-by-ratio.png",
+        "fashion-mnist-corruption-by-severity.png",
+        "fashion-mnist-corruption-s1-by-ratio.png",
+    ]
+    assert all((tmp_path / "figs" / n).stat().st_size > 10_000 for n in names)

@@ -1,0 +1,107 @@
+"""params.yaml: the schema, one-line errors naming the key, and grid expansion."""
+
+import copy
+
+import pytest
+import yaml
+
+from ddstudy.config import load_params, load_study, study_from_params, validate_params
+from ddstudy.errors import DDStudyError
+
+
+@pytest.fixture()
+def params():
+    return load_params("params.yaml")
+
+
+def test_repository_params_are_valid(params):
+    validate_params(params)
+
+
+def test_paper_grid_has_the_48_biased_variants(params):
+    study = study_from_params(params, grid="paper")
+    assert len(study.biased) == 48
+    assert {(v.source, v.bias) for v in study.biased} == {("mnist", "color"), ("cifar10", "corruption")}
+    assert sorted({v.ratio for v in study.biased}) == [0.0, 0.1, 0.5, 0.8, 0.95, 1.0]
+    assert sorted({v.severity for v in study.biased}) == [1, 2, 3, 4]
+    assert {v.name for v in study.clean} == {"mnist-clean", "cifar10-clean"}
+    assert all(v.seed == 42 and v.test_attrs == "conflicting" for v in study.variants)
+
+
+def test_demo_grid_is_fashion_mnist_with_both_biases(params):
+    study = study_from_params(params, grid="demo")
+    assert {v.source for v in study.variants} == {"fashion-mnist"}
+    assert {v.bias for v in study.variants} == {"color", "corruption", "none"}
+
+
+def _error(params):
+    with pytest.raises(DDStudyError) as err:
+        study_from_params(params)
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_typo_in_a_key_is_named_with_a_suggestion(params):
+    bad = copy.deepcopy(params)
+    group = bad["grids"]["demo"]["datasets"][0]
+    group["ratoi"] = group.pop("ratios")
+    message = _error(bad)
+    assert "grids.demo.datasets[0]" in message and "'ratoi'" in message and "did you mean 'ratios'" in message
+
+
+def test_ratio_out_of_range_is_named(params):
+    bad = copy.deepcopy(params)
+    bad["grids"]["paper"]["datasets"][0]["ratios"] = [0.5, 1.5]
+    message = _error(bad)
+    assert "grids.paper.datasets[0].ratios[1]" in message and "1.5" in message
+
+
+def test_unknown_source_and_bias_are_named(params):
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["datasets"][0]["source"] = "svhn"
+    assert "grids.demo.datasets[0].source" in _error(bad)
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["datasets"][1]["bias"] = "colour"
+    assert "'colour' is not one of" in _error(bad)
+
+
+def test_unknown_top_level_key_and_grid(params):
+    bad = copy.deepcopy(params)
+    bad["sourcse"] = {}
+    assert "unknown key 'sourcse'" in _error(bad)
+    bad = copy.deepcopy(params)
+    bad["grid"] = "papr"
+    assert "grid 'papr' is not defined" in _error(bad)
+
+
+def test_corruption_severity_five_is_rejected_after_schema(params):
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["datasets"][1]["severities"] = [5]
+    assert "severity 5" in _error(bad)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(DDStudyError, match="not found"):
+        load_study(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("grid: demo\ngrids: [unclosed\n")
+    with pytest.raises(DDStudyError, match="invalid YAML"):
+        load_study(broken)
+
+
+def test_duplicate_variants_are_merged(tmp_path):
+    params = {
+        "grid": "g",
+        "grids": {
+            "g": {
+                "datasets": [
+                    {"source": "mnist", "bias": "color", "ratios": [0.5, 0.5], "severities": [1]},
+                    {"source": "mnist", "bias": "none"},
+                ]
+            }
+        },
+    }
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(params))
+    assert [v.name for v in load_study(path).variants] == ["mnist-color-r0.5-s1", "mnist-clean"]

@@ -1,0 +1,49 @@
+"""Atomic writes and pickle-free array files."""
+
+import numpy as np
+import pytest
+
+from ddstudy.errors import DDStudyError
+from ddstudy.io import atomic_file, load_npz, save_npz, write_json
+
+
+def test_atomic_file_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), atomic_file(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_file_keeps_the_old_version_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_file(target, "w") as handle:
+        handle.write("{broken")
+        raise RuntimeError("killed")
+    assert target.read_text().strip().startswith("{") and '"v": 1' in target.read_text()
+
+
+def test_npz_roundtrip_is_byte_stable(tmp_path):
+    arrays = {"images": np.arange(24, dtype=np.uint8).reshape(1, 2, 3, 4), "labels": np.array([3], dtype=np.int64)}
+    first = save_npz(tmp_path / "a.npz", arrays)
+    second = save_npz(tmp_path / "b.npz", arrays)
+    assert first == second
+    loaded = load_npz(tmp_path / "a.npz", {"images": ("uint8", 4), "labels": ("int64", 1)})
+    np.testing.assert_array_equal(loaded["images"], arrays["images"])
+
+
+def test_object_arrays_are_never_written_or_read(tmp_path):
+    with pytest.raises(DDStudyError, match="pickling"):
+        save_npz(tmp_path / "x.npz", {"bad": np.array([{"a": 1}], dtype=object)})
+    np.savez(tmp_path / "pickled.npz", bad=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(DDStudyError, match="corrupt or not an npz"):
+        load_npz(tmp_path / "pickled.npz")
+
+
+def test_contract_violations(tmp_path):
+    save_npz(tmp_path / "x.npz", {"images": np.zeros((2, 2), dtype=np.float32)})
+    with pytest.raises(DDStudyError, match="expected uint8"):
+        load_npz(tmp_path / "x.npz", {"images": ("uint8", 4)})
+    with pytest.raises(DDStudyError, match="missing array 'labels'"):
+        load_npz(tmp_path / "x.npz", {"labels": ("int64", 1)})
