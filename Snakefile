@@ -12,9 +12,11 @@ configfile: "params.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/zoo.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.datasets.input,
+        rules.zoo.input,

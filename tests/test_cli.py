@@ -45,7 +45,7 @@ def test_build_show_and_list(tmp_path, fashion_dir, capsys):
     assert "fashion-mnist-corruption-r0.95-s2" in shown and "conflicting=" in shown
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["data", "list", "--grid", "paper", "--kind", "clean"]) == 0
-    assert capsys.readouterr().out.split() == ["mnist-clean", "cifar10-clean"]
+    assert capsys.readouterr().out.split() == ["mnist-clean", "cifar10-clean", "cifar100-clean"]
 
 
 @pytest.mark.parametrize(
@@ -165,3 +165,48 @@ def test_figures_for_a_grid(tmp_path, fashion_dir, monkeypatch):
         "fashion-mnist-corruption-s1-by-ratio.png",
     ]
     assert all((tmp_path / "figs" / n).stat().st_size > 10_000 for n in names)
+
+
+def test_zoo_train_index_and_errors(tmp_path, fashion_dir):
+    data = tmp_path / "ds"
+    assert (
+        run_cli(
+            "data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", data, env_dir=fashion_dir
+        ).returncode
+        == 0
+    )
+    out = tmp_path / "zoo" / "fashion-mnist-clean" / "LeNet" / "init0"
+    result = run_cli(
+        "zoo",
+        "train",
+        "--dataset-dir",
+        data,
+        "--arch",
+        "LeNet",
+        "--init",
+        "0",
+        "--epochs",
+        "2",
+        "--save-epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--out",
+        out,
+        "--device",
+        "auto",
+        "--threads",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 checkpoints" in result.stdout and (out / "epoch2.safetensors").is_file()
+    assert "epoch 2/2" in result.stderr and "ETA" in result.stderr  # progress with rate and ETA
+    assert run_cli("zoo", "index", "--zoo-root", tmp_path / "zoo", "--dataset", "fashion-mnist-clean").returncode == 0
+    for args, message in (
+        (["--arch", "LeNett", "--epochs", "2"], "did you mean LeNet"),
+        (["--arch", "LeNet", "--epochs", "2", "--save-epochs", "5"], "beyond training"),
+        (["--arch", "LeNet", "--device", "cuda:7"], "cuda"),
+    ):
+        bad = run_cli("zoo", "train", "--dataset-dir", data, "--init", "0", "--out", tmp_path / "bad", *args)
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "bad").exists()

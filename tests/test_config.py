@@ -24,7 +24,7 @@ def test_paper_grid_has_the_48_biased_variants(params):
     assert {(v.source, v.bias) for v in study.biased} == {("mnist", "color"), ("cifar10", "corruption")}
     assert sorted({v.ratio for v in study.biased}) == [0.0, 0.1, 0.5, 0.8, 0.95, 1.0]
     assert sorted({v.severity for v in study.biased}) == [1, 2, 3, 4]
-    assert {v.name for v in study.clean} == {"mnist-clean", "cifar10-clean"}
+    assert {v.name for v in study.clean} == {"mnist-clean", "cifar10-clean", "cifar100-clean"}
     assert all(v.seed == 42 and v.test_attrs == "conflicting" for v in study.variants)
 
 
@@ -105,3 +105,38 @@ def test_duplicate_variants_are_merged(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(params))
     assert [v.name for v in load_study(path).variants] == ["mnist-color-r0.5-s1", "mnist-clean"]
+
+
+def test_paper_zoo_has_four_archs_ten_inits_in_and_out_of_domain(params):
+    study = study_from_params(params, grid="paper")
+    for dataset in ("cifar10-clean", "cifar100-clean"):
+        jobs = [m.job for m in study.zoo if m.job.dataset == dataset]
+        assert {j.arch for j in jobs} == {"ConvNet", "AlexNet", "VGG11", "ResNet18"}
+        assert sorted({j.init for j in jobs}) == list(range(10)) and len(jobs) == 40
+    reference = study.zoo_model("cifar10-clean", "ConvNet", 0).config
+    assert (reference.epochs, reference.lr, reference.weight_decay, reference.milestones) == (
+        150,
+        0.01,
+        0.005,
+        (50, 100),
+    )
+    assert reference.save_epochs is None  # every epoch, as the reference
+    biased = [m for m in study.zoo if m.job.dataset.startswith("mnist-color")]
+    assert len(biased) == 12 and biased[0].config.save_epochs == (1, 5, 10, 20, 50, 100, 150)
+
+
+def test_zoo_errors_name_the_block(params):
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["zoo"]["models"][0]["archs"] = ["ConvNetW32", "LeNett"]
+    message = _error(bad)
+    assert "grids.demo.zoo.models[0].archs[1]" in message and "did you mean LeNet" in message
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["zoo"]["models"][0]["datasets"] = ["fashion-mnist-color-r0.9-s4-n1000-500"]
+    message = _error(bad)
+    assert "matches no dataset variant" in message and "did you mean" in message
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["zoo"]["train"]["save_epochs"] = [1, 9]
+    assert "beyond training" in _error(bad)
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["zoo"]["train"]["epoch"] = 3
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in _error(bad)

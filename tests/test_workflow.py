@@ -25,7 +25,7 @@ def test_paper_dry_run_plans_48_biased_datasets():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["biased_dataset"] == 48 and counts["clean_dataset"] == 2 and counts["dataset_figures"] == 1
+    assert counts["biased_dataset"] == 48 and counts["clean_dataset"] == 3 and counts["dataset_figures"] == 1
 
 
 def test_demo_dry_run():
@@ -60,3 +60,10 @@ def test_dvc_sees_the_stage():
     result = subprocess.run([str(DVC), "stage", "list"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "datasets" in result.stdout
+
+
+def test_paper_dry_run_plans_the_zoo():
+    result = snakemake("-n", "--forceall", "--config", "grid=paper")
+    counts = job_counts(result.stdout)
+    assert counts["zoo_model"] == 104 and counts["zoo_report"] == 1
+    assert "gpu=1" in result.stdout.replace(" ", "")

@@ -102,6 +102,66 @@ def cmd_data_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str | None) -> tuple[int, ...] | None:
+    if text is None or text == "all":
+        return None
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise DDStudyError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def cmd_zoo_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ddstudy.data.store import load_variant
+    from ddstudy.device import resolve_device
+    from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = ZooTrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        milestones=_int_list(args.milestones) or (),
+        gamma=args.gamma,
+        normalize=not args.no_normalize,
+        save_epochs=_int_list(args.save_epochs),
+    )
+    dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
+    job = ZooJob(dataset, args.arch, args.init, args.seed)
+    run = train_zoo_model(job, args.dataset_dir, args.out, config, resolve_device(args.device))
+    last = run["history"][-1]
+    print(
+        f"{args.out}: {job.arch} init{job.init} on {dataset}, {len(run['epochs_saved'])} checkpoints; "
+        f"epoch {last['epoch']} train acc {last['train_acc']:.3f}"
+        + (f", test acc {last['test']['acc']:.3f}" if last.get("test") else "")
+    )
+    return 0
+
+
+def cmd_zoo_index(args: argparse.Namespace) -> int:
+    from ddstudy.zoo.store import write_zoo_index
+
+    print(write_zoo_index(args.zoo_root, args.dataset))
+    return 0
+
+
+def cmd_zoo_report(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+    from ddstudy.report.zoo import plot_zoo_accuracy, write_csv, zoo_figure_path, zoo_frame
+
+    study = load_study(args.params, args.grid)
+    frame = zoo_frame(args.zoo_root or study.zoo_root, list(study.zoo_datasets))
+    print(write_csv(frame, args.table))
+    for dataset in study.zoo_datasets:
+        print(plot_zoo_accuracy(frame, dataset, zoo_figure_path(args.figures, dataset)))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ddstudy.bench import run_data_bench
 
@@ -166,6 +226,37 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--datasets-dir", default="data/datasets")
     figures.add_argument("--out", default="results/figures/datasets")
     figures.set_defaults(func=cmd_data_figures)
+
+    zoo = commands.add_parser("zoo", help="train and index pre-trained model zoos").add_subparsers(
+        dest="action", required=True
+    )
+    zoo_train = leaf(zoo, "train", help="train one PTM (dataset × arch × init) with per-epoch checkpoints")
+    zoo_train.add_argument("--dataset-dir", required=True, help="a built dataset variant folder")
+    zoo_train.add_argument("--arch", required=True, help="model registry name (ConvNet, AlexNet, VGG11, ...)")
+    zoo_train.add_argument("--init", type=int, required=True, help="init index (seeds the initial weights)")
+    zoo_train.add_argument("--out", required=True, help="output folder (zoo/<dataset>/<arch>/init<i>)")
+    zoo_train.add_argument("--seed", type=int, default=42, help="grid seed (default 42)")
+    zoo_train.add_argument("--epochs", type=int, default=150, help="reference 150")
+    zoo_train.add_argument("--save-epochs", default="all", help="comma list, or 'all' (reference: every epoch)")
+    zoo_train.add_argument("--lr", type=float, default=0.01)
+    zoo_train.add_argument("--momentum", type=float, default=0.9)
+    zoo_train.add_argument("--weight-decay", type=float, default=0.005)
+    zoo_train.add_argument("--batch-size", type=int, default=256)
+    zoo_train.add_argument("--milestones", default="50,100", help="MultiStepLR epochs (reference 50,100)")
+    zoo_train.add_argument("--gamma", type=float, default=0.1)
+    zoo_train.add_argument("--no-normalize", action="store_true", help="train on [0,1] pixels, not normalised")
+    zoo_train.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
+    zoo_train.add_argument("--threads", type=int, help="torch CPU threads")
+    zoo_train.set_defaults(func=cmd_zoo_train)
+    zoo_index = leaf(zoo, "index", help="write <zoo-root>/<dataset>/index.json")
+    zoo_index.add_argument("--zoo-root", default="zoo")
+    zoo_index.add_argument("--dataset", required=True)
+    zoo_index.set_defaults(func=cmd_zoo_index)
+    zoo_report = with_params(leaf(zoo, "report", help="zoo.csv and accuracy-by-epoch figures for the grid"))
+    zoo_report.add_argument("--zoo-root", help="default: params zoo_root")
+    zoo_report.add_argument("--table", default="results/tables/zoo.csv")
+    zoo_report.add_argument("--figures", default="results/figures/zoo")
+    zoo_report.set_defaults(func=cmd_zoo_report)
 
     bench = commands.add_parser("bench", help="print timings").add_subparsers(dest="what", required=True)
     bench_data = leaf(bench, "data", help="time building one 60k-sample variant of each bias kind")

@@ -7,6 +7,7 @@ through :func:`load_study`, so the three agree on which dataset variants exist a
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import itertools
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,8 @@ import yaml
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
 from ddstudy.errors import DDStudyError
+from ddstudy.models import check_model_name
+from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
 SCHEMA_PATH = Path(str(resources.files("ddstudy") / "schemas" / "params.schema.yaml"))
 DEFAULT_PARAMS = Path("params.yaml")
@@ -81,6 +84,14 @@ def validate_params(params: dict, source: str = "params.yaml") -> None:
 
 
 @dataclass(frozen=True)
+class ZooModel:
+    """One PTM training job and its recipe."""
+
+    job: ZooJob
+    config: ZooTrainConfig
+
+
+@dataclass(frozen=True)
 class Study:
     """The active grid, expanded into typed, validated pieces."""
 
@@ -90,6 +101,19 @@ class Study:
     variants: tuple[VariantSpec, ...]
     sources: SourceOptions
     workers: int
+    zoo: tuple[ZooModel, ...] = ()
+    zoo_root: Path = Path("zoo")
+    device: str = "auto"
+
+    def zoo_model(self, dataset: str, arch: str, init: int) -> ZooModel:
+        for entry in self.zoo:
+            if (entry.job.dataset, entry.job.arch, entry.job.init) == (dataset, arch, int(init)):
+                return entry
+        raise DDStudyError(f"zoo model {dataset}/{arch}/init{init} is not in grid '{self.grid}'")
+
+    @property
+    def zoo_datasets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(entry.job.dataset for entry in self.zoo))
 
     def variant(self, name: str) -> VariantSpec:
         for spec in self.variants:
@@ -132,6 +156,51 @@ def expand_datasets(groups: list[dict], seed: int) -> tuple[VariantSpec, ...]:
     return tuple(specs.values())
 
 
+def zoo_train_config(*layers: dict | None) -> ZooTrainConfig:
+    """Merge recipe layers (reference defaults ← grid ``zoo.train`` ← block ``train``)."""
+    merged: dict = {}
+    for layer in layers:
+        merged.update(layer or {})
+    for key in ("milestones", "save_epochs"):
+        if merged.get(key) is not None:
+            merged[key] = tuple(int(v) for v in merged[key])
+    return ZooTrainConfig(**merged)
+
+
+def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, where: str) -> tuple[ZooModel, ...]:
+    """Every (dataset, arch, init) of the grid's zoo blocks; patterns match the grid's variant names."""
+    names = [v.name for v in variants]
+    models: dict[tuple, ZooModel] = {}
+    for b, block in enumerate((zoo or {}).get("models", [])):
+        here = f"{where}.zoo.models[{b}]"
+        datasets: list[str] = []
+        for pattern in block["datasets"]:
+            matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+            if not matched:
+                close = difflib.get_close_matches(pattern, names, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else "see `ddstudy data list`"
+                raise DDStudyError(f"{here}.datasets: '{pattern}' matches no dataset variant of this grid ({hint})")
+            datasets += [n for n in matched if n not in datasets]
+        for a, arch in enumerate(block["archs"]):
+            try:
+                check_model_name(arch)
+            except DDStudyError as err:
+                raise DDStudyError(f"{here}.archs[{a}]: {err}") from None
+        try:
+            config = zoo_train_config((zoo or {}).get("train"), block.get("train"))
+        except DDStudyError as err:
+            raise DDStudyError(f"{here}.train: {err}") from None
+        for dataset, arch, init in itertools.product(datasets, block["archs"], range(int(block["inits"]))):
+            entry = ZooModel(ZooJob(dataset, arch, init, seed), config)
+            key = (dataset, arch, init)
+            if key in models and models[key] != entry:
+                raise DDStudyError(
+                    f"{here}: {dataset}/{arch}/init{init} is also in an earlier block with another recipe"
+                )
+            models[key] = entry
+    return tuple(models.values())
+
+
 def study_from_params(params: dict, grid: str | None = None, source: str = "params.yaml") -> Study:
     """Validate ``params`` and expand the active grid (or ``grid``, overriding params' ``grid``)."""
     if grid is not None:
@@ -146,13 +215,17 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         download=bool(sources.get("download", False)),
         fashion_mnist_dir=Path(sources["fashion_mnist_dir"]) if sources.get("fashion_mnist_dir") else None,
     )
+    variants = expand_datasets(grid_params["datasets"], seed)
     return Study(
         grid=name,
         seed=seed,
         description=grid_params.get("description", ""),
-        variants=expand_datasets(grid_params["datasets"], seed),
+        variants=variants,
         sources=options,
         workers=int((params.get("build") or {}).get("workers", 2)),
+        zoo=expand_zoo(grid_params.get("zoo"), variants, seed, f"{source}: grids.{name}"),
+        zoo_root=Path(params.get("zoo_root", "zoo")),
+        device=params.get("device", "auto"),
     )
 
 

@@ -40,3 +40,35 @@ def build_args(spec: VariantSpec, sources: SourceOptions) -> str:
 def figure_label(path: str) -> str:
     """The report label of a figure: its file name without extension."""
     return Path(path).stem
+
+
+def zoo_train_args(entry) -> str:
+    """The `ddstudy zoo train` arguments of a grid's zoo entry (recipe explicit, so the log shows all of it)."""
+    job, config = entry.job, entry.config
+    args = [
+        "--arch",
+        job.arch,
+        "--init",
+        str(job.init),
+        "--seed",
+        str(job.seed),
+        "--epochs",
+        str(config.epochs),
+        "--lr",
+        str(config.lr),
+        "--momentum",
+        str(config.momentum),
+        "--weight-decay",
+        str(config.weight_decay),
+        "--batch-size",
+        str(config.batch_size),
+        "--milestones",
+        ",".join(map(str, config.milestones)),
+        "--gamma",
+        str(config.gamma),
+        "--save-epochs",
+        ",".join(map(str, config.save_epochs)) if config.save_epochs else "all",
+    ]
+    if not config.normalize:
+        args.append("--no-normalize")
+    return shlex.join(args)

@@ -5,7 +5,8 @@ from snakemake.utils import validate
 from ddstudy.config import study_from_params
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
-from ddstudy.workflow import DDSTUDY, build_args, figure_label, names_regex
+from ddstudy.report.zoo import zoo_figure_path
+from ddstudy.workflow import DDSTUDY, build_args, figure_label, names_regex, zoo_train_args
 
 try:
     STUDY = study_from_params(config, source="params.yaml (+ --config)")
@@ -15,5 +16,8 @@ validate(config, "../schemas/params.schema.yaml")  # same schema, Snakemake's ow
 
 DATASETS_DIR = "data/datasets"
 FIGURES_DIR = "results/figures"
+TABLES_DIR = "results/tables"
+ZOO_ROOT = str(STUDY.zoo_root)
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))
+ZOO_FIGURES = [str(zoo_figure_path(f"{FIGURES_DIR}/zoo", d)) for d in STUDY.zoo_datasets]

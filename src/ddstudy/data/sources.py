@@ -3,9 +3,10 @@
 Sources resolve through a small registry (no if/elif chain):
 
 * ``mnist``   — torchvision's MNIST loader (the reference's ``datasets.MNIST``); download only when asked.
-* ``cifar10`` — torchvision's CIFAR-10 on-disk format (``cifar-10-batches-py``), downloaded by torchvision when
-  asked; the batches are read with a restricted unpickler that only rebuilds numpy arrays, lists, dicts and
-  scalars, after torchvision's md5 check of each batch file (torchvision itself would call plain ``pickle.load``).
+* ``cifar10``, ``cifar100`` — torchvision's CIFAR on-disk format (``cifar-10-batches-py``, ``cifar-100-python``),
+  downloaded by torchvision when asked; the batches are read with a restricted unpickler that only rebuilds
+  numpy arrays, lists, dicts and scalars, after torchvision's md5 check of each file (torchvision itself would
+  call plain ``pickle.load``).
 * ``fashion-mnist`` — the Debian package ``dataset-fashion-mnist`` (idx files under
   ``/usr/share/datasets/fashion-mnist``), read straight into numpy; the offline default of the demo.
 """
@@ -181,36 +182,51 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def load_cifar10(options: SourceOptions) -> SourceData:
-    """CIFAR-10 in torchvision's on-disk format; torchvision downloads and md5-checks it when asked."""
-    from torchvision import datasets
+def _load_cifar(options: SourceOptions, dataset_cls, name: str) -> list[Split]:
+    """A CIFAR dataset in torchvision's on-disk format; torchvision downloads and md5-checks it when asked."""
     from torchvision.datasets.utils import check_integrity
 
-    folder = options.root / datasets.CIFAR10.base_folder
+    folder = options.root / dataset_cls.base_folder
     if options.download:
-        datasets.CIFAR10(str(options.root), train=True, download=True)
+        dataset_cls(str(options.root), train=True, download=True)
     splits = []
-    for file_list in (datasets.CIFAR10.train_list, datasets.CIFAR10.test_list):
+    for file_list in (dataset_cls.train_list, dataset_cls.test_list):
         images, labels = [], []
-        for name, md5 in file_list:
-            path = folder / name
+        for file_name, md5 in file_list:
+            path = folder / file_name
             if not path.is_file():
                 raise DDStudyError(
-                    f"CIFAR-10 batch {path} not found; pass --download (needs internet) or put the official "
-                    f"python-version batches in {folder}"
+                    f"{name} batch {path} not found; pass --download (needs internet) or put the official "
+                    f"python-version files in {folder}"
                 )
             if not check_integrity(str(path), md5):
-                raise DDStudyError(f"{path}: md5 differs from the official CIFAR-10 file; delete it and re-download")
+                raise DDStudyError(f"{path}: md5 differs from the official {name} file; delete it and re-download")
             batch_images, batch_labels = read_cifar_batch(path)
             images.append(batch_images)
             labels.append(batch_labels)
         splits.append(Split(np.concatenate(images), np.concatenate(labels)))
-    return SourceData("cifar10", splits[0], splits[1], CIFAR10_CLASSES)
+    return splits
+
+
+def load_cifar10(options: SourceOptions) -> SourceData:
+    from torchvision import datasets
+
+    train, test = _load_cifar(options, datasets.CIFAR10, "CIFAR-10")
+    return SourceData("cifar10", train, test, CIFAR10_CLASSES)
+
+
+def load_cifar100(options: SourceOptions) -> SourceData:
+    """CIFAR-100 (fine labels): the reference's out-of-domain PTM source for CIFAR-10 (DDInterpreter README)."""
+    from torchvision import datasets
+
+    train, test = _load_cifar(options, datasets.CIFAR100, "CIFAR-100")
+    return SourceData("cifar100", train, test, tuple(f"class{i}" for i in range(100)))
 
 
 SOURCES: dict[str, Callable[[SourceOptions], SourceData]] = {
     "mnist": load_mnist,
     "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
     "fashion-mnist": load_fashion_mnist,
 }
 

@@ -1,0 +1,1 @@
+"""Evaluation: accuracies of a trained network, overall and on bias-aligned / bias-conflicting samples."""

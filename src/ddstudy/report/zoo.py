@@ -1,0 +1,75 @@
+"""The zoo's table (``results/tables/zoo.csv``) and accuracy-vs-epoch figures (mean ± std over inits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from ddstudy.errors import DDStudyError  # noqa: E402
+from ddstudy.io import atomic_file, read_json  # noqa: E402
+
+ZOO_COLUMNS = [
+    "dataset",
+    "arch",
+    "init",
+    "epoch",
+    "train_acc",
+    "test_acc",
+    "test_acc_aligned",
+    "test_acc_conflicting",
+]
+
+
+def zoo_frame(zoo_root: str | Path, datasets: list[str]) -> pd.DataFrame:
+    """One row per checkpoint, read from each dataset's ``index.json``."""
+    rows = []
+    for dataset in datasets:
+        index = Path(zoo_root) / dataset / "index.json"
+        if not index.is_file():
+            raise DDStudyError(f"{index} missing; build it with `snakemake {index}` (rule zoo_index)")
+        rows += read_json(index)["checkpoints"]
+    frame = pd.DataFrame(rows, columns=ZOO_COLUMNS)
+    return frame.sort_values(["dataset", "arch", "init", "epoch"]).reset_index(drop=True)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_file(path, "w") as handle:
+        frame.to_csv(handle, index=False, float_format="%.6g")
+    return path
+
+
+def zoo_figure_path(figures_dir: str | Path, dataset: str) -> Path:
+    return Path(figures_dir) / f"{dataset}-accuracy-by-epoch.png"
+
+
+def plot_zoo_accuracy(frame: pd.DataFrame, dataset: str, path: str | Path) -> Path:
+    """Left: test accuracy on the (unbiased) test set; right: training accuracy; mean ± std over inits."""
+    data = frame[frame["dataset"] == dataset]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, column, title in ((axes[0], "test_acc", "unbiased test set"), (axes[1], "train_acc", "training set")):
+        for arch, group in data.groupby("arch"):
+            stats = group.groupby("epoch")[column].agg(["mean", "std", "count"])
+            label = f"{arch} (n={int(stats['count'].max())} inits)"
+            ax.errorbar(
+                stats.index, 100 * stats["mean"], yerr=100 * stats["std"].fillna(0), marker="o", capsize=3, label=label
+            )
+        ax.set_title(title)
+        ax.set_xlabel("training epoch of the PTM")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"PTM zoo on {dataset}: accuracy by epoch (mean ± std over inits)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Pre-trained model (PTM) zoos: training with per-epoch checkpoints, safe storage, selection."""

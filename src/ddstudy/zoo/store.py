@@ -1,0 +1,102 @@
+"""PTM storage: one safetensors file + one JSON per (dataset, arch, init, epoch); loading checks the hash.
+
+Layout: ``<zoo_root>/<dataset>/<arch>/init<i>/epoch<e>.safetensors`` and ``epoch<e>.json``, ``run.json`` per
+init (training history), ``<zoo_root>/<dataset>/index.json`` per dataset (every checkpoint with its accuracies).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from ddstudy.errors import DDStudyError
+from ddstudy.io import atomic_file, read_json, sha256_file, write_json
+from ddstudy.models import build_model
+
+
+def init_dir(zoo_root: str | Path, dataset: str, arch: str, init: int) -> Path:
+    return Path(zoo_root) / dataset / arch / f"init{init}"
+
+
+def checkpoint_path(zoo_root: str | Path, dataset: str, arch: str, init: int, epoch: int) -> Path:
+    return init_dir(zoo_root, dataset, arch, init) / f"epoch{epoch}.safetensors"
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """Write tensors as safetensors atomically; return the file's sha256."""
+    blob = save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    with atomic_file(path, "wb") as handle:
+        handle.write(blob)
+    return sha256_file(path)
+
+
+def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise DDStudyError(f"{path}: checkpoint not found")
+    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+        raise DDStudyError(f"{path}: sha256 differs from its JSON (tampered or corrupt); retrain or re-pull it")
+    try:
+        return load_safetensors(path.read_bytes())
+    except (SafetensorError, ValueError) as err:
+        raise DDStudyError(f"{path}: not a readable safetensors file ({err}); retrain or re-pull it") from None
+
+
+def save_checkpoint(directory: Path, epoch: int, model: nn.Module, meta: dict) -> dict:
+    """``epoch<e>.safetensors`` + ``epoch<e>.json`` (meta plus the weights' sha256)."""
+    digest = save_tensors(directory / f"epoch{epoch}.safetensors", model.state_dict())
+    meta = {**meta, "epoch": epoch, "weights_sha256": digest}
+    write_json(directory / f"epoch{epoch}.json", meta)
+    return meta
+
+
+def zoo_job_hint(dataset: str, arch: str, init: int) -> str:
+    return f"train it with `snakemake zoo/{dataset}/{arch}/init{init}` (rule zoo_model)"
+
+
+def load_ptm(
+    zoo_root: str | Path, dataset: str, arch: str, init: int, epoch: int, device: torch.device | str = "cpu"
+) -> tuple[nn.Module, dict]:
+    """A frozen pre-trained model in eval mode and its JSON; missing or tampered checkpoints are one-line errors."""
+    folder = init_dir(zoo_root, dataset, arch, init)
+    meta_path = folder / f"epoch{epoch}.json"
+    if not meta_path.is_file():
+        saved = sorted(int(p.stem[5:]) for p in folder.glob("epoch*.json")) if folder.is_dir() else []
+        where = f"saved epochs: {saved}" if saved else zoo_job_hint(dataset, arch, init)
+        raise DDStudyError(f"PTM {dataset}/{arch}/init{init} epoch {epoch} not in {zoo_root} ({where})")
+    meta = read_json(meta_path)
+    tensors = load_tensors(folder / f"epoch{epoch}.safetensors", meta["weights_sha256"])
+    channels, size = meta["image_shape"][0], meta["image_shape"][1]
+    model = build_model(arch, channels, meta["num_classes"], size, seed=0)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise DDStudyError(f"{meta_path}: weights do not fit {arch} ({str(err).splitlines()[0]})") from None
+    model.to(device).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, meta
+
+
+def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
+    """``<zoo_root>/<dataset>/index.json``: every checkpoint of the dataset's zoo with its accuracies."""
+    root = Path(zoo_root) / dataset
+    entries = []
+    for meta_path in sorted(root.glob("*/init*/epoch*.json")):
+        meta = read_json(meta_path)
+        entries.append(
+            {
+                key: meta.get(key)
+                for key in ("dataset", "arch", "init", "epoch", "seed", "train_acc", "train_loss", "weights_sha256")
+            }
+            | {f"test_{k}": v for k, v in meta["test"].items() if k != "acc_per_class"}
+            | {"path": str(meta_path.relative_to(root).with_suffix(".safetensors"))}
+        )
+    entries.sort(key=lambda e: (e["arch"], e["init"], e["epoch"]))
+    path = root / "index.json"
+    write_json(path, {"dataset": dataset, "checkpoints": entries})
+    return path

@@ -1,0 +1,260 @@
+"""Train one PTM (dataset variant × architecture × init) and keep checkpoints at the requested epochs.
+
+Mirrors yaolu-zjut/DDInterpreter ``train_original_models.py``: SGD (lr 0.01, momentum 0.9, weight decay 0.005),
+batch 256, 150 epochs, MultiStepLR ×0.1 at epochs 50 and 100, no augmentation, normalised inputs (its
+``get_dataset`` normalises by default), train accuracy = running mean over the epoch's minibatches, test accuracy
+on the unbiased test set at every saved epoch (``save_every=1``: every epoch by default). What it lacks and we add:
+explicit seeds (it seeds from the wall clock), fixed output names (it picks the next free ``index_<n>`` folder),
+aligned/conflicting test accuracy, hashes, and resuming after a crash.
+
+Resuming: the run works in a staging folder (``<zoo_root>/.partial/...``, outside Snakemake's outputs, so a
+killed job's progress survives Snakemake's cleanup). After every epoch it stores the weights and the SGD momentum
+buffers there; the data order of epoch e is drawn from a generator seeded by (seed, job, e) and the learning rate
+is a function of e, so a resumed run computes exactly what an uninterrupted one does. The finished folder is moved
+into place in one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import ddstudy
+from ddstudy.data.store import load_variant
+from ddstudy.data.tensors import Normalization, to_tensors
+from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.metrics import accuracy_report
+from ddstudy.io import read_json, write_json
+from ddstudy.models import build_model, check_model_name
+from ddstudy.seeding import derive_seed, generator
+from ddstudy.zoo.store import load_tensors, save_checkpoint, save_tensors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ZooTrainConfig:
+    """Training recipe of a PTM; defaults are the reference's (train_original_models.py argparse defaults)."""
+
+    epochs: int = 150
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.005
+    batch_size: int = 256
+    milestones: tuple[int, ...] = (50, 100)
+    gamma: float = 0.1
+    normalize: bool = True
+    save_epochs: tuple[int, ...] | None = None  # None: every epoch (reference save_every=1)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise DDStudyError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.batch_size < 1 or self.lr <= 0:
+            raise DDStudyError("batch_size must be ≥ 1 and lr > 0")
+        for epoch in self.save_epochs or ():
+            if not 1 <= epoch <= self.epochs:
+                raise DDStudyError(f"save epoch {epoch} is beyond training (1..{self.epochs}); raise epochs or drop it")
+
+    @property
+    def epochs_to_save(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.save_epochs))) if self.save_epochs else tuple(range(1, self.epochs + 1))
+
+    def lr_at(self, epoch: int) -> float:
+        """MultiStepLR: epoch e (1-based) runs after e−1 scheduler steps."""
+        return self.lr * self.gamma ** sum(1 for m in self.milestones if m <= epoch - 1)
+
+
+@dataclass(frozen=True)
+class ZooJob:
+    dataset: str  # canonical variant name
+    arch: str
+    init: int
+    seed: int = 42  # the grid seed; the init's own seeds are derived from it
+
+    def __post_init__(self) -> None:
+        check_model_name(self.arch)
+        if self.init < 0:
+            raise DDStudyError(f"init index must be ≥ 0, got {self.init}")
+
+    @property
+    def init_seed(self) -> int:
+        """Same init index → same initial weights for an architecture, whatever the dataset (paired zoos)."""
+        return derive_seed(self.seed, "zoo-init", self.arch, self.init)
+
+    def order_generator(self, epoch: int) -> torch.Generator:
+        return generator(self.seed, "zoo-order", self.dataset, self.arch, self.init, epoch)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_acc: float
+    seconds: float
+    test: dict | None = field(default=None)
+
+
+def _momentum_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    state = optimizer.state_dict()["state"]
+    return {
+        f"opt.{index}.momentum_buffer": s["momentum_buffer"] for index, s in state.items() if "momentum_buffer" in s
+    }
+
+
+def _restore_momentum(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    state = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            state[int(key.split(".")[1])] = {"momentum_buffer": value}
+    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    order: torch.Generator,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One pass in a seeded random order; returns (mean loss, running accuracy) weighted by batch size."""
+    model.train()
+    permutation = torch.randperm(len(labels), generator=order)
+    total_loss, total_correct = 0.0, 0
+    for start in range(0, len(labels), batch_size):
+        index = permutation[start : start + batch_size]
+        x, y = images[index].to(device), labels[index].to(device)
+        output = model(x)
+        loss = F.cross_entropy(output, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * len(index)
+        total_correct += int((output.argmax(1) == y).sum())
+    return total_loss / len(labels), total_correct / len(labels)
+
+
+def train_zoo_model(
+    job: ZooJob,
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    config: ZooTrainConfig = ZooTrainConfig(),
+    device: torch.device | str = "cpu",
+    staging_dir: str | Path | None = None,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+) -> dict:
+    """Train ``job`` on the variant in ``dataset_dir``; checkpoints end up in ``out_dir``. Returns ``run.json``."""
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
+    variant = load_variant(dataset_dir)
+    if variant.meta["name"] != job.dataset:
+        raise DDStudyError(f"{dataset_dir} holds variant '{variant.meta['name']}', not '{job.dataset}'")
+    channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
+    num_classes = variant.meta["num_classes"]
+    normalization = Normalization.of(variant.train.images) if config.normalize else Normalization.identity(channels)
+    train, test = to_tensors(variant.train, normalization), to_tensors(variant.test, normalization)
+
+    model = build_model(job.arch, channels, num_classes, size, job.init_seed).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    fingerprint = {
+        "job": asdict(job),
+        "config": asdict(config),
+        "dataset_sha256": variant.meta["sha256"],
+        "device_type": device.type,
+    }
+    fingerprint = json.loads(json.dumps(fingerprint))  # tuples → lists, as it comes back from resume.json
+    history: list[dict] = []
+    start_epoch = 1
+    resume_json = staging / "resume.json"
+    if resume_json.is_file() and read_json(resume_json).get("fingerprint") == fingerprint:
+        resume = read_json(resume_json)
+        tensors = load_tensors(staging / "resume.safetensors", resume["sha256"])
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        _restore_momentum(optimizer, tensors)
+        history, start_epoch = resume["history"], resume["epoch"] + 1
+        log.info("%s/%s/init%d: resuming after epoch %d", job.dataset, job.arch, job.init, resume["epoch"])
+    elif staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+
+    base_meta = {
+        "dataset": job.dataset,
+        "dataset_sha256": variant.meta["sha256"],
+        "arch": job.arch,
+        "init": job.init,
+        "seed": job.seed,
+        "init_seed": job.init_seed,
+        "config": asdict(config),
+        "normalization": normalization.to_dict(),
+        "image_shape": variant.meta["image_shape"],
+        "num_classes": num_classes,
+        "class_names": variant.meta["class_names"],
+        "ddstudy_version": ddstudy.__version__,
+    }
+    to_save = set(config.epochs_to_save)
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs + 1):
+        tick = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(epoch)
+        loss, acc = train_one_epoch(
+            model, optimizer, train.images, train.labels, config.batch_size, job.order_generator(epoch), device
+        )
+        record = EpochRecord(epoch, config.lr_at(epoch), loss, acc, time.perf_counter() - tick)
+        if epoch in to_save:
+            record.test = accuracy_report(model, test, device, num_classes)
+            save_checkpoint(
+                staging,
+                epoch,
+                model,
+                base_meta | {"train_loss": loss, "train_acc": acc, "test": record.test},
+            )
+        history.append(asdict(record))
+        digest = save_tensors(
+            staging / "resume.safetensors",
+            {f"model.{k}": v for k, v in model.state_dict().items()} | _momentum_tensors(optimizer),
+        )
+        write_json(resume_json, {"fingerprint": fingerprint, "epoch": epoch, "history": history, "sha256": digest})
+        done = epoch - start_epoch + 1
+        eta = (time.perf_counter() - started) / done * (config.epochs - epoch)
+        test_text = f" test {record.test['acc']:.3f}" if record.test else ""
+        log.info(
+            "%s/%s/init%d epoch %d/%d: loss %.3f train %.3f%s (%.1f s/epoch, %.0f img/s, ETA %.0f s)",
+            job.dataset,
+            job.arch,
+            job.init,
+            epoch,
+            config.epochs,
+            loss,
+            acc,
+            test_text,
+            record.seconds,
+            len(train.labels) / max(record.seconds, 1e-9),
+            eta,
+        )
+        if on_epoch_end:
+            on_epoch_end(record)
+
+    run = base_meta | {"epochs_saved": sorted(to_save), "history": [h | {"seconds": None} for h in history]}
+    write_json(staging / "run.json", run)  # timings stay in the log: same seed, same bytes
+    (staging / "resume.json").unlink()
+    (staging / "resume.safetensors").unlink()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(out_dir)
+    return run

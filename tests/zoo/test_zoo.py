@@ -1,0 +1,178 @@
+"""PTM zoo: end-to-end training on tiny data, storage, hash checks, resume equals an uninterrupted run."""
+
+import json
+
+import pytest
+import torch
+
+from ddstudy.data.build import VariantSpec, build_variant
+from ddstudy.errors import DDStudyError
+from ddstudy.report.zoo import plot_zoo_accuracy, zoo_frame
+from ddstudy.zoo.store import load_ptm, write_zoo_index
+from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
+
+CONFIG = ZooTrainConfig(epochs=3, batch_size=64, save_epochs=(1, 3))
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory, fashion_options):
+    spec = VariantSpec("fashion-mnist", "color", 0.9, 3, test_attrs="uniform")
+    folder = tmp_path_factory.mktemp("ds") / spec.name
+    build_variant(spec, folder, fashion_options)
+    return spec.name, folder
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory, variant):
+    name, folder = variant
+    root = tmp_path_factory.mktemp("zoo")
+    runs = {}
+    for init in (0, 1):
+        job = ZooJob(name, "LeNet", init)
+        runs[init] = train_zoo_model(job, folder, root / name / "LeNet" / f"init{init}", CONFIG)
+    write_zoo_index(root, name)
+    return root, runs
+
+
+def test_checkpoints_and_metadata(zoo, variant):
+    root, runs = zoo
+    name = variant[0]
+    folder = root / name / "LeNet" / "init0"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "epoch1.json",
+        "epoch1.safetensors",
+        "epoch3.json",
+        "epoch3.safetensors",
+        "run.json",
+    ]
+    meta = json.loads((folder / "epoch3.json").read_text())
+    for key in ("dataset", "arch", "init", "epoch", "seed", "train_acc", "test", "config", "weights_sha256"):
+        assert key in meta
+    assert meta["test"]["acc_aligned"] is not None and meta["test"]["acc_conflicting"] is not None
+    assert len(runs[0]["history"]) == 3 and runs[0]["epochs_saved"] == [1, 3]
+    assert not list(folder.parent.glob(".*partial"))
+    index = json.loads((root / name / "index.json").read_text())
+    assert [(c["init"], c["epoch"]) for c in index["checkpoints"]] == [(0, 1), (0, 3), (1, 1), (1, 3)]
+
+
+def test_training_learns_something(zoo):
+    history = zoo[1][0]["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_loaded_ptm_reproduces_outputs(zoo, variant):
+    root, _ = zoo
+    name, folder = variant
+    model, meta = load_ptm(root, name, "LeNet", 0, 3)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    again, _ = load_ptm(root, name, "LeNet", 0, 3)
+    x = torch.randn(4, 3, 28, 28)
+    assert torch.equal(model(x), again(x))
+    from ddstudy.data.store import load_variant
+    from ddstudy.data.tensors import Normalization, to_tensors
+    from ddstudy.evaluate.metrics import accuracy_report
+
+    normalization = Normalization(tuple(meta["normalization"]["mean"]), tuple(meta["normalization"]["std"]))
+    test = to_tensors(load_variant(folder).test, normalization)
+    assert accuracy_report(model, test, torch.device("cpu"), 10)["acc"] == pytest.approx(meta["test"]["acc"])
+
+
+def test_same_seed_same_weights_other_init_differs(zoo):
+    root, _ = zoo
+    a = next(root.glob("*/LeNet/init0/epoch3.json"))
+    b = next(root.glob("*/LeNet/init1/epoch3.json"))
+    assert json.loads(a.read_text())["weights_sha256"] != json.loads(b.read_text())["weights_sha256"]
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path, variant):
+    name, folder = variant
+    job = ZooJob(name, "ConvNetW32", 0)
+    config = ZooTrainConfig(epochs=3, batch_size=64, save_epochs=(1, 2, 3), milestones=(2,))
+    straight = train_zoo_model(job, folder, tmp_path / "straight", config)
+
+    def kill_after_epoch_2(record):
+        if record.epoch == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    with pytest.raises(KeyboardInterrupt):
+        train_zoo_model(job, folder, tmp_path / "resumed", config, on_epoch_end=kill_after_epoch_2)
+    assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.partial" / "resume.json").exists()
+    epochs_run = []
+    resumed = train_zoo_model(
+        job, folder, tmp_path / "resumed", config, on_epoch_end=lambda r: epochs_run.append(r.epoch)
+    )
+    assert epochs_run == [3]
+    for epoch in (1, 2, 3):
+        first = json.loads((tmp_path / "straight" / f"epoch{epoch}.json").read_text())
+        second = json.loads((tmp_path / "resumed" / f"epoch{epoch}.json").read_text())
+        assert first["weights_sha256"] == second["weights_sha256"], epoch
+    assert straight == resumed
+
+
+def test_changed_recipe_does_not_resume(tmp_path, variant):
+    name, folder = variant
+    job = ZooJob(name, "LeNet", 0)
+
+    def kill(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_zoo_model(job, folder, tmp_path / "z", ZooTrainConfig(epochs=2, batch_size=64), on_epoch_end=kill)
+    seen = []
+    train_zoo_model(
+        job,
+        folder,
+        tmp_path / "z",
+        ZooTrainConfig(epochs=2, batch_size=32),
+        on_epoch_end=lambda r: seen.append(r.epoch),
+    )
+    assert seen == [1, 2]
+
+
+def test_tampered_checkpoint_is_refused(tmp_path, zoo, variant):
+    import shutil
+
+    root, _ = zoo
+    copy = tmp_path / "zoo"
+    shutil.copytree(root, copy)
+    path = next(copy.glob("*/LeNet/init0/epoch3.safetensors"))
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(DDStudyError, match="sha256 differs"):
+        load_ptm(copy, variant[0], "LeNet", 0, 3)
+
+
+def test_missing_ptm_names_the_job(zoo, variant):
+    root, _ = zoo
+    with pytest.raises(DDStudyError, match="saved epochs: \\[1, 3\\]"):
+        load_ptm(root, variant[0], "LeNet", 0, 2)
+    with pytest.raises(DDStudyError, match="rule zoo_model"):
+        load_ptm(root, variant[0], "AlexNet", 0, 1)
+
+
+def test_bad_zoo_input(tmp_path, variant):
+    with pytest.raises(DDStudyError, match="beyond training"):
+        ZooTrainConfig(epochs=10, save_epochs=(5, 20))
+    with pytest.raises(DDStudyError, match="unknown model 'ResNet81'"):
+        ZooJob(variant[0], "ResNet81", 0)
+    with pytest.raises(DDStudyError, match="no meta.json"):
+        train_zoo_model(ZooJob(variant[0], "LeNet", 0), tmp_path / "nope", tmp_path / "out", CONFIG)
+
+
+def test_lr_schedule_matches_multisteplr():
+    config = ZooTrainConfig()
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[50, 100], gamma=0.1)
+    for epoch in range(1, 151):
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(config.lr_at(epoch)), epoch
+        optimizer.step()
+        scheduler.step()
+
+
+def test_zoo_table_and_figure(zoo, variant, tmp_path):
+    root, _ = zoo
+    frame = zoo_frame(root, [variant[0]])
+    assert list(frame.columns[:4]) == ["dataset", "arch", "init", "epoch"] and len(frame) == 4
+    path = plot_zoo_accuracy(frame, variant[0], tmp_path / "fig.png")
+    assert path.stat().st_size > 10_000
