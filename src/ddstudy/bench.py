@@ -71,3 +71,35 @@ def run_data_bench(n_images: int = 60000, workers: int = 2, fashion_mnist_dir: s
         wall, load = _timed(lambda w=w: corruptions.corrupt_by_attribute(subset, attrs, 4, (0, 0), workers=w))
         print(f"{f'corruption 6000 images, workers={w}':58s} {wall:8.2f} {6000 / wall:8.0f} {load:8.2f}")
     print("targets (issue 3): colour < 10 s, corruption < 120 s per 60k-sample variant on 2 cores")
+
+
+def run_zoo_bench(arch: str = "ConvNet", steps: int = 5, batch_size: int = 256, threads: int | None = None) -> None:
+    """Training throughput (images/s) of one SGD step on 3×28×28 inputs: default layout vs channels_last."""
+    import torch
+
+    from ddstudy.models import build_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    print(f"zoo training benchmark: {arch}, batch {batch_size}, 3×28×28, {torch.get_num_threads()} threads")
+    print(f"{'layout':24s} {'s/step':>8s} {'img/s':>8s} {'cpu/wall':>8s}")
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size, 3, 28, 28, generator=generator)
+    labels = torch.randint(0, 10, (batch_size,), generator=generator)
+    for layout in ("contiguous (default)", "channels_last"):
+        model = build_model(arch, 3, 10, 28, seed=0)
+        x = images
+        if layout == "channels_last":
+            model = model.to(memory_format=torch.channels_last)
+            x = images.contiguous(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
+
+        def step(model=model, x=x, optimizer=optimizer) -> None:
+            loss = torch.nn.functional.cross_entropy(model(x), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        step()  # warm-up
+        wall, load = _timed(lambda step=step: [step() for _ in range(steps)])
+        print(f"{layout:24s} {wall / steps:8.3f} {batch_size * steps / wall:8.0f} {load:8.2f}")

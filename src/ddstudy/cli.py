@@ -169,6 +169,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_zoo(args: argparse.Namespace) -> int:
+    from ddstudy.bench import run_zoo_bench
+
+    run_zoo_bench(arch=args.arch, steps=args.steps, batch_size=args.batch_size, threads=args.threads)
+    return 0
+
+
 def _add_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default="data/raw", help="torchvision root for mnist/cifar10 (default data/raw)")
     parser.add_argument("--download", action="store_true", help="let torchvision download mnist/cifar10 (internet)")
@@ -264,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_data.add_argument("--workers", type=int, default=2)
     bench_data.add_argument("--fashion-mnist-dir")
     bench_data.set_defaults(func=cmd_bench)
+    bench_zoo = leaf(bench, "zoo", help="PTM training throughput (images/s)")
+    bench_zoo.add_argument("--arch", default="ConvNet")
+    bench_zoo.add_argument("--steps", type=int, default=5)
+    bench_zoo.add_argument("--batch-size", type=int, default=256)
+    bench_zoo.add_argument("--threads", type=int)
+    bench_zoo.set_defaults(func=cmd_bench_zoo)
     return parser
 
 
