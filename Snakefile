@@ -13,6 +13,7 @@ configfile: "params.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/zoo.smk"
+include: "workflow/rules/distill.smk"
 
 
 rule all:
@@ -20,3 +21,4 @@ rule all:
     input:
         rules.datasets.input,
         rules.zoo.input,
+        rules.distillation.input,

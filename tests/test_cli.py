@@ -1,5 +1,6 @@
 """The ddstudy command line, as a user runs it: one-line errors, exit codes, nothing half-written."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,77 @@ def test_zoo_train_index_and_errors(tmp_path, fashion_dir):
         bad = run_cli("zoo", "train", "--dataset-dir", data, "--init", "0", "--out", tmp_path / "bad", *args)
         assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "bad").exists()
+
+
+def test_distill_and_evaluate_cli(tmp_path, fashion_dir):
+    data = tmp_path / "ds"
+    assert (
+        run_cli(
+            "data",
+            "build",
+            "--source",
+            "fashion-mnist",
+            "--bias",
+            "color",
+            "--ratio",
+            "0.5",
+            "--severity",
+            "4",
+            "--out",
+            data,
+            env_dir=fashion_dir,
+        ).returncode
+        == 0
+    )
+    syn = tmp_path / "syn"
+    result = run_cli(
+        "distill",
+        "--dataset-dir",
+        data,
+        "--method",
+        "dm",
+        "--ipc",
+        "2",
+        "--iterations",
+        "3",
+        "--model",
+        "ConvNetW32",
+        "--batch-real",
+        "8",
+        "--out",
+        syn,
+        "--threads",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "20 images" in result.stdout and "iteration 3/3" in result.stderr
+    metrics = tmp_path / "m.json"
+    result = run_cli(
+        "evaluate",
+        "--synthetic",
+        syn,
+        "--dataset-dir",
+        data,
+        "--arch",
+        "ConvNetW32",
+        "--num-eval",
+        "2",
+        "--epochs",
+        "3",
+        "--out",
+        metrics,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(metrics.read_text())
+    assert record["n_runs"] == 2 and record["eval_config"]["augment"] == "color_crop_cutout_flip_scale_rotate"
+    for args, message in (
+        (["--method", "kip"], "unknown method 'kip'"),
+        (["--method", "dc", "--ipc", "0"], "IPC must be"),
+        (["--method", "dc", "--ipc", "7"], "IPC 7"),
+        (["--method", "random", "--ipc", "500"], "larger than class"),
+    ):
+        bad = run_cli("distill", "--dataset-dir", data, "--out", tmp_path / "bad", *args)
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "bad").exists()
+    missing = run_cli("distill", "--dataset-dir", tmp_path / "nope", "--method", "dm", "--out", tmp_path / "bad")
+    assert missing.returncode == 2 and "no meta.json" in missing.stderr

@@ -140,3 +140,35 @@ def test_zoo_errors_name_the_block(params):
     bad = copy.deepcopy(params)
     bad["grids"]["demo"]["zoo"]["train"]["epoch"] = 3
     assert "unknown key 'epoch' (did you mean 'epochs'?)" in _error(bad)
+
+
+def test_paper_distillation_grid(params):
+    study = study_from_params(params, grid="paper")
+    biased = [c for c in study.cells if c.dataset.startswith(("mnist-color", "cifar10-corruption"))]
+    methods = {(c.config.method, c.config.ipc) for c in biased}
+    assert {(m, i) for m in ("dc", "dsa", "dm") for i in (1, 10, 50)} <= methods
+    assert len({c.dataset for c in biased}) == 48
+    dc = study.cell("mnist-color-r0.95-s4", "dc_ipc10").config
+    assert (dc.iterations, dc.lr_img, dc.init, dc.loops, dc.batch_real) == (1000, 0.1, "noise", (10, 50), 256)
+    dm = study.cell("cifar10-corruption-r0.5-s2", "dm_ipc50").config
+    assert (dm.iterations, dm.lr_img, dm.init, dm.dsa_strategy) == (
+        20000,
+        1.0,
+        "real",
+        "color_crop_cutout_flip_scale_rotate",
+    )
+    assert study.eval_config("dc").num_eval == 20
+    cross = {arch for cell, arch in study.evaluations if cell == "cifar10-clean/dsa_ipc10"}
+    assert cross == {"ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18"}
+
+
+def test_distill_errors_name_the_key(params):
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["distill"]["methods"]["dc"]["ipcs"] = [7]
+    assert "grids.demo.distill.methods.dc" in _error(bad) and "IPC 7" in _error(bad)
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["distill"]["methods"]["kip"] = {}
+    assert "unknown key 'kip'" in _error(bad)
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["evaluate"]["methods"]["full"] = {"num_evals": 1}
+    assert "grids.demo.evaluate.methods.full" in _error(bad)

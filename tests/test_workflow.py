@@ -67,3 +67,9 @@ def test_paper_dry_run_plans_the_zoo():
     counts = job_counts(result.stdout)
     assert counts["zoo_model"] == 104 and counts["zoo_report"] == 1
     assert "gpu=1" in result.stdout.replace(" ", "")
+
+
+def test_paper_dry_run_plans_distillation_and_evaluation():
+    result = snakemake("-n", "--forceall", "--config", "grid=paper")
+    counts = job_counts(result.stdout)
+    assert counts["distill"] == 800 and counts["evaluate"] == 830 and counts["bias_table"] == 1

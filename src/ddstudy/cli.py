@@ -162,6 +162,89 @@ def cmd_zoo_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    import torch
+
+    from ddstudy.device import resolve_device
+    from ddstudy.distill.config import distill_config
+    from ddstudy.distill.run import distill_cell
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = distill_config(
+        args.method,
+        args.ipc,
+        model=args.model,
+        iterations=args.iterations,
+        lr_img=args.lr_img,
+        lr_net=args.lr_net,
+        momentum_img=args.momentum_img,
+        batch_real=args.batch_real,
+        batch_train=args.batch_train,
+        init=args.init,
+        dis_metric=args.dis_metric,
+        dsa_strategy=args.dsa_strategy,
+        outer_loop=args.outer_loop,
+        inner_loop=args.inner_loop,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+    )
+    meta = distill_cell(args.dataset_dir, config, args.out, resolve_device(args.device))
+    loss = meta["loss"]
+    print(
+        f"{args.out}: {meta['num_images']} images ({meta['cell']})"
+        + (f", loss {loss['first']:.4f} → {loss['last']:.4f}" if loss["first"] is not None else "")
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ddstudy.device import resolve_device
+    from ddstudy.distill.run import load_synthetic
+    from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = EvalConfig(
+        num_eval=args.num_eval,
+        epochs=args.epochs,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        augment=args.augment,
+        seed=args.seed,
+    )
+    images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
+    record = evaluate_synthetic(images, labels, meta, args.dataset_dir, args.arch, config, resolve_device(args.device))
+    write_metrics(args.out, record)
+    text = (
+        f"{args.out}: {record['cell']} × {args.arch}: {100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f} %"
+    )
+    if record["acc_conflicting_mean"] is not None:
+        text += f" (conflicting {100 * record['acc_conflicting_mean']:.2f} %"
+        if record["acc_aligned_mean"] is not None:
+            text += f", aligned {100 * record['acc_aligned_mean']:.2f} %"
+        text += ")"
+    print(text + f", n={record['n_runs']}")
+    return 0
+
+
+def cmd_report_bias(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+    from ddstudy.report.bias import bias_table, metrics_paths
+    from ddstudy.report.zoo import write_csv
+
+    study = load_study(args.params, args.grid)
+    frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
+    for problem in problems:
+        print(f"ddstudy: warning: {problem}", file=sys.stderr)
+    print(write_csv(frame, args.out))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ddstudy.bench import run_data_bench
 
@@ -264,6 +347,55 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_report.add_argument("--table", default="results/tables/zoo.csv")
     zoo_report.add_argument("--figures", default="results/figures/zoo")
     zoo_report.set_defaults(func=cmd_zoo_report)
+
+    distill = leaf(commands, "distill", help="distil one synthetic set (dc, dsa, dm) or select a baseline")
+    distill.add_argument("--dataset-dir", required=True, help="a built dataset variant folder")
+    distill.add_argument("--method", required=True, help="dc | dsa | dm | random | herding | full")
+    distill.add_argument("--ipc", type=int, default=1, help="images per class")
+    distill.add_argument("--out", required=True, help="output folder (synthetic/<dataset>/<method>_ipc<ipc>)")
+    distill.add_argument("--model", help="network inside distillation (reference ConvNet)")
+    for flag, kind in (
+        ("--iterations", int),
+        ("--lr-img", float),
+        ("--lr-net", float),
+        ("--momentum-img", float),
+        ("--batch-real", int),
+        ("--batch-train", int),
+        ("--outer-loop", int),
+        ("--inner-loop", int),
+        ("--checkpoint-every", int),
+    ):
+        distill.add_argument(flag, type=kind, help="default: the method's reference value")
+    distill.add_argument("--init", choices=["noise", "real"], help="reference: DC/DSA noise, DM real")
+    distill.add_argument("--dis-metric", choices=["ours", "mse", "cos"], help="DC gradient distance (ours)")
+    distill.add_argument("--dsa-strategy", help="DSA strategy (DSA/DM: color_crop_cutout_flip_scale_rotate)")
+    distill.add_argument("--seed", type=int, default=42)
+    distill.add_argument("--device", default="auto")
+    distill.add_argument("--threads", type=int)
+    distill.set_defaults(func=cmd_distill)
+
+    evaluate = leaf(commands, "evaluate", help="evaluate a synthetic set with fresh networks of one architecture")
+    evaluate.add_argument("--synthetic", required=True, help="synthetic set folder")
+    evaluate.add_argument("--dataset-dir", required=True, help="the dataset variant it was distilled from")
+    evaluate.add_argument("--arch", required=True, help="evaluation architecture")
+    evaluate.add_argument("--out", required=True, help="metrics JSON")
+    evaluate.add_argument("--num-eval", type=int, default=20, help="fresh networks (reference 20)")
+    evaluate.add_argument("--epochs", type=int, help="default 300, 1000 with augmentation (reference)")
+    evaluate.add_argument("--lr", type=float, default=0.01)
+    evaluate.add_argument("--momentum", type=float, default=0.9)
+    evaluate.add_argument("--weight-decay", type=float, default=0.0005)
+    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--augment", default="auto", help="auto (DSA for dsa/dm) | none | a DSA strategy")
+    evaluate.add_argument("--seed", type=int, default=42)
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--threads", type=int)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    report = commands.add_parser("report", help="aggregate results").add_subparsers(dest="action", required=True)
+    report_bias = with_params(leaf(report, "bias", help="results/tables/bias_study.csv from the metrics JSONs"))
+    report_bias.add_argument("--metrics-dir", default="metrics")
+    report_bias.add_argument("--out", default="results/tables/bias_study.csv")
+    report_bias.set_defaults(func=cmd_report_bias)
 
     bench = commands.add_parser("bench", help="print timings").add_subparsers(dest="what", required=True)
     bench_data = leaf(bench, "data", help="time building one 60k-sample variant of each bias kind")

@@ -19,7 +19,9 @@ import yaml
 
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
+from ddstudy.distill.config import METHODS, DistillConfig, distill_config
 from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.models import check_model_name
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
@@ -92,6 +94,23 @@ class ZooModel:
 
 
 @dataclass(frozen=True)
+class Cell:
+    """One synthetic set to make: a dataset variant and a distillation (or baseline) config."""
+
+    dataset: str
+    config: DistillConfig
+
+    @property
+    def set_name(self) -> str:
+        """``<method>_ipc<ipc>`` (``full`` for the whole training set): the folder under synthetic/<dataset>/."""
+        return "full" if self.config.method == "full" else f"{self.config.method}_ipc{self.config.ipc}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.set_name}"
+
+
+@dataclass(frozen=True)
 class Study:
     """The active grid, expanded into typed, validated pieces."""
 
@@ -104,6 +123,28 @@ class Study:
     zoo: tuple[ZooModel, ...] = ()
     zoo_root: Path = Path("zoo")
     device: str = "auto"
+    cells: tuple[Cell, ...] = ()
+    evaluations: tuple[tuple[str, str], ...] = ()  # (cell name, eval arch)
+    eval_settings: dict | None = None
+    threads: dict | None = None
+
+    def cell(self, dataset: str, set_name: str) -> Cell:
+        for cell in self.cells:
+            if cell.dataset == dataset and cell.set_name == set_name:
+                return cell
+        raise DDStudyError(f"synthetic set {dataset}/{set_name} is not in grid '{self.grid}'")
+
+    def eval_config(self, method: str) -> EvalConfig:
+        """The grid's evaluation protocol for ``method`` (per-method overrides applied)."""
+        settings = dict(self.eval_settings or {})
+        overrides = settings.pop("methods", {}) or {}
+        settings.pop("archs", None)
+        settings.pop("cross_arch", None)
+        merged = {**settings, **(overrides.get(method) or {})}
+        try:
+            return EvalConfig(seed=self.seed, **merged)
+        except TypeError as err:
+            raise DDStudyError(f"grids.{self.grid}.evaluate.methods.{method}: {err}") from None
 
     def zoo_model(self, dataset: str, arch: str, init: int) -> ZooModel:
         for entry in self.zoo:
@@ -201,6 +242,68 @@ def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, w
     return tuple(models.values())
 
 
+def _match(patterns: list[str], names: list[str], where: str) -> list[str]:
+    chosen: list[str] = []
+    for pattern in patterns:
+        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not matched:
+            close = difflib.get_close_matches(pattern, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see `ddstudy data list`"
+            raise DDStudyError(f"{where}: '{pattern}' matches no dataset variant of this grid ({hint})")
+        chosen += [n for n in matched if n not in chosen]
+    return chosen
+
+
+def expand_cells(distill: dict | None, variants: tuple[VariantSpec, ...], seed: int, where: str) -> tuple[Cell, ...]:
+    """Datasets × methods × IPCs of the grid's ``distill`` block (``full`` once per dataset)."""
+    if not distill:
+        return ()
+    names = [v.name for v in variants]
+    datasets = _match(distill.get("datasets", ["*"]), names, f"{where}.distill.datasets")
+    cells: list[Cell] = []
+    for method, settings in (distill.get("methods") or {}).items():
+        settings = dict(settings or {})
+        ipcs = settings.pop("ipcs", [1]) if method != "full" else [1]
+        settings.setdefault("model", distill.get("model", "ConvNet"))
+        for dataset, ipc in itertools.product(datasets, ipcs):
+            try:
+                config = distill_config(method, int(ipc), seed=seed, **settings)
+            except DDStudyError as err:
+                raise DDStudyError(f"{where}.distill.methods.{method}: {err}") from None
+            cells.append(Cell(dataset, config))
+    return tuple(cells)
+
+
+def expand_evaluations(evaluate: dict | None, cells: tuple[Cell, ...], variants, where: str) -> tuple:
+    evaluate = evaluate or {}
+    pairs: list[tuple[str, str]] = []
+    for cell in cells:
+        for arch in evaluate.get("archs") or [cell.config.model]:
+            pairs.append((cell.name, arch))
+    cross = evaluate.get("cross_arch")
+    if cross:
+        names = _match(
+            cross.get("datasets", ["*"]), [v.name for v in variants], f"{where}.evaluate.cross_arch.datasets"
+        )
+        methods = cross.get("methods", list(METHODS))
+        for method in methods:
+            if method not in METHODS:
+                raise DDStudyError(f"{where}.evaluate.cross_arch.methods: unknown method '{method}'")
+        for cell in cells:
+            if (
+                cell.dataset in names
+                and cell.config.method in methods
+                and ("ipcs" not in cross or cell.config.method == "full" or cell.config.ipc in cross["ipcs"])
+            ):
+                pairs += [(cell.name, arch) for arch in cross.get("archs", [])]
+    for _, arch in pairs:
+        try:
+            check_model_name(arch)
+        except DDStudyError as err:
+            raise DDStudyError(f"{where}.evaluate: {err}") from None
+    return tuple(dict.fromkeys(pairs))
+
+
 def study_from_params(params: dict, grid: str | None = None, source: str = "params.yaml") -> Study:
     """Validate ``params`` and expand the active grid (or ``grid``, overriding params' ``grid``)."""
     if grid is not None:
@@ -216,7 +319,8 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         fashion_mnist_dir=Path(sources["fashion_mnist_dir"]) if sources.get("fashion_mnist_dir") else None,
     )
     variants = expand_datasets(grid_params["datasets"], seed)
-    return Study(
+    cells = expand_cells(grid_params.get("distill"), variants, seed, f"{source}: grids.{name}")
+    study = Study(
         grid=name,
         seed=seed,
         description=grid_params.get("description", ""),
@@ -226,7 +330,14 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         zoo=expand_zoo(grid_params.get("zoo"), variants, seed, f"{source}: grids.{name}"),
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
+        cells=cells,
+        evaluations=expand_evaluations(grid_params.get("evaluate"), cells, variants, f"{source}: grids.{name}"),
+        eval_settings=grid_params.get("evaluate") or {},
+        threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
     )
+    for method in {cell.config.method for cell in cells}:
+        study.eval_config(method)  # fail now on a bad evaluation override, not in the middle of a run
+    return study
 
 
 def load_study(path: str | Path = DEFAULT_PARAMS, grid: str | None = None) -> Study:

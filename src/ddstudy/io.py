@@ -137,3 +137,12 @@ def load_npz(path: str | os.PathLike, required: Mapping[str, tuple[str, int]] | 
                 f"{path}: array '{name}' is {array.dtype}[{array.ndim}-d], expected {dtype}[{ndim}-d]; rebuild it"
             )
     return arrays
+
+
+def publish_directory(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move a finished staging folder into place in one rename (replacing an old ``target`` as a whole)."""
+    staging, target = Path(staging), Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, target)

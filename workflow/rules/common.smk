@@ -6,7 +6,16 @@ from ddstudy.config import study_from_params
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
 from ddstudy.report.zoo import zoo_figure_path
-from ddstudy.workflow import DDSTUDY, build_args, figure_label, names_regex, zoo_train_args
+from ddstudy.report.bias import metrics_paths
+from ddstudy.workflow import (
+    DDSTUDY,
+    build_args,
+    distill_args,
+    evaluate_args,
+    figure_label,
+    names_regex,
+    zoo_train_args,
+)
 
 try:
     STUDY = study_from_params(config, source="params.yaml (+ --config)")
@@ -18,6 +27,9 @@ DATASETS_DIR = "data/datasets"
 FIGURES_DIR = "results/figures"
 TABLES_DIR = "results/tables"
 ZOO_ROOT = str(STUDY.zoo_root)
+SYNTHETIC_DIR = "synthetic"
+METRICS_DIR = "metrics"
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))
 ZOO_FIGURES = [str(zoo_figure_path(f"{FIGURES_DIR}/zoo", d)) for d in STUDY.zoo_datasets]
+METRICS_FILES = [str(p) for p in metrics_paths(STUDY, METRICS_DIR)]

@@ -25,17 +25,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import ddstudy
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.metrics import accuracy_report
-from ddstudy.io import read_json, write_json
+from ddstudy.io import publish_directory, read_json, write_json
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
+from ddstudy.training import train_epoch
 from ddstudy.zoo.store import load_tensors, save_checkpoint, save_tensors
 
 log = logging.getLogger(__name__)
@@ -119,32 +118,6 @@ def _restore_momentum(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
 
 
-def train_one_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    batch_size: int,
-    order: torch.Generator,
-    device: torch.device,
-) -> tuple[float, float]:
-    """One pass in a seeded random order; returns (mean loss, running accuracy) weighted by batch size."""
-    model.train()
-    permutation = torch.randperm(len(labels), generator=order)
-    total_loss, total_correct = 0.0, 0
-    for start in range(0, len(labels), batch_size):
-        index = permutation[start : start + batch_size]
-        x, y = images[index].to(device), labels[index].to(device)
-        output = model(x)
-        loss = F.cross_entropy(output, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total_loss += float(loss.detach()) * len(index)
-        total_correct += int((output.argmax(1) == y).sum())
-    return total_loss / len(labels), total_correct / len(labels)
-
-
 def train_zoo_model(
     job: ZooJob,
     dataset_dir: str | Path,
@@ -211,7 +184,7 @@ def train_zoo_model(
         tick = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(epoch)
-        loss, acc = train_one_epoch(
+        loss, acc = train_epoch(
             model, optimizer, train.images, train.labels, config.batch_size, job.order_generator(epoch), device
         )
         record = EpochRecord(epoch, config.lr_at(epoch), loss, acc, time.perf_counter() - tick)
@@ -253,8 +226,5 @@ def train_zoo_model(
     write_json(staging / "run.json", run)  # timings stay in the log: same seed, same bytes
     (staging / "resume.json").unlink()
     (staging / "resume.safetensors").unlink()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(out_dir)
+    publish_directory(staging, out_dir)
     return run

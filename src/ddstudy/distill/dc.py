@@ -1,0 +1,85 @@
+"""DC (gradient matching; Zhao, Mopuri & Bilen, ICLR 2021) and DSA (+ Siamese augmentation; Zhao & Bilen, 2021).
+
+One iteration mirrors VICO-UoE/DatasetCondensation ``main.py``: a fresh randomly initialised network; for each
+of ``outer_loop`` steps, match per class the gradient of the loss on a real batch and on the class's synthetic
+images (Eq. 10: Σ_c D(∇θ L(S_c), ∇θ L(T_c))), update the synthetic images, then (except after the last step) train
+the network for ``inner_loop`` epochs on the synthetic set (lr_net, no momentum). BatchNorm statistics are frozen
+from a real batch of 16 per class first, as the reference does. For DSA the real and the synthetic batch of a class
+get the same augmentation (one seed per iteration, outer step and class), and the inner loop trains with
+per-image augmentation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ddstudy.distill.augment import diff_augment
+from ddstudy.distill.loop import DistillContext
+from ddstudy.distill.matching import match_loss
+from ddstudy.training import train_epoch
+
+BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
+
+
+def has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def freeze_batchnorm(ctx: DistillContext, net: nn.Module, iteration: int, outer: int) -> None:
+    """Set BN running statistics from real data, then keep them fixed (synthetic batches are too small)."""
+    g = ctx.generator("bn", iteration, outer)
+    real = torch.cat([ctx.pool.sample(c, BN_SAMPLES_PER_CLASS, g) for c in range(ctx.num_classes)])
+    net.train()
+    with torch.no_grad():
+        net(real)
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+class GradientMatching:
+    """DC when ``config.dsa_strategy == 'none'``, DSA otherwise."""
+
+    def step(self, ctx: DistillContext, iteration: int) -> float:
+        config = ctx.config
+        outer_loop, inner_loop = config.loops
+        net = ctx.fresh_network(iteration)
+        net.train()
+        parameters = list(net.parameters())
+        optimizer_net = torch.optim.SGD(net.parameters(), lr=config.lr_net)
+        total = 0.0
+        for outer in range(outer_loop):
+            if has_batchnorm(net):
+                freeze_batchnorm(ctx, net, iteration, outer)
+            loss = torch.zeros((), device=ctx.device)
+            for c in range(ctx.num_classes):
+                real = ctx.pool.sample(c, config.batch_real, ctx.generator("real", iteration, outer, c))
+                syn = ctx.images[ctx.class_slice(c)]
+                if config.dsa:
+                    seed = ctx.seed("dsa", iteration, outer, c)
+                    real = diff_augment(real, config.dsa_strategy, torch.Generator().manual_seed(seed), siamese=True)
+                    syn = diff_augment(syn, config.dsa_strategy, torch.Generator().manual_seed(seed), siamese=True)
+                target_real = torch.full((len(real),), c, device=ctx.device)
+                target_syn = torch.full((len(syn),), c, device=ctx.device)
+                grads_real = torch.autograd.grad(F.cross_entropy(net(real), target_real), parameters)
+                grads_real = [g.detach() for g in grads_real]
+                grads_syn = torch.autograd.grad(F.cross_entropy(net(syn), target_syn), parameters, create_graph=True)
+                loss = loss + match_loss(grads_syn, grads_real, config.dis_metric)
+            loss = ctx.add_extra_loss(loss, iteration)
+            ctx.optimizer.zero_grad()
+            loss.backward()
+            ctx.optimizer.step()
+            total += float(loss.detach())
+            if outer == outer_loop - 1:
+                break
+            images, labels = ctx.images.detach().clone(), ctx.labels
+            augment = None
+            if config.dsa:
+                g = ctx.generator("inner-aug", iteration, outer)
+                augment = lambda x, g=g: diff_augment(x, config.dsa_strategy, g, siamese=False)  # noqa: E731
+            for inner in range(inner_loop):
+                order = ctx.generator("inner-order", iteration, outer, inner)
+                train_epoch(net, optimizer_net, images, labels, config.batch_train, order, ctx.device, augment)
+        return total / (ctx.num_classes * outer_loop)

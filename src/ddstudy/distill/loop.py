@@ -1,0 +1,192 @@
+"""The one outer loop every distillation method shares: init, iterate, checkpoint, resume, NaN guard.
+
+A method supplies ``step(ctx, iteration) -> float`` (one update of the synthetic images, returning the matching
+loss); the loop owns everything else. Randomness per iteration comes from named seeds
+(``derive_seed(seed, cell, purpose, iteration, ...)``), so a run resumed from a checkpoint computes exactly what an
+uninterrupted one does: the fresh network of iteration i, its real batches and augmentations do not depend on
+how the run got to i.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from ddstudy.distill.config import DistillConfig
+from ddstudy.distill.real import RealPool
+from ddstudy.errors import DDStudyError
+from ddstudy.io import read_json, write_json
+from ddstudy.models import build_model
+from ddstudy.seeding import derive_seed, generator
+from ddstudy.zoo.store import load_tensors, save_tensors
+
+log = logging.getLogger(__name__)
+
+# An optional extra loss on the synthetic set (CLoM plugs in here): (images, labels, iteration, ctx) → scalar.
+ExtraLoss = Callable[[torch.Tensor, torch.Tensor, int, "DistillContext"], torch.Tensor]
+
+
+@dataclass
+class DistillContext:
+    config: DistillConfig
+    cell: str  # canonical cell name, part of every derived seed
+    pool: RealPool
+    images: torch.Tensor  # synthetic images (leaf, requires grad), [K·ipc, C, H, W]
+    labels: torch.Tensor  # [K·ipc], class-major: 0…0, 1…1, …
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    extra_loss: ExtraLoss | None = None
+    extra_log: list[float] = field(default_factory=list)
+
+    def seed(self, *words: object) -> int:
+        return derive_seed(self.config.seed, self.cell, *words)
+
+    def generator(self, *words: object) -> torch.Generator:
+        return generator(self.config.seed, self.cell, *words)
+
+    def fresh_network(self, iteration: int) -> nn.Module:
+        """The randomly initialised network of an iteration (the reference draws one per iteration)."""
+        channels, size = self.image_shape[0], self.image_shape[1]
+        return build_model(self.config.model, channels, self.num_classes, size, self.seed("net", iteration)).to(
+            self.device
+        )
+
+    def class_slice(self, c: int) -> slice:
+        return slice(c * self.config.ipc, (c + 1) * self.config.ipc)
+
+    def add_extra_loss(self, loss: torch.Tensor, iteration: int) -> torch.Tensor:
+        if self.extra_loss is None:
+            return loss
+        extra = self.extra_loss(self.images, self.labels, iteration, self)
+        self.extra_log.append(float(extra.detach()))
+        return loss + extra
+
+
+class Method(Protocol):
+    def step(self, ctx: DistillContext, iteration: int) -> float: ...
+
+
+def init_synthetic(config: DistillConfig, pool: RealPool, shape: tuple[int, int, int], cell: str) -> torch.Tensor:
+    """Gaussian noise, or random real images of each class (reference ``--init noise|real``)."""
+    n = pool.num_classes * config.ipc
+    images = torch.randn((n, *shape), generator=generator(config.seed, cell, "init-noise"))
+    if config.init == "real":
+        for c in range(pool.num_classes):
+            if pool.class_size(c) < config.ipc:
+                raise DDStudyError(
+                    f"IPC {config.ipc} is larger than class {c} ({pool.class_size(c)} training images); lower the IPC"
+                )
+            chosen = pool.sample(c, config.ipc, generator(config.seed, cell, "init-real", c))
+            images[c * config.ipc : (c + 1) * config.ipc] = chosen.cpu()
+    return images
+
+
+@dataclass
+class DistillResult:
+    images: torch.Tensor
+    labels: torch.Tensor
+    iterations_done: int
+    loss_curve: list[float]
+    extra_curve: list[float]
+    wall_seconds: float
+    resumed_from: int | None
+
+
+def _fingerprint(config: DistillConfig, cell: str, dataset_sha256: dict, extra: dict | None) -> dict:
+    return json.loads(json.dumps({"config": config.to_dict(), "cell": cell, "dataset": dataset_sha256, "extra": extra}))
+
+
+def run_distillation(
+    method: Method,
+    config: DistillConfig,
+    cell: str,
+    pool: RealPool,
+    shape: tuple[int, int, int],
+    device: torch.device,
+    checkpoint_dir: Path,
+    dataset_sha256: dict,
+    extra_loss: ExtraLoss | None = None,
+    extra_fingerprint: dict | None = None,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> DistillResult:
+    """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches."""
+    labels = torch.arange(pool.num_classes, device=device).repeat_interleave(config.ipc)
+    images = init_synthetic(config, pool, shape, cell).to(device).requires_grad_(True)
+    optimizer = torch.optim.SGD([images], lr=config.lr_img, momentum=config.momentum_img)
+    ctx = DistillContext(config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss)
+
+    fingerprint = _fingerprint(config, cell, dataset_sha256, extra_fingerprint)
+    losses: list[float] = []
+    start, resumed_from = 0, None
+    state_json = checkpoint_dir / "state.json"
+    if state_json.is_file() and read_json(state_json).get("fingerprint") == fingerprint:
+        state = read_json(state_json)
+        tensors = load_tensors(checkpoint_dir / "state.safetensors", state["sha256"])
+        with torch.no_grad():
+            images.copy_(tensors["images"].to(device))
+        if "momentum" in tensors:
+            optimizer.state[images]["momentum_buffer"] = tensors["momentum"].to(device)
+        losses, ctx.extra_log = state["losses"], state["extra"]
+        start = resumed_from = state["iteration"]
+        log.info("%s: resuming at iteration %d/%d", cell, start, config.iterations)
+    elif checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+
+    started = time.perf_counter()
+    for iteration in range(start, config.iterations):
+        loss = method.step(ctx, iteration)
+        if not math.isfinite(loss):
+            raise DDStudyError(
+                f"{cell}: the matching loss became {loss} at iteration {iteration}; lower lr_img or check the data"
+            )
+        losses.append(loss)
+        done = iteration + 1
+        if done % config.checkpoint_every == 0 or done == config.iterations:
+            momentum = optimizer.state[images].get("momentum_buffer")
+            tensors = {"images": images.detach()} | ({"momentum": momentum} if momentum is not None else {})
+            digest = save_tensors(checkpoint_dir / "state.safetensors", tensors)
+            write_json(
+                state_json,
+                {
+                    "fingerprint": fingerprint,
+                    "iteration": done,
+                    "losses": losses,
+                    "extra": ctx.extra_log,
+                    "sha256": digest,
+                },
+            )
+        if on_iteration:
+            on_iteration(iteration, loss)
+        if done % max(1, config.iterations // 20) == 0 or done == config.iterations:
+            elapsed = time.perf_counter() - started
+            rate = (done - start) / elapsed if elapsed else 0.0
+            log.info(
+                "%s: iteration %d/%d loss %.4f (%.2f it/s, ETA %.0f s)",
+                cell,
+                done,
+                config.iterations,
+                loss,
+                rate,
+                (config.iterations - done) / rate if rate else 0.0,
+            )
+    return DistillResult(
+        images.detach().cpu(),
+        labels.cpu(),
+        config.iterations,
+        losses,
+        ctx.extra_log,
+        time.perf_counter() - started,
+        resumed_from,
+    )

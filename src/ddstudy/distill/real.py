@@ -1,0 +1,30 @@
+"""The real training images, grouped by class, sampled with explicit generators (reference ``get_images``)."""
+
+from __future__ import annotations
+
+import torch
+
+from ddstudy.data.tensors import TensorSplit
+from ddstudy.errors import DDStudyError
+
+
+class RealPool:
+    def __init__(self, split: TensorSplit, num_classes: int, device: torch.device):
+        self.images = split.images.to(device)
+        self.labels = split.labels.to(device)
+        self.num_classes = num_classes
+        self.by_class = [torch.nonzero(split.labels == c).flatten() for c in range(num_classes)]
+        for c, index in enumerate(self.by_class):
+            if len(index) == 0:
+                raise DDStudyError(f"class {c} has no training images; the dataset variant is incomplete")
+
+    def class_size(self, c: int) -> int:
+        return len(self.by_class[c])
+
+    def sample_indices(self, c: int, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Up to ``n`` distinct indices of class ``c`` (all of them, shuffled, when the class is smaller)."""
+        index = self.by_class[c]
+        return index[torch.randperm(len(index), generator=generator)[:n]]
+
+    def sample(self, c: int, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.images[self.sample_indices(c, n, generator).to(self.images.device)]

@@ -1,0 +1,163 @@
+"""Distil one cell (dataset variant × method × IPC) into the synthetic-set storage contract.
+
+``synthetic/<dataset>/<method>_ipc<ipc>/`` (``full`` for the whole training set) holds ``synthetic.npz``
+(``images`` float32 [N,C,H,W] in the normalised space networks train on, ``labels`` int64, ``indices`` int64 —
+the real samples a baseline picked, −1 for distilled images; ``full`` stores indices only), ``meta.json`` (every
+setting, the dataset's sha256, iterations done, wall time, loss-curve summary) and ``grid.png``. Work in
+progress lives in a sibling ``.<name>.partial/`` folder (checkpoints every ``checkpoint_every`` iterations) and is
+moved into place when done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import ddstudy
+from ddstudy.data.store import load_variant
+from ddstudy.data.tensors import Normalization, to_tensors
+from ddstudy.distill.baselines import select_full, select_herding, select_random
+from ddstudy.distill.config import DISTILL_METHODS, DistillConfig
+from ddstudy.distill.dc import GradientMatching
+from ddstudy.distill.dm import DistributionMatching
+from ddstudy.distill.loop import ExtraLoss, Method, run_distillation
+from ddstudy.distill.real import RealPool
+from ddstudy.errors import DDStudyError
+from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
+from ddstudy.report.synthetic import plot_synthetic_grid
+
+log = logging.getLogger(__name__)
+
+METHOD_IMPLEMENTATIONS: dict[str, Method] = {
+    "dc": GradientMatching(),
+    "dsa": GradientMatching(),
+    "dm": DistributionMatching(),
+}
+SYNTHETIC_ARRAYS = {"images": ("float32", 4), "labels": ("int64", 1), "indices": ("int64", 1)}
+
+
+def cell_name(dataset: str, method: str, ipc: int, suffix: str = "") -> str:
+    """``<dataset>/<method>_ipc<ipc>[<suffix>]`` (``<dataset>/full`` for the whole training set)."""
+    return f"{dataset}/full" if method == "full" else f"{dataset}/{method}_ipc{ipc}{suffix}"
+
+
+def _summarise(curve: list[float], points: int = 100) -> dict:
+    if not curve:
+        return {"first": None, "last": None, "min": None, "every": 1, "curve": []}
+    every = max(1, int(np.ceil(len(curve) / points)))
+    return {"first": curve[0], "last": curve[-1], "min": min(curve), "every": every, "curve": curve[::every]}
+
+
+def distill_cell(
+    dataset_dir: str | Path,
+    config: DistillConfig,
+    out_dir: str | Path,
+    device: torch.device | str = "cpu",
+    cell_suffix: str = "",
+    extra_loss: ExtraLoss | None = None,
+    extra_meta: dict | None = None,
+) -> dict:
+    """Distil (or select) the synthetic set of one cell and write it to ``out_dir``; returns its meta."""
+    started = time.perf_counter()
+    device = torch.device(device)
+    out_dir = Path(out_dir)
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    variant = load_variant(dataset_dir)
+    dataset = variant.meta["name"]
+    cell = cell_name(dataset, config.method, config.ipc, cell_suffix)
+    shape = tuple(variant.meta["image_shape"])
+    normalization = Normalization.of(variant.train.images)
+    pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
+
+    result = None
+    if config.method in DISTILL_METHODS:
+        result = run_distillation(
+            METHOD_IMPLEMENTATIONS[config.method],
+            config,
+            cell,
+            pool,
+            shape,
+            device,
+            staging / "ckpt",
+            variant.meta["sha256"],
+            extra_loss,
+            extra_meta,
+        )
+        images, labels = result.images.numpy(), result.labels.numpy()
+        indices = np.full(len(labels), -1, dtype=np.int64)
+    else:
+        if config.method == "random":
+            chosen = select_random(pool, config.ipc, config.seed, cell)
+        elif config.method == "herding":
+            chosen = select_herding(pool, config.ipc, config.seed, cell, config.model, shape)
+        else:
+            chosen = select_full(pool)
+        indices = chosen.numpy().astype(np.int64)
+        labels = variant.train.labels[indices]
+        images = pool.images[chosen.to(device)].cpu().numpy() if config.method != "full" else np.zeros((0, *shape))
+
+    staging.mkdir(parents=True, exist_ok=True)
+    digest = save_npz(
+        staging / "synthetic.npz",
+        {"images": images.astype(np.float32), "labels": labels.astype(np.int64), "indices": indices},
+    )
+    if len(images):
+        plot_synthetic_grid(images, labels, normalization, variant.meta["class_names"], cell, staging / "grid.png")
+    meta = {
+        "cell": cell,
+        "dataset": dataset,
+        "dataset_sha256": variant.meta["sha256"],
+        "dataset_meta": {k: variant.meta.get(k) for k in ("source", "bias", "ratio", "severity", "test_attrs")},
+        "train_aligned_fraction": variant.meta["counts"]["train"].get("aligned_fraction"),
+        "method": config.method,
+        "ipc": config.ipc if config.method != "full" else None,
+        "config": config.to_dict(),
+        "normalization": normalization.to_dict(),
+        "image_shape": list(shape),
+        "num_classes": variant.meta["num_classes"],
+        "num_images": int(len(labels)),
+        "iterations_done": result.iterations_done if result else 0,
+        "resumed_from": result.resumed_from if result else None,
+        "loss": _summarise(result.loss_curve if result else []),
+        "extra_loss": _summarise(result.extra_curve if result else []),
+        "extra": extra_meta or {},
+        "synthetic_sha256": digest,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "device": device.type,
+        "ddstudy_version": ddstudy.__version__,
+    }
+    write_json(staging / "meta.json", meta)
+    if (staging / "ckpt").exists():
+        import shutil
+
+        shutil.rmtree(staging / "ckpt")
+    publish_directory(staging, out_dir)
+    log.info("%s: %d images in %.1f s", cell, len(labels), meta["wall_seconds"])
+    return meta
+
+
+def load_synthetic(
+    folder: str | Path, dataset_dir: str | Path | None = None
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(images, labels, meta) of a synthetic set; ``full`` sets are materialised from the dataset variant."""
+    from ddstudy.io import load_npz, read_json
+
+    folder = Path(folder)
+    meta = read_json(folder / "meta.json")
+    if sha256_file(folder / "synthetic.npz") != meta["synthetic_sha256"]:
+        raise DDStudyError(f"{folder}/synthetic.npz: sha256 differs from meta.json; re-run the distillation")
+    arrays = load_npz(folder / "synthetic.npz", SYNTHETIC_ARRAYS)
+    images, labels = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"])
+    if len(images) == 0 and len(labels):
+        if dataset_dir is None:
+            raise DDStudyError(f"{folder} stores indices only (full training set); pass the dataset folder")
+        variant = load_variant(dataset_dir)
+        if variant.meta["sha256"] != meta["dataset_sha256"]:
+            raise DDStudyError(f"{dataset_dir} is not the dataset {folder} was selected from (sha256 differs)")
+        normalization = Normalization(tuple(meta["normalization"]["mean"]), tuple(meta["normalization"]["std"]))
+        images = normalization.apply(variant.train.images[arrays["indices"]])
+    return images, labels, meta

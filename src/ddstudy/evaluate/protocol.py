@@ -1,0 +1,181 @@
+"""The evaluation protocol every method shares (reference ``evaluate_synset``, DatasetCondensation utils.py).
+
+N freshly initialised networks of an evaluation architecture are trained on the synthetic set — SGD momentum 0.9,
+weight decay 5e-4, lr 0.01, batch 256, ``epochs + 1`` passes (the reference's ``range(Epoch+1)``), the learning
+rate ×0.1 after pass ``epochs // 2 + 1`` with a new optimiser (momentum reset, as the reference re-creates it) —
+with the reference's epoch rule: 300 epochs without augmentation, 1000 with DSA augmentation (DSA and DM
+synthetic sets). Each network is tested once, after training, on the unbiased test set: no selection on the
+test set. Reported: mean ± std (population std, ``np.std``) over the N runs, plus what the bias study needs —
+accuracy on bias-aligned and bias-conflicting test samples, per class, and the training set's aligned ratio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import ddstudy
+from ddstudy.data.store import load_variant
+from ddstudy.data.tensors import Normalization, to_tensors
+from ddstudy.distill.augment import DEFAULT_STRATEGY, check_strategy, diff_augment
+from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.metrics import accuracy_report
+from ddstudy.io import write_json
+from ddstudy.models import build_model, check_model_name
+from ddstudy.seeding import derive_seed, generator
+from ddstudy.training import train_epoch
+
+log = logging.getLogger(__name__)
+
+# Method → DSA augmentation while training evaluation networks (reference: on for DSA and DM, off for DC).
+AUGMENT_BY_METHOD = {"dc": "none", "dsa": DEFAULT_STRATEGY, "dm": DEFAULT_STRATEGY}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    num_eval: int = 20
+    epochs: int | None = None  # None: 300, or 1000 with augmentation (reference)
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    batch_size: int = 256
+    augment: str = "auto"  # auto: by method (AUGMENT_BY_METHOD, none for baselines) | none | a DSA strategy
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.num_eval < 1:
+            raise DDStudyError(f"num_eval must be ≥ 1, got {self.num_eval}")
+        if self.epochs is not None and self.epochs < 0:
+            raise DDStudyError(f"eval epochs must be ≥ 0, got {self.epochs}")
+        if self.augment != "auto":
+            check_strategy(self.augment)
+
+    def resolved(self, method: str) -> EvalConfig:
+        """Fix ``augment`` and ``epochs`` for a method, as the reference switches them."""
+        augment = AUGMENT_BY_METHOD.get(method, "none") if self.augment == "auto" else check_strategy(self.augment)
+        epochs = self.epochs if self.epochs is not None else (1000 if augment != "none" else 300)
+        return replace(self, augment=augment, epochs=epochs)
+
+
+def train_and_test(
+    arch: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test,
+    config: EvalConfig,
+    run_seed: int,
+    num_classes: int,
+    device: torch.device,
+) -> dict:
+    """One evaluation run (reference ``evaluate_synset``); ``config`` must be resolved."""
+    channels, size = images.shape[1], images.shape[2]
+    net = build_model(arch, channels, num_classes, size, derive_seed(run_seed, "net")).to(device)
+    images, labels = images.to(device), labels.to(device)
+    lr = config.lr
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    augment = None
+    if config.augment != "none":
+        aug_generator = generator(run_seed, "augment")
+        augment = lambda x: diff_augment(x, config.augment, aug_generator, siamese=False)  # noqa: E731
+    train_loss = train_acc = float("nan")
+    decay_after = config.epochs // 2 + 1
+    for epoch in range(config.epochs + 1):
+        order = generator(run_seed, "order", epoch)
+        train_loss, train_acc = train_epoch(net, optimizer, images, labels, config.batch_size, order, device, augment)
+        if epoch == decay_after:
+            lr *= 0.1
+            optimizer = torch.optim.SGD(
+                net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+    report = accuracy_report(net, test, device, num_classes)
+    return report | {"train_acc": train_acc, "train_loss": train_loss}
+
+
+def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None, None
+    return float(np.mean(present)), float(np.std(present))
+
+
+def evaluate_synthetic(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    synthetic_meta: dict,
+    dataset_dir: str | Path,
+    arch: str,
+    config: EvalConfig,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Evaluate one synthetic set with one architecture; returns the metrics record (every setting included)."""
+    started = time.perf_counter()
+    device = torch.device(device)
+    check_model_name(arch)
+    variant = load_variant(dataset_dir)
+    if variant.meta["sha256"] != synthetic_meta["dataset_sha256"]:
+        raise DDStudyError(f"{dataset_dir} is not the dataset {synthetic_meta['cell']} was distilled from")
+    normalization = Normalization(
+        tuple(synthetic_meta["normalization"]["mean"]), tuple(synthetic_meta["normalization"]["std"])
+    )
+    test = to_tensors(variant.test, normalization)
+    resolved = config.resolved(synthetic_meta["method"])
+    num_classes = synthetic_meta["num_classes"]
+    runs = []
+    for run in range(resolved.num_eval):
+        run_seed = derive_seed(resolved.seed, synthetic_meta["cell"], arch, "eval", run)
+        result = train_and_test(arch, images, labels, test, resolved, run_seed, num_classes, device)
+        runs.append(result)
+        log.info(
+            "%s × %s run %d/%d: test acc %.4f (%.0f s so far)",
+            synthetic_meta["cell"],
+            arch,
+            run + 1,
+            resolved.num_eval,
+            result["acc"],
+            time.perf_counter() - started,
+        )
+    accs = [r["acc"] for r in runs]
+    acc_mean, acc_std = _stats(accs)
+    aligned_mean, aligned_std = _stats([r["acc_aligned"] for r in runs])
+    conflicting_mean, conflicting_std = _stats([r["acc_conflicting"] for r in runs])
+    per_class = [_stats([r["acc_per_class"][c] for r in runs])[0] for c in range(num_classes)]
+    return {
+        "cell": synthetic_meta["cell"],
+        "dataset": synthetic_meta["dataset"],
+        **{k: synthetic_meta["dataset_meta"].get(k) for k in ("source", "bias", "ratio", "severity", "test_attrs")},
+        "method": synthetic_meta["method"],
+        "ipc": synthetic_meta["ipc"],
+        "distill_model": synthetic_meta["config"]["model"],
+        "eval_arch": arch,
+        "acc_mean": acc_mean,
+        "acc_std": acc_std,
+        "n_runs": len(runs),
+        "accs": accs,
+        "acc_aligned_mean": aligned_mean,
+        "acc_aligned_std": aligned_std,
+        "acc_conflicting_mean": conflicting_mean,
+        "acc_conflicting_std": conflicting_std,
+        "acc_per_class_mean": per_class,
+        "train_acc_mean": _stats([r["train_acc"] for r in runs])[0],
+        "train_aligned_fraction": synthetic_meta.get("train_aligned_fraction"),
+        "test_n": runs[0]["n"],
+        "test_n_aligned": runs[0]["n_aligned"],
+        "eval_config": asdict(resolved),
+        "distill_config": synthetic_meta["config"],
+        "synthetic_sha256": synthetic_meta["synthetic_sha256"],
+        "dataset_sha256": synthetic_meta["dataset_sha256"],
+        "extra": synthetic_meta.get("extra", {}),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "device": device.type,
+        "ddstudy_version": ddstudy.__version__,
+    }
+
+
+def write_metrics(path: str | Path, record: dict) -> Path:
+    write_json(path, record)
+    return Path(path)

@@ -1,0 +1,87 @@
+"""``results/tables/bias_study.csv``: one row per (synthetic set × evaluation architecture) of the grid.
+
+Columns ``dataset, bias, ratio, severity, method, ipc, eval_arch, acc_mean, acc_std, n_runs, acc_aligned,
+acc_conflicting`` (empty where not defined, e.g. aligned accuracy on an all-conflicting test set), plus the
+training set's aligned fraction and the evaluation settings that produced each number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ddstudy.errors import DDStudyError
+from ddstudy.io import read_json
+
+BIAS_COLUMNS = [
+    "dataset",
+    "bias",
+    "ratio",
+    "severity",
+    "method",
+    "ipc",
+    "eval_arch",
+    "acc_mean",
+    "acc_std",
+    "n_runs",
+    "acc_aligned",
+    "acc_conflicting",
+    "train_aligned_fraction",
+    "distill_model",
+    "eval_epochs",
+    "eval_augment",
+]
+REQUIRED = ("dataset", "method", "eval_arch", "acc_mean", "acc_std", "n_runs")
+
+
+def metrics_path(metrics_dir: str | Path, cell_name: str, arch: str) -> Path:
+    return Path(metrics_dir) / cell_name / f"{arch}.json"
+
+
+def metrics_paths(study, metrics_dir: str | Path) -> list[Path]:
+    return [metrics_path(metrics_dir, cell, arch) for cell, arch in study.evaluations]
+
+
+def bias_table(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+    """Rows from metrics JSONs; a missing or malformed file is reported by path (and left out), never crashes."""
+    rows, problems = [], []
+    for path in paths:
+        try:
+            record = read_json(path)
+        except DDStudyError as err:
+            problems.append(str(err))
+            continue
+        missing = [key for key in REQUIRED if key not in record]
+        if missing:
+            problems.append(f"{path}: not a metrics record (missing {', '.join(missing)})")
+            continue
+        rows.append(
+            {
+                **{
+                    key: record.get(key)
+                    for key in (
+                        "dataset",
+                        "bias",
+                        "ratio",
+                        "severity",
+                        "method",
+                        "ipc",
+                        "eval_arch",
+                        "acc_mean",
+                        "acc_std",
+                        "n_runs",
+                        "train_aligned_fraction",
+                        "distill_model",
+                    )
+                },
+                "acc_aligned": record.get("acc_aligned_mean"),
+                "acc_conflicting": record.get("acc_conflicting_mean"),
+                "eval_epochs": (record.get("eval_config") or {}).get("epochs"),
+                "eval_augment": (record.get("eval_config") or {}).get("augment"),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=BIAS_COLUMNS)
+    if len(frame):
+        frame = frame.sort_values(["dataset", "method", "ipc", "eval_arch"], na_position="last").reset_index(drop=True)
+    return frame, problems

@@ -1,0 +1,210 @@
+"""DC/DSA/DM, baselines and the evaluation protocol on tiny data."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ddstudy.data.build import VariantSpec, build_variant
+from ddstudy.distill.augment import AUGMENT_FAMILIES, diff_augment
+from ddstudy.distill.baselines import herding_order
+from ddstudy.distill.config import distill_config
+from ddstudy.distill.matching import get_loops, layer_distance, match_loss
+from ddstudy.distill.run import distill_cell, load_synthetic
+from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic
+
+FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, fashion_options):
+    spec = VariantSpec("fashion-mnist", "color", 0.8, 4, test_attrs="uniform")
+    folder = tmp_path_factory.mktemp("ds") / spec.name
+    build_variant(spec, folder, fashion_options)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------ DC distance
+def test_layer_distance_by_hand():
+    real = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    syn = torch.tensor([[1.0, 1.0], [0.0, -3.0]])
+    # row 0: cos = 1/√2; row 1: cos = −1 → (1 − 0.7071) + (1 + 1) = 2.2929 (up to the 1e-6 in the denominator)
+    assert float(layer_distance(real, syn)) == pytest.approx(2 - 1 / np.sqrt(2) + 1, abs=1e-5)
+    conv_real, conv_syn = torch.ones(2, 1, 2, 2), torch.ones(2, 1, 2, 2)
+    conv_syn[1] = -1
+    assert float(layer_distance(conv_real, conv_syn)) == pytest.approx(2.0, abs=1e-5)  # per output channel
+    assert float(layer_distance(torch.ones(3), -torch.ones(3))) == 0.0  # biases / norm parameters skipped
+
+
+def test_match_loss_variants():
+    real = [torch.tensor([[1.0, 0.0]]), torch.tensor([5.0])]
+    syn = [torch.tensor([[0.0, 1.0]]), torch.tensor([1.0])]
+    assert float(match_loss(syn, real, "ours")) == pytest.approx(1.0, abs=1e-5)
+    assert float(match_loss(syn, real, "mse")) == pytest.approx(1 + 1 + 16)
+    assert float(match_loss(syn, real, "cos")) == pytest.approx(1 - 5 / (np.sqrt(26) * np.sqrt(2)), abs=1e-5)
+    with pytest.raises(DDStudyError, match="unknown gradient distance"):
+        match_loss(syn, real, "l1")
+
+
+def test_get_loops_table():
+    assert [get_loops(i) for i in (1, 10, 20, 30, 40, 50)] == [(1, 1), (10, 50), (20, 25), (30, 20), (40, 15), (50, 10)]
+    with pytest.raises(DDStudyError, match="set outer_loop and inner_loop for IPC 7"):
+        get_loops(7)
+    assert distill_config("dc", 7, outer_loop=3, inner_loop=2).loops == (3, 2)
+    with pytest.raises(DDStudyError, match="IPC 7"):
+        distill_config("dsa", 7)
+    assert distill_config("dm", 7).ipc == 7  # DM has no loops
+
+
+# ------------------------------------------------------------------------------------------------ DSA
+@pytest.mark.parametrize("family", list(AUGMENT_FAMILIES))
+def test_dsa_siamese_same_transform_and_differentiable(family):
+    torch.manual_seed(0)
+    base = torch.randn(1, 3, 28, 28)
+    real = base.repeat(5, 1, 1, 1)
+    syn = base.clone().requires_grad_(True)
+    out_real = diff_augment(real, family, torch.Generator().manual_seed(7), siamese=True)
+    out_syn = diff_augment(syn, family, torch.Generator().manual_seed(7), siamese=True)
+    for i in range(5):  # one draw for the whole batch: every real image gets the synthetic image's transform
+        torch.testing.assert_close(out_real[i], out_syn[0])
+    out_syn.sum().backward()
+    assert syn.grad is not None and torch.isfinite(syn.grad).all()
+
+
+def test_dsa_per_image_draws_differ_and_depend_on_seed():
+    x = torch.randn(1, 3, 28, 28).repeat(16, 1, 1, 1)
+    out = diff_augment(x, "scale", torch.Generator().manual_seed(1), siamese=False)
+    assert not torch.allclose(out[0], out[1])
+    again = diff_augment(x, "scale", torch.Generator().manual_seed(1), siamese=False)
+    assert torch.equal(out, again)
+    with pytest.raises(DDStudyError, match="unknown DSA augmentation 'blur'"):
+        diff_augment(x, "crop_blur", torch.Generator(), siamese=True)
+
+
+# ------------------------------------------------------------------------------------------------ methods
+def test_dm_loss_falls_and_images_change(dataset, tmp_path):
+    config = distill_config("dm", 2, iterations=8, lr_img=1.0, **FAST)
+    meta = distill_cell(dataset, config, tmp_path / "dm", "cpu")
+    curve = meta["loss"]["curve"]
+    assert np.mean(curve[-3:]) < np.mean(curve[:3])
+    images, labels, _ = load_synthetic(tmp_path / "dm")
+    initial = distill_cell(dataset, distill_config("dm", 2, iterations=0, **FAST), tmp_path / "dm0", "cpu")
+    start, _, _ = load_synthetic(tmp_path / "dm0")
+    assert initial["iterations_done"] == 0 and not torch.allclose(images, start)
+    assert labels.tolist() == sorted(labels.tolist()) and images.shape == (20, 3, 28, 28)
+    assert (tmp_path / "dm" / "grid.png").stat().st_size > 5000
+
+
+@pytest.mark.parametrize("method", ["dc", "dsa"])
+def test_gradient_matching_runs_and_is_reproducible(dataset, tmp_path, method):
+    config = distill_config(method, 1, iterations=2, **FAST)
+    a = distill_cell(dataset, config, tmp_path / "a", "cpu")
+    b = distill_cell(dataset, config, tmp_path / "b", "cpu")
+    assert a["synthetic_sha256"] == b["synthetic_sha256"] and a["loss"]["curve"] == b["loss"]["curve"]
+    other = distill_cell(dataset, distill_config(method, 1, iterations=2, seed=3, **FAST), tmp_path / "c", "cpu")
+    assert other["synthetic_sha256"] != a["synthetic_sha256"]
+
+
+def test_dc_with_inner_loop_and_batchnorm(dataset, tmp_path):
+    config = distill_config("dc", 2, iterations=1, outer_loop=2, inner_loop=1, model="ConvNetBN", batch_real=8)
+    meta = distill_cell(dataset, config, tmp_path / "bn", "cpu")
+    assert meta["config"]["outer_loop"] == 2 and np.isfinite(meta["loss"]["last"])
+
+
+def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
+    from ddstudy.distill import run as run_module
+
+    config = distill_config("dsa", 1, iterations=5, checkpoint_every=2, **FAST)
+    straight = distill_cell(dataset, config, tmp_path / "straight", "cpu")
+    original = run_module.run_distillation
+
+    def killed(*args, **kwargs):
+        def stop(iteration, loss):
+            if iteration == 2:  # after the 3rd update; the last checkpoint holds 2
+                raise KeyboardInterrupt("simulated kill")
+
+        return original(*args, **kwargs, on_iteration=stop)
+
+    run_module.run_distillation = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            distill_cell(dataset, config, tmp_path / "resumed", "cpu")
+    finally:
+        run_module.run_distillation = original
+    assert not (tmp_path / "resumed").exists()
+    state = json.loads((tmp_path / ".resumed.partial" / "ckpt" / "state.json").read_text())
+    assert state["iteration"] == 2
+    resumed = distill_cell(dataset, config, tmp_path / "resumed", "cpu")
+    assert resumed["resumed_from"] == 2
+    assert resumed["synthetic_sha256"] == straight["synthetic_sha256"]
+    assert resumed["loss"]["curve"] == straight["loss"]["curve"]
+    assert not (tmp_path / ".resumed.partial").exists()
+
+
+def test_nan_loss_names_the_iteration(dataset, tmp_path):
+    config = distill_config("dm", 1, iterations=3, lr_img=1e30, **FAST)
+    with pytest.raises(DDStudyError, match="at iteration [0-9]+; lower lr_img"):
+        distill_cell(dataset, config, tmp_path / "nan", "cpu")
+    assert not (tmp_path / "nan").exists()
+
+
+# ------------------------------------------------------------------------------------------------ baselines
+def test_herding_picks_the_expected_samples():
+    features = torch.tensor([[0.0, 0.0], [10.0, 0.0], [-10.0, 0.0], [1.0, 0.0], [0.0, 5.0], [0.0, -5.0]])
+    # mean μ = (1/6, 0). Step 1: f0 is nearest μ. Step 2: (f0 + f3)/2 = (0.5, 0) beats every other pair.
+    # Step 3: (f0 + f3 + f4)/3 = (1/3, 5/3) ties with f5 and wins by index (the ±10 outliers are farther).
+    # Step 4: adding f5 brings the running mean to (0.25, 0), next to μ.
+    assert herding_order(features, 4) == [0, 3, 4, 5]
+    assert len(set(herding_order(features, 6))) == 6
+
+
+def test_baselines_select_real_samples(dataset, tmp_path):
+    from ddstudy.data.store import load_variant
+
+    train = load_variant(dataset).train
+    for method in ("random", "herding"):
+        meta = distill_cell(dataset, distill_config(method, 3, model="ConvNetW32"), tmp_path / method, "cpu")
+        images, labels, _ = load_synthetic(tmp_path / method)
+        indices = np.load(tmp_path / method / "synthetic.npz", allow_pickle=False)["indices"]
+        assert meta["num_images"] == 30 and np.bincount(labels.numpy()).tolist() == [3] * 10
+        assert (train.labels[indices] == labels.numpy()).all()
+    full = distill_cell(dataset, distill_config("full", 1), tmp_path / "full", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "full", dataset)
+    assert full["num_images"] == len(train.labels) == len(images)
+    with pytest.raises(DDStudyError, match="IPC 31 is larger than class"):
+        distill_cell(dataset, distill_config("random", 31), tmp_path / "big", "cpu")
+    with pytest.raises(DDStudyError, match="larger than class"):
+        distill_cell(dataset, distill_config("dm", 31, **FAST, iterations=1), tmp_path / "big", "cpu")
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def test_separable_set_is_learnt_and_noise_is_chance(dataset, tmp_path):
+    distill_cell(dataset, distill_config("random", 10), tmp_path / "real", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "real")
+    config = EvalConfig(num_eval=2, epochs=30, batch_size=64)
+    good = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
+    assert good["acc_mean"] > 0.9 and good["n_runs"] == 2 and len(good["accs"]) == 2
+    assert good["acc_aligned_mean"] is not None and good["acc_conflicting_mean"] is not None
+    assert good["train_aligned_fraction"] == pytest.approx(0.8)
+    assert good["eval_config"]["epochs"] == 30 and good["eval_config"]["augment"] == "none"
+    noise = torch.randn_like(images)
+    chance = evaluate_synthetic(noise, labels, meta, dataset, "ConvNetW32", EvalConfig(num_eval=2, epochs=30))
+    assert chance["acc_mean"] < 0.3
+
+
+def test_eval_epochs_follow_the_reference_rule():
+    assert EvalConfig().resolved("dc").epochs == 300 and EvalConfig().resolved("dc").augment == "none"
+    assert EvalConfig().resolved("dsa").epochs == 1000 and EvalConfig().resolved("dm").epochs == 1000
+    assert EvalConfig().resolved("random").augment == "none"
+    assert EvalConfig(epochs=5).resolved("dm").epochs == 5
+
+
+def test_bad_method_and_ipc():
+    with pytest.raises(DDStudyError, match="unknown method 'kip'"):
+        distill_config("kip", 1)
+    with pytest.raises(DDStudyError, match="IPC must be ≥ 1"):
+        distill_config("dm", 0)
+    with pytest.raises(DDStudyError, match="unknown model"):
+        distill_config("dm", 1, model="ConvNett")

@@ -1,0 +1,89 @@
+# Distillation and evaluation: one job per synthetic set, one per (synthetic set × evaluation architecture),
+# and the bias-study table.
+import os
+
+
+rule distill:
+    """One synthetic set: DC, DSA or DM distillation, or a random / herding / full-data baseline."""
+    input:
+        f"{DATASETS_DIR}/{{dataset}}",
+    output:
+        directory(f"{SYNTHETIC_DIR}/{{dataset}}/{{setname}}"),
+    wildcard_constraints:
+        dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells})),
+    params:
+        ddstudy=DDSTUDY,
+        args=lambda wildcards: distill_args(STUDY.cell(wildcards.dataset, wildcards.setname).config),
+        device=STUDY.device,
+    log:
+        "logs/distill/{dataset}/{setname}.log",
+    threads: STUDY.threads["distill"]
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
+    conda:
+        ENV
+    shell:
+        "{params.ddstudy} distill {params.args} --device {params.device} --threads {threads} "
+        "--dataset-dir {input} --out {output} > {log} 2>&1"
+
+
+rule evaluate:
+    """Train fresh networks of one architecture on a synthetic set; test on the unbiased test set."""
+    input:
+        synthetic=f"{SYNTHETIC_DIR}/{{dataset}}/{{setname}}",
+        dataset=f"{DATASETS_DIR}/{{dataset}}",
+    output:
+        f"{METRICS_DIR}/{{dataset}}/{{setname}}/{{arch}}.json",
+    wildcard_constraints:
+        dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells})),
+        arch=names_regex(sorted({arch for _, arch in STUDY.evaluations})),
+    params:
+        ddstudy=DDSTUDY,
+        args=lambda wildcards: evaluate_args(STUDY.eval_config(STUDY.cell(wildcards.dataset, wildcards.setname).config.method)),
+        device=STUDY.device,
+    log:
+        "logs/evaluate/{dataset}/{setname}/{arch}.log",
+    threads: STUDY.threads["evaluate"]
+    group:
+        "evaluate"
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        ENV
+    shell:
+        "{params.ddstudy} evaluate {params.args} --device {params.device} --threads {threads} --arch {wildcards.arch} "
+        "--synthetic {input.synthetic} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
+
+
+if STUDY.evaluations:
+
+    rule bias_table:
+        """results/tables/bias_study.csv: every metrics record of the grid, one row each."""
+        input:
+            METRICS_FILES,
+        output:
+            report(f"{TABLES_DIR}/bias_study.csv", category="Bias study", labels={"table": "bias_study"}),
+        params:
+            ddstudy=DDSTUDY,
+            grid=STUDY.grid,
+            metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
+        log:
+            "logs/report/bias_table.log",
+        conda:
+            ENV
+        shell:
+            "{params.ddstudy} report bias --grid {params.grid} --metrics-dir {params.metrics} --out {output} > {log} 2>&1"
+
+
+rule distillation:
+    """Target: every synthetic set of the grid, its evaluations and the bias-study table."""
+    input:
+        [f"{SYNTHETIC_DIR}/{c.name}" for c in STUDY.cells],
+        METRICS_FILES,
+        [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
