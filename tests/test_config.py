@@ -172,3 +172,40 @@ def test_distill_errors_name_the_key(params):
     bad = copy.deepcopy(params)
     bad["grids"]["demo"]["evaluate"]["methods"]["full"] = {"num_evals": 1}
     assert "grids.demo.evaluate.methods.full" in _error(bad)
+
+
+def test_paper_ptm_study_axes(params):
+    study = study_from_params(params, grid="paper")
+    cells = [c for c in study.cells if c.clom and c.config.method == "dc" and c.config.ipc == 10]
+    clom = [c.clom for c in cells]
+    assert {c.inits for c in clom} == {1, 2, 5, 10}
+    assert {c.archs for c in clom} >= {
+        ("ConvNet",),
+        ("AlexNet",),
+        ("VGG11",),
+        ("ResNet18",),
+        ("ConvNet", "AlexNet", "VGG11", "ResNet18"),
+    }
+    assert {c.epoch for c in clom} == {1, 5, 10, 20, 50, 100, 150}
+    assert {(c.distance, c.zoo_source) for c in clom} == {("ce", "cifar10-clean"), ("cos", "cifar100-clean")}
+    assert {c.alphas for c in clom} == {(1000.0,), (2000.0,)}
+    dsa = {c.clom.alphas for c in study.cells if c.clom and c.config.method == "dsa"}
+    assert dsa == {(1000.0,), (5000.0,)}
+    assert study.cell("cifar10-clean", "dc_ipc10") in study.cells  # the baseline without CLoM
+
+
+def test_demo_has_ce_and_cos_two_pools_two_epochs(params):
+    study = study_from_params(params, grid="demo")
+    clom = [c.clom for c in study.cells if c.clom]
+    assert {c.distance for c in clom} == {"ce", "cos"}
+    assert len({c.archs for c in clom}) >= 2 and len({c.epoch for c in clom}) >= 2
+
+
+def test_clom_needs_its_ptms_in_the_zoo(params):
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["clom"]["axes"]["epoch"] = [2]
+    message = _error(bad)
+    assert "grids.demo.clom" in message and "at epoch 2" in message and "add it to zoo.models" in message
+    bad = copy.deepcopy(params)
+    bad["grids"]["demo"]["clom"]["center"]["distance"] = "l2"
+    assert "grids.demo.clom.center.distance" in _error(bad)

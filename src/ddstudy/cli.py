@@ -189,7 +189,23 @@ def cmd_distill(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
     )
-    meta = distill_cell(args.dataset_dir, config, args.out, resolve_device(args.device))
+    clom = None
+    if args.clom_distance:
+        from ddstudy.distill.clom import ClomConfig
+
+        clom = ClomConfig(
+            distance=args.clom_distance,
+            zoo_source=args.clom_zoo_source or "",
+            archs=tuple(args.clom_archs.split(",")),
+            inits=args.clom_inits,
+            epoch=args.clom_epoch,
+            alphas=tuple(float(a) for a in args.clom_alphas.split(",")),
+            batch_size=args.clom_batch_size,
+            samples_per_step=args.clom_samples_per_step,
+            ce_form=args.clom_ce_form,
+            renormalize=args.clom_renormalize,
+        )
+    meta = distill_cell(args.dataset_dir, config, args.out, resolve_device(args.device), clom, args.zoo_root)
     loss = meta["loss"]
     print(
         f"{args.out}: {meta['num_images']} images ({meta['cell']})"
@@ -242,6 +258,21 @@ def cmd_report_bias(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"ddstudy: warning: {problem}", file=sys.stderr)
     print(write_csv(frame, args.out))
+    return 0
+
+
+def cmd_report_ptm(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+    from ddstudy.report.bias import metrics_paths
+    from ddstudy.report.ptm import ptm_tables
+    from ddstudy.report.zoo import write_csv
+
+    study = load_study(args.params, args.grid)
+    frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))
+    for problem in problems:
+        print(f"ddstudy: warning: {problem}", file=sys.stderr)
+    print(write_csv(frame, args.out))
+    print(write_csv(cross, args.cross_arch))
     return 0
 
 
@@ -370,6 +401,18 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--dis-metric", choices=["ours", "mse", "cos"], help="DC gradient distance (ours)")
     distill.add_argument("--dsa-strategy", help="DSA strategy (DSA/DM: color_crop_cutout_flip_scale_rotate)")
     distill.add_argument("--seed", type=int, default=42)
+    clom = distill.add_argument_group("CLoM (pre-trained model guidance; off unless --clom-distance is given)")
+    clom.add_argument("--clom-distance", choices=["ce", "cos"], help="ce: in-domain PTMs; cos: out-of-domain")
+    clom.add_argument("--clom-zoo-source", help="dataset variant the PTMs were trained on")
+    clom.add_argument("--clom-archs", default="ConvNet", help="comma-separated architecture pool (ConvNet)")
+    clom.add_argument("--clom-inits", type=int, default=1, help="PTMs per architecture (reference 1)")
+    clom.add_argument("--clom-epoch", type=int, default=150, help="PTM checkpoint epoch (reference 150)")
+    clom.add_argument("--clom-alphas", default="1000", help="one α, or comma-separated, one per architecture")
+    clom.add_argument("--clom-batch-size", type=int, default=8196, help="real batch of the cos distance")
+    clom.add_argument("--clom-samples-per-step", type=int, default=1, help="PTMs averaged per step (reference 1)")
+    clom.add_argument("--clom-ce-form", choices=["reference", "paper"], default="reference")
+    clom.add_argument("--clom-renormalize", action="store_true", help="feed PTMs their own input normalisation")
+    clom.add_argument("--zoo-root", default="zoo", help="where the PTMs are (default zoo)")
     distill.add_argument("--device", default="auto")
     distill.add_argument("--threads", type=int)
     distill.set_defaults(func=cmd_distill)
@@ -396,6 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     report_bias.add_argument("--metrics-dir", default="metrics")
     report_bias.add_argument("--out", default="results/tables/bias_study.csv")
     report_bias.set_defaults(func=cmd_report_bias)
+    report_ptm = with_params(leaf(report, "ptm", help="results/tables/ptm_study.csv and the cross-arch table"))
+    report_ptm.add_argument("--metrics-dir", default="metrics")
+    report_ptm.add_argument("--out", default="results/tables/ptm_study.csv")
+    report_ptm.add_argument("--cross-arch", default="results/tables/ptm_cross_arch.csv")
+    report_ptm.set_defaults(func=cmd_report_ptm)
 
     bench = commands.add_parser("bench", help="print timings").add_subparsers(dest="what", required=True)
     bench_data = leaf(bench, "data", help="time building one 60k-sample variant of each bias kind")

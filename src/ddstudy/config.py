@@ -19,7 +19,8 @@ import yaml
 
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
-from ddstudy.distill.config import METHODS, DistillConfig, distill_config
+from ddstudy.distill.clom import ClomConfig
+from ddstudy.distill.config import DISTILL_METHODS, METHODS, DistillConfig, distill_config
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.models import check_model_name
@@ -95,15 +96,30 @@ class ZooModel:
 
 @dataclass(frozen=True)
 class Cell:
-    """One synthetic set to make: a dataset variant and a distillation (or baseline) config."""
+    """One synthetic set to make: a dataset variant, a distillation (or baseline) config, optional CLoM."""
 
     dataset: str
     config: DistillConfig
+    clom: ClomConfig | None = None
 
     @property
     def set_name(self) -> str:
-        """``<method>_ipc<ipc>`` (``full`` for the whole training set): the folder under synthetic/<dataset>/."""
-        return "full" if self.config.method == "full" else f"{self.config.method}_ipc{self.config.ipc}"
+        """``<method>_ipc<ipc>[_<clom slug>]`` (``full`` for the whole training set), under synthetic/<dataset>/."""
+        if self.config.method == "full":
+            return "full"
+        base = f"{self.config.method}_ipc{self.config.ipc}"
+        return f"{base}_{self.clom.slug()}" if self.clom else base
+
+    @property
+    def base_name(self) -> str:
+        """The same cell without CLoM (the baseline every CLoM number is compared with)."""
+        return f"{self.dataset}/{self.config.method}_ipc{self.config.ipc}"
+
+    def ptm_jobs(self) -> list[tuple[str, str, int]]:
+        """(zoo dataset, arch, init) of every PTM this cell needs."""
+        if not self.clom:
+            return []
+        return [(self.clom.zoo_source, a, i) for a in self.clom.archs for i in range(self.clom.inits)]
 
     @property
     def name(self) -> str:
@@ -274,6 +290,72 @@ def expand_cells(distill: dict | None, variants: tuple[VariantSpec, ...], seed: 
     return tuple(cells)
 
 
+def _clom_config(settings: dict, where: str) -> ClomConfig:
+    settings = dict(settings)
+    for key in ("archs", "alphas"):
+        if key in settings:
+            settings[key] = tuple(settings[key])
+    try:
+        return ClomConfig(**settings)
+    except TypeError as err:
+        raise DDStudyError(f"{where}: {err}") from None
+    except DDStudyError as err:
+        raise DDStudyError(f"{where}: {err}") from None
+
+
+def expand_clom(
+    clom: dict | None, distill: dict | None, cells: tuple[Cell, ...], variants, zoo: tuple, seed: int, where: str
+) -> tuple[Cell, ...]:
+    """CLoM cells: for each dataset × method × IPC, the centre setting and one axis varied at a time.
+
+    Every axis value is a partial override of the centre (``domain`` entries may set several keys, e.g.
+    ``{distance: cos, zoo_source: cifar100-clean}``). The cells without CLoM are added when the distill block
+    lacks them, so every CLoM number has its baseline. Every PTM a cell needs must be in the grid's zoo.
+    """
+    if not clom:
+        return ()
+    here = f"{where}.clom"
+    datasets = _match(clom.get("datasets", ["*"]), [v.name for v in variants], f"{here}.datasets")
+    method_settings = (distill or {}).get("methods") or {}
+    zoo_epochs = {(m.job.dataset, m.job.arch, m.job.init): set(m.config.epochs_to_save) for m in zoo}
+    existing = {c.name for c in cells}
+    new: dict[str, Cell] = {}
+    for method, ipcs in (clom.get("methods") or {}).items():
+        if method not in DISTILL_METHODS:
+            raise DDStudyError(f"{here}.methods: CLoM guides dc, dsa or dm, not '{method}'")
+        settings = {k: v for k, v in (method_settings.get(method) or {}).items() if k != "ipcs"}
+        settings.setdefault("model", (distill or {}).get("model", "ConvNet"))
+        centre = dict(clom.get("center") or {})
+        variants_of_centre = [centre]
+        for axis, values in (clom.get("axes") or {}).items():
+            if isinstance(values, dict):  # per-method values (e.g. alphas: {dc: [...], dsa: [...]})
+                values = values.get(method, [])
+            for value in values:
+                override = value if axis == "domain" else {axis: value}
+                if not isinstance(override, dict):
+                    raise DDStudyError(f"{here}.axes.{axis}: each domain entry must be a mapping")
+                variants_of_centre.append({**centre, **override})
+        for dataset, ipc in itertools.product(datasets, ipcs):
+            try:
+                config = distill_config(method, int(ipc), seed=seed, **settings)
+            except DDStudyError as err:
+                raise DDStudyError(f"{here}.methods.{method}: {err}") from None
+            base = Cell(dataset, config)
+            if base.name not in existing:
+                new.setdefault(base.name, base)
+            for index, values in enumerate(variants_of_centre):
+                clom_config = _clom_config(values, f"{here} (setting {index})")
+                cell = Cell(dataset, config, clom_config)
+                for job in cell.ptm_jobs():
+                    if clom_config.epoch not in zoo_epochs.get(job, set()):
+                        raise DDStudyError(
+                            f"{here}: {cell.name} needs PTM {job[0]}/{job[1]}/init{job[2]} at epoch "
+                            f"{clom_config.epoch}, which the grid's zoo does not train or keep; add it to zoo.models"
+                        )
+                new.setdefault(cell.name, cell)
+    return tuple(new.values())
+
+
 def expand_evaluations(evaluate: dict | None, cells: tuple[Cell, ...], variants, where: str) -> tuple:
     evaluate = evaluate or {}
     pairs: list[tuple[str, str]] = []
@@ -320,6 +402,10 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     )
     variants = expand_datasets(grid_params["datasets"], seed)
     cells = expand_cells(grid_params.get("distill"), variants, seed, f"{source}: grids.{name}")
+    zoo = expand_zoo(grid_params.get("zoo"), variants, seed, f"{source}: grids.{name}")
+    cells = cells + expand_clom(
+        grid_params.get("clom"), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
+    )
     study = Study(
         grid=name,
         seed=seed,
@@ -327,7 +413,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         variants=variants,
         sources=options,
         workers=int((params.get("build") or {}).get("workers", 2)),
-        zoo=expand_zoo(grid_params.get("zoo"), variants, seed, f"{source}: grids.{name}"),
+        zoo=zoo,
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
         cells=cells,

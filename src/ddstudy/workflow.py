@@ -78,24 +78,86 @@ def distill_args(config) -> str:
     """The `ddstudy distill` arguments of a cell's config (every hyper-parameter explicit)."""
     outer, inner = config.loops if config.method in ("dc", "dsa") else (config.outer_loop, config.inner_loop)
     args = [
-        "--method", config.method, "--ipc", str(config.ipc), "--model", config.model,
-        "--iterations", str(config.iterations), "--lr-img", str(config.lr_img), "--lr-net", str(config.lr_net),
-        "--momentum-img", str(config.momentum_img), "--batch-real", str(config.batch_real),
-        "--batch-train", str(config.batch_train), "--init", config.init, "--dis-metric", config.dis_metric,
-        "--dsa-strategy", config.dsa_strategy, "--checkpoint-every", str(config.checkpoint_every),
-        "--seed", str(config.seed),
+        "--method",
+        config.method,
+        "--ipc",
+        str(config.ipc),
+        "--model",
+        config.model,
+        "--iterations",
+        str(config.iterations),
+        "--lr-img",
+        str(config.lr_img),
+        "--lr-net",
+        str(config.lr_net),
+        "--momentum-img",
+        str(config.momentum_img),
+        "--batch-real",
+        str(config.batch_real),
+        "--batch-train",
+        str(config.batch_train),
+        "--init",
+        config.init,
+        "--dis-metric",
+        config.dis_metric,
+        "--dsa-strategy",
+        config.dsa_strategy,
+        "--checkpoint-every",
+        str(config.checkpoint_every),
+        "--seed",
+        str(config.seed),
     ]
     if outer is not None and inner is not None:
         args += ["--outer-loop", str(outer), "--inner-loop", str(inner)]
     return shlex.join(args)
 
 
+def clom_args(clom) -> str:
+    """The `ddstudy distill --clom-*` arguments of a CLoM config ('' without CLoM)."""
+    if clom is None:
+        return ""
+    args = [
+        "--clom-distance",
+        clom.distance,
+        "--clom-zoo-source",
+        clom.zoo_source,
+        "--clom-archs",
+        ",".join(clom.archs),
+        "--clom-inits",
+        str(clom.inits),
+        "--clom-epoch",
+        str(clom.epoch),
+        "--clom-alphas",
+        ",".join(f"{a:g}" for a in clom.alphas),
+        "--clom-batch-size",
+        str(clom.batch_size),
+        "--clom-samples-per-step",
+        str(clom.samples_per_step),
+        "--clom-ce-form",
+        clom.ce_form,
+    ]
+    if clom.renormalize:
+        args.append("--clom-renormalize")
+    return shlex.join(args)
+
+
 def evaluate_args(config) -> str:
     """The `ddstudy evaluate` arguments of an evaluation config (resolved per method by the caller or not)."""
     args = [
-        "--num-eval", str(config.num_eval), "--lr", str(config.lr), "--momentum", str(config.momentum),
-        "--weight-decay", str(config.weight_decay), "--batch-size", str(config.batch_size),
-        "--augment", config.augment, "--seed", str(config.seed),
+        "--num-eval",
+        str(config.num_eval),
+        "--lr",
+        str(config.lr),
+        "--momentum",
+        str(config.momentum),
+        "--weight-decay",
+        str(config.weight_decay),
+        "--batch-size",
+        str(config.batch_size),
+        "--augment",
+        config.augment,
+        "--seed",
+        str(config.seed),
     ]
     if config.epochs is not None:
         args += ["--epochs", str(config.epochs)]

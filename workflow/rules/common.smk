@@ -10,6 +10,7 @@ from ddstudy.report.bias import metrics_paths
 from ddstudy.workflow import (
     DDSTUDY,
     build_args,
+    clom_args,
     distill_args,
     evaluate_args,
     figure_label,

@@ -4,9 +4,12 @@ import os
 
 
 rule distill:
-    """One synthetic set: DC, DSA or DM distillation, or a random / herding / full-data baseline."""
+    """One synthetic set: DC, DSA or DM distillation (± CLoM), or a random / herding / full-data baseline."""
     input:
-        f"{DATASETS_DIR}/{{dataset}}",
+        dataset=f"{DATASETS_DIR}/{{dataset}}",
+        ptms=lambda wildcards: [
+            f"{ZOO_ROOT}/{d}/{a}/init{i}" for d, a, i in STUDY.cell(wildcards.dataset, wildcards.setname).ptm_jobs()
+        ],
     output:
         directory(f"{SYNTHETIC_DIR}/{{dataset}}/{{setname}}"),
     wildcard_constraints:
@@ -15,6 +18,8 @@ rule distill:
     params:
         ddstudy=DDSTUDY,
         args=lambda wildcards: distill_args(STUDY.cell(wildcards.dataset, wildcards.setname).config),
+        clom=lambda wildcards: clom_args(STUDY.cell(wildcards.dataset, wildcards.setname).clom),
+        zoo_root=ZOO_ROOT,
         device=STUDY.device,
     log:
         "logs/distill/{dataset}/{setname}.log",
@@ -26,8 +31,8 @@ rule distill:
     conda:
         ENV
     shell:
-        "{params.ddstudy} distill {params.args} --device {params.device} --threads {threads} "
-        "--dataset-dir {input} --out {output} > {log} 2>&1"
+        "{params.ddstudy} distill {params.args} {params.clom} --zoo-root {params.zoo_root} --device {params.device} "
+        "--threads {threads} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
 
 
 rule evaluate:
@@ -81,9 +86,32 @@ if STUDY.evaluations:
             "{params.ddstudy} report bias --grid {params.grid} --metrics-dir {params.metrics} --out {output} > {log} 2>&1"
 
 
+if any(c.clom for c in STUDY.cells):
+
+    rule ptm_table:
+        """results/tables/ptm_study.csv (gain over no CLoM) and ptm_cross_arch.csv."""
+        input:
+            METRICS_FILES,
+        output:
+            table=report(f"{TABLES_DIR}/ptm_study.csv", category="PTM study", labels={"table": "ptm_study"}),
+            cross=report(f"{TABLES_DIR}/ptm_cross_arch.csv", category="PTM study", labels={"table": "cross_arch"}),
+        params:
+            ddstudy=DDSTUDY,
+            grid=STUDY.grid,
+            metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
+        log:
+            "logs/report/ptm_table.log",
+        conda:
+            ENV
+        shell:
+            "{params.ddstudy} report ptm --grid {params.grid} --metrics-dir {params.metrics} --out {output.table} "
+            "--cross-arch {output.cross} > {log} 2>&1"
+
+
 rule distillation:
     """Target: every synthetic set of the grid, its evaluations and the bias-study table."""
     input:
         [f"{SYNTHETIC_DIR}/{c.name}" for c in STUDY.cells],
         METRICS_FILES,
         [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
+        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],

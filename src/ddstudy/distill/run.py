@@ -21,6 +21,7 @@ import ddstudy
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.distill.baselines import select_full, select_herding, select_random
+from ddstudy.distill.clom import Clom, ClomConfig
 from ddstudy.distill.config import DISTILL_METHODS, DistillConfig
 from ddstudy.distill.dc import GradientMatching
 from ddstudy.distill.dm import DistributionMatching
@@ -28,7 +29,6 @@ from ddstudy.distill.loop import ExtraLoss, Method, run_distillation
 from ddstudy.distill.real import RealPool
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
-from ddstudy.report.synthetic import plot_synthetic_grid
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +57,42 @@ def distill_cell(
     config: DistillConfig,
     out_dir: str | Path,
     device: torch.device | str = "cpu",
-    cell_suffix: str = "",
-    extra_loss: ExtraLoss | None = None,
-    extra_meta: dict | None = None,
+    clom: ClomConfig | None = None,
+    zoo_root: str | Path = "zoo",
 ) -> dict:
-    """Distil (or select) the synthetic set of one cell and write it to ``out_dir``; returns its meta."""
+    """Distil (or select) the synthetic set of one cell and write it to ``out_dir``; returns its meta.
+
+    ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (DC, DSA, DM only).
+    """
     started = time.perf_counter()
     device = torch.device(device)
     out_dir = Path(out_dir)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]
-    cell = cell_name(dataset, config.method, config.ipc, cell_suffix)
+    cell = cell_name(dataset, config.method, config.ipc)
+    # Seeds come from the cell without its CLoM suffix: a CLoM run sees the same networks, real batches and
+    # augmentations as the run without CLoM (paired comparison; α = 0 reproduces it bit for bit).
+    seed_cell = cell_name(dataset, config.method, config.ipc)
     shape = tuple(variant.meta["image_shape"])
     normalization = Normalization.of(variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
+    extra_loss: ExtraLoss | None = None
+    extra_meta: dict | None = None
+    if clom is not None:
+        if config.method not in DISTILL_METHODS:
+            raise DDStudyError(f"CLoM guides distillation (dc, dsa, dm), not the '{config.method}' baseline")
+        cell = cell_name(dataset, config.method, config.ipc, "_" + clom.slug())
+        extra_meta = {"clom": clom.to_dict()}
+        if clom.active:
+            extra_loss = Clom(clom, zoo_root, variant.meta["num_classes"], shape, normalization, device)
 
     result = None
     if config.method in DISTILL_METHODS:
         result = run_distillation(
             METHOD_IMPLEMENTATIONS[config.method],
             config,
-            cell,
+            seed_cell,
             pool,
             shape,
             device,
@@ -91,9 +105,9 @@ def distill_cell(
         indices = np.full(len(labels), -1, dtype=np.int64)
     else:
         if config.method == "random":
-            chosen = select_random(pool, config.ipc, config.seed, cell)
+            chosen = select_random(pool, config.ipc, config.seed, seed_cell)
         elif config.method == "herding":
-            chosen = select_herding(pool, config.ipc, config.seed, cell, config.model, shape)
+            chosen = select_herding(pool, config.ipc, config.seed, seed_cell, config.model, shape)
         else:
             chosen = select_full(pool)
         indices = chosen.numpy().astype(np.int64)
@@ -106,6 +120,8 @@ def distill_cell(
         {"images": images.astype(np.float32), "labels": labels.astype(np.int64), "indices": indices},
     )
     if len(images):
+        from ddstudy.report.synthetic import plot_synthetic_grid  # matplotlib only where a figure is drawn
+
         plot_synthetic_grid(images, labels, normalization, variant.meta["class_names"], cell, staging / "grid.png")
     meta = {
         "cell": cell,

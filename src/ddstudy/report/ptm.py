@@ -1,0 +1,84 @@
+"""``results/tables/ptm_study.csv`` (one row per synthetic set × evaluation architecture of the PTM study, with
+the gain over the same method without CLoM) and the cross-architecture table (rows: method ± CLoM setting,
+columns: evaluation architectures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ddstudy.errors import DDStudyError
+from ddstudy.io import read_json
+
+PTM_COLUMNS = [
+    "dataset",
+    "method",
+    "ipc",
+    "clom_distance",
+    "clom_alpha",
+    "zoo_source",
+    "zoo_archs",
+    "zoo_inits",
+    "zoo_epoch",
+    "eval_arch",
+    "acc_mean",
+    "acc_std",
+    "n_runs",
+    "gain_vs_no_clom",
+    "set_name",
+]
+
+
+def _row(record: dict) -> dict:
+    clom = (record.get("extra") or {}).get("clom")
+    set_name = record["cell"].split("/", 1)[1]
+    row = {key: record.get(key) for key in ("dataset", "method", "ipc", "eval_arch", "acc_mean", "acc_std", "n_runs")}
+    row["set_name"] = set_name
+    if clom:
+        row |= {
+            "clom_distance": clom["distance"] + ("-paper" if clom.get("ce_form") == "paper" else ""),
+            "clom_alpha": "+".join(f"{a:g}" for a in clom["alphas"]),
+            "zoo_source": clom["zoo_source"],
+            "zoo_archs": "+".join(clom["archs"]),
+            "zoo_inits": clom["inits"],
+            "zoo_epoch": clom["epoch"],
+        }
+    else:
+        row |= {
+            "clom_distance": "none",
+            "clom_alpha": None,
+            "zoo_source": None,
+            "zoo_archs": None,
+            "zoo_inits": None,
+            "zoo_epoch": None,
+        }
+    return row
+
+
+def ptm_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(ptm_study rows, cross-architecture pivot, problems). Only (dataset, method, IPC) groups with CLoM cells."""
+    rows, problems = [], []
+    for path in paths:
+        try:
+            record = read_json(path)
+            rows.append(_row(record))
+        except DDStudyError as err:
+            problems.append(str(err))
+        except (KeyError, IndexError, AttributeError, TypeError):
+            problems.append(f"{path}: not a metrics record")
+    frame = pd.DataFrame(rows, columns=PTM_COLUMNS)
+    if frame.empty:
+        return frame, pd.DataFrame(), problems
+    with_clom = frame[frame.clom_distance != "none"][["dataset", "method", "ipc"]].drop_duplicates()
+    frame = frame.merge(with_clom, on=["dataset", "method", "ipc"])
+    base = frame[frame.clom_distance == "none"].set_index(["dataset", "method", "ipc", "eval_arch"])["acc_mean"]
+    keys = list(zip(frame.dataset, frame.method, frame.ipc, frame.eval_arch, strict=True))
+    frame["gain_vs_no_clom"] = [
+        acc - base[key] if key in base.index and acc is not None else None
+        for acc, key in zip(frame.acc_mean, keys, strict=True)
+    ]
+    frame = frame.sort_values(["dataset", "method", "ipc", "set_name", "eval_arch"]).reset_index(drop=True)
+    cross = frame.pivot_table(index=["dataset", "method", "ipc", "set_name"], columns="eval_arch", values="acc_mean")
+    cross = cross[cross.notna().sum(axis=1) > 1] if cross.shape[1] > 1 else cross.iloc[0:0]
+    return frame, cross.reset_index(), problems
