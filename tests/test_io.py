@@ -47,3 +47,13 @@ def test_contract_violations(tmp_path):
         load_npz(tmp_path / "x.npz", {"images": ("uint8", 4)})
     with pytest.raises(DDStudyError, match="missing array 'labels'"):
         load_npz(tmp_path / "x.npz", {"labels": ("int64", 1)})
+
+
+def test_prune_stale_keeps_only_listed_files(tmp_path):
+    from ddstudy.io import prune_stale
+
+    for name in ("a-by-ratio.png", "b-by-ratio.png", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    removed = prune_stale(tmp_path, "*-by-ratio.png", [tmp_path / "a-by-ratio.png"])
+    assert [p.name for p in removed] == ["b-by-ratio.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-by-ratio.png", "notes.txt"]

@@ -94,11 +94,16 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 def cmd_data_figures(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
+    from ddstudy.io import prune_stale
     from ddstudy.report.samples import write_dataset_figures
 
     study = load_study(args.params, args.grid)
-    for path in write_dataset_figures(study, args.datasets_dir, args.out):
+    written = write_dataset_figures(study, args.datasets_dir, args.out)
+    for path in written:
         print(path)
+    for pattern in ("*-by-ratio.png", "*-by-severity.png"):
+        for path in prune_stale(args.out, pattern, written):
+            print(f"removed stale {path}", file=sys.stderr)
     return 0
 
 
@@ -152,13 +157,17 @@ def cmd_zoo_index(args: argparse.Namespace) -> int:
 
 def cmd_zoo_report(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
+    from ddstudy.io import prune_stale
     from ddstudy.report.zoo import plot_zoo_accuracy, write_csv, zoo_figure_path, zoo_frame
 
     study = load_study(args.params, args.grid)
     frame = zoo_frame(args.zoo_root or study.zoo_root, list(study.zoo_datasets))
     print(write_csv(frame, args.table))
-    for dataset in study.zoo_datasets:
-        print(plot_zoo_accuracy(frame, dataset, zoo_figure_path(args.figures, dataset)))
+    written = [plot_zoo_accuracy(frame, d, zoo_figure_path(args.figures, d)) for d in study.zoo_datasets]
+    for path in written:
+        print(path)
+    for path in prune_stale(args.figures, "*-accuracy-by-epoch.png", written):
+        print(f"removed stale {path}", file=sys.stderr)
     return 0
 
 

@@ -146,3 +146,15 @@ def publish_directory(staging: str | os.PathLike, target: str | os.PathLike) -> 
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging, target)
+
+
+def prune_stale(folder: str | os.PathLike, pattern: str, keep: list[str | os.PathLike]) -> list[Path]:
+    """Delete generated files matching ``pattern`` in ``folder`` that are not in ``keep`` (e.g. the figures of a
+    grid that is no longer active), so an output folder holds exactly what the current run produced."""
+    keep_set = {Path(p).resolve() for p in keep}
+    removed = []
+    for path in Path(folder).glob(pattern):
+        if path.resolve() not in keep_set:
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -49,3 +49,11 @@ def test_bad_files_are_reported_by_path(tmp_path):
     assert len(frame) == 1 and len(problems) == 3
     assert any("broken.json" in p for p in problems) and any("other.json: not a metrics record" in p for p in problems)
     assert any("missing.json" in p for p in problems)
+
+
+def test_clom_records_belong_to_the_ptm_study(tmp_path):
+    with_clom = record("dm", 10, 0.6) | {"extra": {"clom": {"distance": "ce"}}}
+    (tmp_path / "a.json").write_text(json.dumps(with_clom))
+    (tmp_path / "b.json").write_text(json.dumps(record("dm", 10, 0.5)))
+    frame, problems = bias_table([tmp_path / "a.json", tmp_path / "b.json"])
+    assert problems == [] and frame["acc_mean"].tolist() == [0.5]

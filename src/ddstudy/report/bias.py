@@ -2,7 +2,8 @@
 
 Columns ``dataset, bias, ratio, severity, method, ipc, eval_arch, acc_mean, acc_std, n_runs, acc_aligned,
 acc_conflicting`` (empty where not defined, e.g. aligned accuracy on an all-conflicting test set), plus the
-training set's aligned fraction and the evaluation settings that produced each number.
+training set's aligned fraction and the evaluation settings that produced each number. Synthetic sets made with
+CLoM belong to the PTM study (``ptm_study.csv``) and are left out here.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def bias_table(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         missing = [key for key in REQUIRED if key not in record]
         if missing:
             problems.append(f"{path}: not a metrics record (missing {', '.join(missing)})")
+            continue
+        if (record.get("extra") or {}).get("clom"):
             continue
         rows.append(
             {
