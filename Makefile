@@ -52,6 +52,8 @@ lint: setup
 
 bench: setup
 	$(BIN)/ddstudy bench data
+	$(BIN)/ddstudy bench zoo
+	$(BIN)/ddstudy bench distill
 
 clean-venv:
 	rm -rf $(VENV)

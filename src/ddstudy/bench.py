@@ -103,3 +103,47 @@ def run_zoo_bench(arch: str = "ConvNet", steps: int = 5, batch_size: int = 256, 
         step()  # warm-up
         wall, load = _timed(lambda step=step: [step() for _ in range(steps)])
         print(f"{layout:24s} {wall / steps:8.3f} {batch_size * steps / wall:8.0f} {load:8.2f}")
+
+
+def run_distill_bench(iterations: int = 3, threads: int | None = 2, real_per_class: int = 500) -> None:
+    """Seconds per outer iteration of DC (IPC 1), DSA (IPC 1) and DM (IPC 10) on the reference configuration
+    (ConvNet width 128, 3×28×28, batch_real 256), on random data; DM also with all classes in one forward pass
+    (the reference's BatchNorm branch) to compare against its per-class passes (the reference's default)."""
+    import tempfile
+
+    import torch
+
+    from ddstudy.data.tensors import TensorSplit
+    from ddstudy.distill.config import distill_config
+    from ddstudy.distill.dm import DistributionMatching
+    from ddstudy.distill.loop import run_distillation
+    from ddstudy.distill.real import RealPool
+    from ddstudy.distill.run import METHOD_IMPLEMENTATIONS
+
+    if threads:
+        torch.set_num_threads(threads)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(10).repeat_interleave(real_per_class)
+    split = TensorSplit(torch.randn(len(labels), 3, 28, 28, generator=generator), labels, torch.full_like(labels, -1))
+    pool = RealPool(split, 10, torch.device("cpu"))
+
+    print(
+        f"distillation benchmark: ConvNet, 3×28×28, batch_real 256, {torch.get_num_threads()} threads, "
+        f"{iterations} iterations each"
+    )
+    print(f"{'method':34s} {'s/iter':>8s} {'cpu/wall':>8s}")
+    cases = [
+        ("DC, IPC 1", "dc", 1, METHOD_IMPLEMENTATIONS["dc"]),
+        ("DSA, IPC 1", "dsa", 1, METHOD_IMPLEMENTATIONS["dsa"]),
+        ("DM, IPC 10 (per-class passes)", "dm", 10, DistributionMatching(batched=False)),
+        ("DM, IPC 10 (one batched pass)", "dm", 10, DistributionMatching(batched=True)),
+    ]
+    for label, method, ipc, implementation in cases:
+        config = distill_config(method, ipc, iterations=iterations, checkpoint_every=10**6)
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, load = _timed(
+                lambda config=config, implementation=implementation, tmp=tmp: run_distillation(
+                    implementation, config, "bench", pool, (3, 28, 28), torch.device("cpu"), Path(tmp) / "c", {}
+                )
+            )
+        print(f"{label:34s} {wall / iterations:8.2f} {load:8.2f}")

@@ -292,6 +292,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_distill(args: argparse.Namespace) -> int:
+    from ddstudy.bench import run_distill_bench
+
+    run_distill_bench(iterations=args.iterations, threads=args.threads)
+    return 0
+
+
 def cmd_bench_zoo(args: argparse.Namespace) -> int:
     from ddstudy.bench import run_zoo_bench
 
@@ -460,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_data.add_argument("--workers", type=int, default=2)
     bench_data.add_argument("--fashion-mnist-dir")
     bench_data.set_defaults(func=cmd_bench)
+    bench_distill = leaf(bench, "distill", help="seconds per outer iteration of DC, DSA and DM (reference config)")
+    bench_distill.add_argument("--iterations", type=int, default=3)
+    bench_distill.add_argument("--threads", type=int, default=2)
+    bench_distill.set_defaults(func=cmd_bench_distill)
     bench_zoo = leaf(bench, "zoo", help="PTM training throughput (images/s)")
     bench_zoo.add_argument("--arch", default="ConvNet")
     bench_zoo.add_argument("--steps", type=int, default=5)

@@ -208,3 +208,18 @@ def test_bad_method_and_ipc():
         distill_config("dm", 0)
     with pytest.raises(DDStudyError, match="unknown model"):
         distill_config("dm", 1, model="ConvNett")
+
+
+def test_dm_batched_pass_gives_the_same_result_without_batchnorm(dataset, tmp_path):
+    from ddstudy.distill import run as run_module
+    from ddstudy.distill.dm import DistributionMatching
+
+    config = distill_config("dm", 2, iterations=2, **FAST)
+    per_class = distill_cell(dataset, config, tmp_path / "a", "cpu")
+    original = run_module.METHOD_IMPLEMENTATIONS["dm"]
+    run_module.METHOD_IMPLEMENTATIONS["dm"] = DistributionMatching(batched=True)
+    try:
+        batched = distill_cell(dataset, config, tmp_path / "b", "cpu")
+    finally:
+        run_module.METHOD_IMPLEMENTATIONS["dm"] = original
+    assert per_class["loss"]["curve"] == pytest.approx(batched["loss"]["curve"], rel=1e-4)

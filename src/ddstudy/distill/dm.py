@@ -15,6 +15,12 @@ from ddstudy.distill.loop import DistillContext
 
 
 class DistributionMatching:
+    """``batched=None`` follows the reference (one pass for all classes only for 'BN' models); True/False force it.
+    For networks without BatchNorm both give the same loss; the choice only changes speed."""
+
+    def __init__(self, batched: bool | None = None):
+        self.batched = batched
+
     def step(self, ctx: DistillContext, iteration: int) -> float:
         config = ctx.config
         net = ctx.fresh_network(iteration)
@@ -32,7 +38,8 @@ class DistributionMatching:
             reals.append(real)
             syns.append(syn)
         loss = torch.zeros((), device=ctx.device)
-        if "BN" not in config.model:
+        batched = "BN" in config.model if self.batched is None else self.batched
+        if not batched:
             for real, syn in zip(reals, syns, strict=True):
                 loss = loss + ((net.embed(real).detach().mean(0) - net.embed(syn).mean(0)) ** 2).sum()
         else:
