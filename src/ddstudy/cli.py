@@ -116,15 +116,21 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
         raise DDStudyError(f"expected comma-separated integers, got '{text}'") from None
 
 
-def cmd_zoo_train(args: argparse.Namespace) -> int:
+def _torch_device(args: argparse.Namespace):
+    """Apply ``--threads`` and resolve ``--device`` (auto: CUDA when present) for a training command."""
     import torch
 
-    from ddstudy.data.store import load_variant
     from ddstudy.device import resolve_device
-    from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    return resolve_device(args.device)
+
+
+def cmd_zoo_train(args: argparse.Namespace) -> int:
+    from ddstudy.data.store import load_variant
+    from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
+
     config = ZooTrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -138,7 +144,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
     )
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     job = ZooJob(dataset, args.arch, args.init, args.seed)
-    run = train_zoo_model(job, args.dataset_dir, args.out, config, resolve_device(args.device))
+    run = train_zoo_model(job, args.dataset_dir, args.out, config, _torch_device(args))
     last = run["history"][-1]
     print(
         f"{args.out}: {job.arch} init{job.init} on {dataset}, {len(run['epochs_saved'])} checkpoints; "
@@ -158,7 +164,8 @@ def cmd_zoo_index(args: argparse.Namespace) -> int:
 def cmd_zoo_report(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
     from ddstudy.io import prune_stale
-    from ddstudy.report.zoo import plot_zoo_accuracy, write_csv, zoo_figure_path, zoo_frame
+    from ddstudy.report.output import write_csv
+    from ddstudy.report.zoo import plot_zoo_accuracy, zoo_figure_path, zoo_frame
 
     study = load_study(args.params, args.grid)
     frame = zoo_frame(args.zoo_root or study.zoo_root, list(study.zoo_datasets))
@@ -172,14 +179,9 @@ def cmd_zoo_report(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    import torch
-
-    from ddstudy.device import resolve_device
     from ddstudy.distill.config import distill_config
     from ddstudy.distill.run import distill_cell
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     config = distill_config(
         args.method,
         args.ipc,
@@ -214,7 +216,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             ce_form=args.clom_ce_form,
             renormalize=args.clom_renormalize,
         )
-    meta = distill_cell(args.dataset_dir, config, args.out, resolve_device(args.device), clom, args.zoo_root)
+    meta = distill_cell(args.dataset_dir, config, args.out, _torch_device(args), clom, args.zoo_root)
     loss = meta["loss"]
     print(
         f"{args.out}: {meta['num_images']} images ({meta['cell']})"
@@ -224,14 +226,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
-    from ddstudy.device import resolve_device
     from ddstudy.distill.run import load_synthetic
     from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     config = EvalConfig(
         num_eval=args.num_eval,
         epochs=args.epochs,
@@ -243,7 +240,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
-    record = evaluate_synthetic(images, labels, meta, args.dataset_dir, args.arch, config, resolve_device(args.device))
+    record = evaluate_synthetic(images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args))
     write_metrics(args.out, record)
     text = (
         f"{args.out}: {record['cell']} × {args.arch}: {100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f} %"
@@ -260,7 +257,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_report_bias(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
     from ddstudy.report.bias import bias_table, metrics_paths
-    from ddstudy.report.zoo import write_csv
+    from ddstudy.report.output import write_csv
 
     study = load_study(args.params, args.grid)
     frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
@@ -273,8 +270,8 @@ def cmd_report_bias(args: argparse.Namespace) -> int:
 def cmd_report_ptm(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
     from ddstudy.report.bias import metrics_paths
+    from ddstudy.report.output import write_csv
     from ddstudy.report.ptm import ptm_tables
-    from ddstudy.report.zoo import write_csv
 
     study = load_study(args.params, args.grid)
     frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))

@@ -224,20 +224,26 @@ def zoo_train_config(*layers: dict | None) -> ZooTrainConfig:
     return ZooTrainConfig(**merged)
 
 
+def _match(patterns: list[str], names: list[str], where: str) -> list[str]:
+    """Variant names matching shell-style patterns, in order; a pattern matching nothing is an error."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not matched:
+            close = difflib.get_close_matches(pattern, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see `ddstudy data list`"
+            raise DDStudyError(f"{where}: '{pattern}' matches no dataset variant of this grid ({hint})")
+        chosen += [n for n in matched if n not in chosen]
+    return chosen
+
+
 def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, where: str) -> tuple[ZooModel, ...]:
     """Every (dataset, arch, init) of the grid's zoo blocks; patterns match the grid's variant names."""
     names = [v.name for v in variants]
     models: dict[tuple, ZooModel] = {}
     for b, block in enumerate((zoo or {}).get("models", [])):
         here = f"{where}.zoo.models[{b}]"
-        datasets: list[str] = []
-        for pattern in block["datasets"]:
-            matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-            if not matched:
-                close = difflib.get_close_matches(pattern, names, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else "see `ddstudy data list`"
-                raise DDStudyError(f"{here}.datasets: '{pattern}' matches no dataset variant of this grid ({hint})")
-            datasets += [n for n in matched if n not in datasets]
+        datasets = _match(block["datasets"], names, f"{here}.datasets")
         for a, arch in enumerate(block["archs"]):
             try:
                 check_model_name(arch)
@@ -256,18 +262,6 @@ def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, w
                 )
             models[key] = entry
     return tuple(models.values())
-
-
-def _match(patterns: list[str], names: list[str], where: str) -> list[str]:
-    chosen: list[str] = []
-    for pattern in patterns:
-        matched = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-        if not matched:
-            close = difflib.get_close_matches(pattern, names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "see `ddstudy data list`"
-            raise DDStudyError(f"{where}: '{pattern}' matches no dataset variant of this grid ({hint})")
-        chosen += [n for n in matched if n not in chosen]
-    return chosen
 
 
 def expand_cells(distill: dict | None, variants: tuple[VariantSpec, ...], seed: int, where: str) -> tuple[Cell, ...]:

@@ -42,33 +42,25 @@ def figure_label(path: str) -> str:
     return Path(path).stem
 
 
+def flags(config, names: list[str]) -> list[str]:
+    """``--field-name value`` for each named field of a config dataclass (tuples comma-joined, None skipped)."""
+    args: list[str] = []
+    for name in names:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args
+
+
 def zoo_train_args(entry) -> str:
     """The `ddstudy zoo train` arguments of a grid's zoo entry (recipe explicit, so the log shows all of it)."""
     job, config = entry.job, entry.config
-    args = [
-        "--arch",
-        job.arch,
-        "--init",
-        str(job.init),
-        "--seed",
-        str(job.seed),
-        "--epochs",
-        str(config.epochs),
-        "--lr",
-        str(config.lr),
-        "--momentum",
-        str(config.momentum),
-        "--weight-decay",
-        str(config.weight_decay),
-        "--batch-size",
-        str(config.batch_size),
-        "--milestones",
-        ",".join(map(str, config.milestones)),
-        "--gamma",
-        str(config.gamma),
-        "--save-epochs",
-        ",".join(map(str, config.save_epochs)) if config.save_epochs else "all",
-    ]
+    args = ["--arch", job.arch, "--init", str(job.init), "--seed", str(job.seed)]
+    args += flags(config, ["epochs", "lr", "momentum", "weight_decay", "batch_size", "milestones", "gamma"])
+    args += ["--save-epochs", ",".join(map(str, config.save_epochs)) if config.save_epochs else "all"]
     if not config.normalize:
         args.append("--no-normalize")
     return shlex.join(args)
@@ -76,38 +68,25 @@ def zoo_train_args(entry) -> str:
 
 def distill_args(config) -> str:
     """The `ddstudy distill` arguments of a cell's config (every hyper-parameter explicit)."""
-    outer, inner = config.loops if config.method in ("dc", "dsa") else (config.outer_loop, config.inner_loop)
-    args = [
-        "--method",
-        config.method,
-        "--ipc",
-        str(config.ipc),
-        "--model",
-        config.model,
-        "--iterations",
-        str(config.iterations),
-        "--lr-img",
-        str(config.lr_img),
-        "--lr-net",
-        str(config.lr_net),
-        "--momentum-img",
-        str(config.momentum_img),
-        "--batch-real",
-        str(config.batch_real),
-        "--batch-train",
-        str(config.batch_train),
-        "--init",
-        config.init,
-        "--dis-metric",
-        config.dis_metric,
-        "--dsa-strategy",
-        config.dsa_strategy,
-        "--checkpoint-every",
-        str(config.checkpoint_every),
-        "--seed",
-        str(config.seed),
+    names = [
+        "method",
+        "ipc",
+        "model",
+        "iterations",
+        "lr_img",
+        "lr_net",
+        "momentum_img",
+        "batch_real",
+        "batch_train",
+        "init",
+        "dis_metric",
+        "dsa_strategy",
+        "checkpoint_every",
+        "seed",
     ]
-    if outer is not None and inner is not None:
+    args = flags(config, names)
+    if config.method in ("dc", "dsa"):
+        outer, inner = config.loops
         args += ["--outer-loop", str(outer), "--inner-loop", str(inner)]
     return shlex.join(args)
 
@@ -116,49 +95,14 @@ def clom_args(clom) -> str:
     """The `ddstudy distill --clom-*` arguments of a CLoM config ('' without CLoM)."""
     if clom is None:
         return ""
-    args = [
-        "--clom-distance",
-        clom.distance,
-        "--clom-zoo-source",
-        clom.zoo_source,
-        "--clom-archs",
-        ",".join(clom.archs),
-        "--clom-inits",
-        str(clom.inits),
-        "--clom-epoch",
-        str(clom.epoch),
-        "--clom-alphas",
-        ",".join(f"{a:g}" for a in clom.alphas),
-        "--clom-batch-size",
-        str(clom.batch_size),
-        "--clom-samples-per-step",
-        str(clom.samples_per_step),
-        "--clom-ce-form",
-        clom.ce_form,
-    ]
+    names = ["distance", "zoo_source", "archs", "inits", "epoch", "alphas", "batch_size", "samples_per_step", "ce_form"]
+    args = [f"--clom-{flag[2:]}" if flag.startswith("--") else flag for flag in flags(clom, names)]
     if clom.renormalize:
         args.append("--clom-renormalize")
     return shlex.join(args)
 
 
 def evaluate_args(config) -> str:
-    """The `ddstudy evaluate` arguments of an evaluation config (resolved per method by the caller or not)."""
-    args = [
-        "--num-eval",
-        str(config.num_eval),
-        "--lr",
-        str(config.lr),
-        "--momentum",
-        str(config.momentum),
-        "--weight-decay",
-        str(config.weight_decay),
-        "--batch-size",
-        str(config.batch_size),
-        "--augment",
-        config.augment,
-        "--seed",
-        str(config.seed),
-    ]
-    if config.epochs is not None:
-        args += ["--epochs", str(config.epochs)]
-    return shlex.join(args)
+    """The `ddstudy evaluate` arguments of an evaluation config (``epochs`` left out when it is automatic)."""
+    names = ["num_eval", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed", "epochs"]
+    return shlex.join(flags(config, names))

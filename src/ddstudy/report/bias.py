@@ -33,6 +33,8 @@ BIAS_COLUMNS = [
     "eval_epochs",
     "eval_augment",
 ]
+DERIVED = ("acc_aligned", "acc_conflicting", "eval_epochs", "eval_augment")
+COPIED = [column for column in BIAS_COLUMNS if column not in DERIVED]  # same name in the metrics record
 REQUIRED = ("dataset", "method", "eval_arch", "acc_mean", "acc_std", "n_runs")
 
 
@@ -60,24 +62,8 @@ def bias_table(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         if (record.get("extra") or {}).get("clom"):
             continue
         rows.append(
-            {
-                **{
-                    key: record.get(key)
-                    for key in (
-                        "dataset",
-                        "bias",
-                        "ratio",
-                        "severity",
-                        "method",
-                        "ipc",
-                        "eval_arch",
-                        "acc_mean",
-                        "acc_std",
-                        "n_runs",
-                        "train_aligned_fraction",
-                        "distill_model",
-                    )
-                },
+            {key: record.get(key) for key in COPIED}
+            | {
                 "acc_aligned": record.get("acc_aligned_mean"),
                 "acc_conflicting": record.get("acc_conflicting_mean"),
                 "eval_epochs": (record.get("eval_config") or {}).get("epochs"),

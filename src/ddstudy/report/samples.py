@@ -22,7 +22,7 @@ from ddstudy.data import bias as bias_mod  # noqa: E402
 from ddstudy.data import corruptions  # noqa: E402
 from ddstudy.data.sources import SourceData  # noqa: E402
 from ddstudy.data.store import StoredSplit, Variant  # noqa: E402
-from ddstudy.io import atomic_file  # noqa: E402
+from ddstudy.report.output import save_figure  # noqa: E402
 
 ALIGNED_RGB = np.array([0, 170, 0], dtype=np.uint8)
 CONFLICTING_RGB = np.array([220, 0, 0], dtype=np.uint8)
@@ -59,14 +59,6 @@ def _frames(split: StoredSplit, index: np.ndarray) -> np.ndarray | None:
         return None
     aligned = split.attrs[index] == split.labels[index]
     return np.where(aligned[:, None], ALIGNED_RGB, CONFLICTING_RGB)
-
-
-def _save(fig: plt.Figure, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def _grid_figure(cells: list[list[np.ndarray]], row_labels: Sequence[str], col_labels: Sequence[str], title: str):
@@ -108,7 +100,7 @@ def plot_variant_samples(variant: Variant, path: str | Path, per_class: int = 8,
     fig = _grid_figure(
         rows, meta["class_names"], [f"{per_class} training samples per class"], f"{meta['name']}\n{subtitle}"
     )
-    return _save(fig, path)
+    return save_figure(fig, path, tight=True)
 
 
 def plot_ratio_figure(variants: Sequence[Variant], path: str | Path, per_cell: int = 4, seed: int = 0) -> Path:
@@ -130,7 +122,7 @@ def plot_ratio_figure(variants: Sequence[Variant], path: str | Path, per_cell: i
         "training samples by bias-aligned ratio\n"
         "green frame = bias-aligned (attribute = class), red = bias-conflicting"
     )
-    return _save(_grid_figure(cells, first["class_names"], columns, title), path)
+    return save_figure(_grid_figure(cells, first["class_names"], columns, title), path, tight=True)
 
 
 def aligned_examples(source: SourceData, bias_kind: str, severity: int, seed: int) -> np.ndarray:
@@ -164,7 +156,7 @@ def plot_severity_figure(
         col_labels = ["clean"] + [f"severity {s}\n(level {s + 1})" for s in severities]
     cells = [[clean[c]] + [per_severity[s][c] for s in severities] for c in range(source.num_classes)]
     title = f"{source.name} · {bias_kind} bias: the bias-aligned attribute of each class by severity"
-    return _save(_grid_figure(cells, row_labels, col_labels, title), path)
+    return save_figure(_grid_figure(cells, row_labels, col_labels, title), path, tight=True)
 
 
 PAPER_SEVERITIES = (1, 2, 3, 4)

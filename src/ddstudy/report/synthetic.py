@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ddstudy.io import atomic_file  # noqa: E402
+from ddstudy.report.output import save_figure  # noqa: E402
 
 
 def to_pixels(images: np.ndarray, normalization) -> np.ndarray:
@@ -44,8 +44,4 @@ def plot_synthetic_grid(images, labels, normalization, class_names, title: str, 
         axes[r][0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -12,7 +12,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ddstudy.errors import DDStudyError  # noqa: E402
-from ddstudy.io import atomic_file, read_json  # noqa: E402
+from ddstudy.io import read_json  # noqa: E402
+from ddstudy.report.output import save_figure  # noqa: E402
 
 ZOO_COLUMNS = [
     "dataset",
@@ -38,13 +39,6 @@ def zoo_frame(zoo_root: str | Path, datasets: list[str]) -> pd.DataFrame:
     return frame.sort_values(["dataset", "arch", "init", "epoch"]).reset_index(drop=True)
 
 
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_file(path, "w") as handle:
-        frame.to_csv(handle, index=False, float_format="%.6g")
-    return path
-
-
 def zoo_figure_path(figures_dir: str | Path, dataset: str) -> Path:
     return Path(figures_dir) / f"{dataset}-accuracy-by-epoch.png"
 
@@ -68,8 +62,4 @@ def plot_zoo_accuracy(frame: pd.DataFrame, dataset: str, path: str | Path) -> Pa
     axes[0].legend(fontsize=8)
     fig.suptitle(f"PTM zoo on {dataset}: accuracy by epoch (mean ± std over inits)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
