@@ -22,3 +22,4 @@ rule all:
         rules.datasets.input,
         rules.zoo.input,
         rules.distillation.input,
+        rules.report.output,

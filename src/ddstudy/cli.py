@@ -282,6 +282,18 @@ def cmd_report_ptm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_all(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+    from ddstudy.report.study import write_report
+
+    study = load_study(args.params, args.grid)
+    written, problems = write_report(study, args.results, args.metrics_dir, args.synthetic_dir)
+    for problem in problems:
+        print(f"ddstudy: warning: {problem}", file=sys.stderr)
+    print(f"{len(written)} files written under {args.results} (index: {args.results}/README.md)")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ddstudy.bench import run_data_bench
 
@@ -457,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     report_ptm.add_argument("--out", default="results/tables/ptm_study.csv")
     report_ptm.add_argument("--cross-arch", default="results/tables/ptm_cross_arch.csv")
     report_ptm.set_defaults(func=cmd_report_ptm)
+    report_all = with_params(leaf(report, "all", help="every table, figure, metrics.json and README index"))
+    report_all.add_argument("--results", default="results")
+    report_all.add_argument("--metrics-dir", default="metrics")
+    report_all.add_argument("--synthetic-dir", default="synthetic")
+    report_all.set_defaults(func=cmd_report_all)
 
     bench = commands.add_parser("bench", help="print timings").add_subparsers(dest="what", required=True)
     bench_data = leaf(bench, "data", help="time building one 60k-sample variant of each bias kind")

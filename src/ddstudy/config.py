@@ -143,6 +143,7 @@ class Study:
     evaluations: tuple[tuple[str, str], ...] = ()  # (cell name, eval arch)
     eval_settings: dict | None = None
     threads: dict | None = None
+    clom_centre: ClomConfig | None = None
 
     def cell(self, dataset: str, set_name: str) -> Cell:
         for cell in self.cells:
@@ -414,6 +415,9 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         evaluations=expand_evaluations(grid_params.get("evaluate"), cells, variants, f"{source}: grids.{name}"),
         eval_settings=grid_params.get("evaluate") or {},
         threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
+        clom_centre=_clom_config((grid_params.get("clom") or {}).get("center") or {}, f"grids.{name}.clom.center")
+        if grid_params.get("clom")
+        else None,
     )
     for method in {cell.config.method for cell in cells}:
         study.eval_config(method)  # fail now on a bad evaluation override, not in the middle of a run

@@ -30,20 +30,25 @@ PTM_COLUMNS = [
 ]
 
 
+def clom_columns(clom: dict) -> dict:
+    """The table columns of a CLoM setting (a ClomConfig as a dict)."""
+    return {
+        "clom_distance": clom["distance"] + ("-paper" if clom.get("ce_form") == "paper" else ""),
+        "clom_alpha": "+".join(f"{a:g}" for a in clom["alphas"]),
+        "zoo_source": clom["zoo_source"],
+        "zoo_archs": "+".join(clom["archs"]),
+        "zoo_inits": clom["inits"],
+        "zoo_epoch": clom["epoch"],
+    }
+
+
 def _row(record: dict) -> dict:
     clom = (record.get("extra") or {}).get("clom")
     set_name = record["cell"].split("/", 1)[1]
     row = {key: record.get(key) for key in ("dataset", "method", "ipc", "eval_arch", "acc_mean", "acc_std", "n_runs")}
     row["set_name"] = set_name
     if clom:
-        row |= {
-            "clom_distance": clom["distance"] + ("-paper" if clom.get("ce_form") == "paper" else ""),
-            "clom_alpha": "+".join(f"{a:g}" for a in clom["alphas"]),
-            "zoo_source": clom["zoo_source"],
-            "zoo_archs": "+".join(clom["archs"]),
-            "zoo_inits": clom["inits"],
-            "zoo_epoch": clom["epoch"],
-        }
+        row |= clom_columns(clom)
     else:
         row |= {
             "clom_distance": "none",

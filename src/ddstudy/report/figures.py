@@ -1,0 +1,222 @@
+"""Study figures: accuracy vs bias-aligned ratio, aligned vs conflicting accuracy, ratio × severity heatmaps,
+CLoM gains by PTM axis, cross-architecture bars, and synthetic images by method × ratio.
+
+Every figure has a title, labelled axes with units and a legend; error bars are the std over evaluation runs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.report.tables import METHOD_ORDER, PTM_AXES, ptm_axis  # noqa: E402
+
+DISTILLED = ("dc", "dsa", "dm")
+
+
+def family_of(dataset: str) -> str:
+    """A variant name without its ratio and severity (the set of variants a ratio figure compares)."""
+    import re
+
+    return re.sub(r"-r[0-9.]+-s[0-9]+", "", dataset)
+
+
+def _ordered(methods) -> list[str]:
+    """Reference order (dc, dsa, dm, baselines); labels like 'dm IPC 10' sort by their method word."""
+
+    def key(label: str):
+        method = label.split(" ")[0]
+        return (METHOD_ORDER.index(method) if method in METHOD_ORDER else 99, label)
+
+    return sorted(methods, key=key)
+
+
+def _value_text(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _panels(n: int, width: float = 5.0, height: float = 4.0):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, sharey=True)
+    return fig, axes[0]
+
+
+def plot_acc_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """One panel per IPC of the distilled sets: test accuracy vs ratio per method (full data dashed in each)."""
+    ipcs = sorted(frame[frame["method"].isin(DISTILLED)]["ipc"].dropna().unique()) or [None]
+    fig, axes = _panels(len(ipcs))
+    full = frame[frame["method"] == "full"].sort_values("ratio")
+    for ax, ipc in zip(axes, ipcs, strict=True):
+        block = frame[(frame["ipc"] == ipc) & (frame["method"] != "full")] if ipc is not None else frame
+        for method in _ordered(block["method"].unique()):
+            data = block[block["method"] == method].sort_values("ratio")
+            ax.errorbar(
+                data["ratio"],
+                100 * data["acc_mean"],
+                yerr=100 * data["acc_std"].fillna(0),
+                marker="o",
+                capsize=3,
+                label=f"{method} (n={int(data['n_runs'].min())})",
+            )
+        if len(full):
+            ax.errorbar(
+                full["ratio"],
+                100 * full["acc_mean"],
+                yerr=100 * full["acc_std"].fillna(0),
+                ls="--",
+                color="black",
+                marker="s",
+                capsize=3,
+                label="full training set",
+            )
+        ax.set_title(f"IPC {int(ipc)}" if ipc is not None else "all")
+        ax.set_xlabel("bias-aligned ratio of the training set")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("test accuracy on the unbiased test set (%)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_aligned_conflicting(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Accuracy on bias-aligned (solid) and bias-conflicting (dashed) test samples vs ratio, per method."""
+    data = frame.dropna(subset=["acc_aligned", "acc_conflicting"])
+    fig, axes = _panels(1, width=7.0)
+    ax = axes[0]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, ((method, ipc), block) in enumerate(data.groupby(["method", data["ipc"].fillna(-1)])):
+        block = block.sort_values("ratio")
+        label = method if ipc == -1 else f"{method} IPC {int(ipc)}"
+        colour = colours[k % len(colours)]
+        ax.plot(block["ratio"], 100 * block["acc_aligned"], marker="o", color=colour, label=f"{label}: aligned")
+        ax.plot(
+            block["ratio"],
+            100 * block["acc_conflicting"],
+            marker="x",
+            ls="--",
+            color=colour,
+            label=f"{label}: conflicting",
+        )
+    ax.set_xlabel("bias-aligned ratio of the training set")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_ratio_severity_heatmap(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Test accuracy (%) of one method and IPC over ratio (columns) × severity (rows); blank = not run."""
+    table = frame.pivot_table(index="severity", columns="ratio", values="acc_mean") * 100
+    fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 2.5, 0.7 * table.shape[0] + 1.8))
+    image = ax.imshow(table.values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(table.shape[1]), [f"{c:g}" for c in table.columns])
+    ax.set_yticks(range(table.shape[0]), [f"{int(r)}" for r in table.index])
+    ax.set_xlabel("bias-aligned ratio")
+    ax.set_ylabel("severity")
+    for (i, j), value in np.ndenumerate(table.values):
+        if not math.isnan(value):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", color="white", fontsize=8)
+    fig.colorbar(image, ax=ax, label="test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_clom_gains(frame: pd.DataFrame, centre: dict, path: str | Path, title: str) -> Path:
+    """One panel per PTM axis: gain over no CLoM (points) of each value of the axis (the centre included)."""
+    clom = frame[frame["clom_distance"] != "none"].copy()
+    clom["axis"] = clom.apply(lambda r: ptm_axis(r, centre), axis=1)
+    axes_present = [a for a in PTM_AXES if (clom["axis"] == a).any()]
+    fig, axes = _panels(max(1, len(axes_present)), width=4.0)
+    labels = {
+        "zoo_inits": "PTMs per architecture",
+        "zoo_archs": "architecture pool",
+        "zoo_epoch": "PTM epoch",
+        "domain": "domain",
+        "clom_alpha": "α",
+    }
+    for ax, axis in zip(axes, axes_present, strict=False):
+        members = clom[(clom["axis"] == axis) | (clom["axis"] == "centre")]
+        names = [
+            f"{r.clom_distance}\n{r.zoo_source[:18]}" if axis == "domain" else _value_text(getattr(r, axis))
+            for r in members.itertuples()
+        ]
+        gains = 100 * members["gain_vs_no_clom"].astype(float)
+        ax.bar(
+            range(len(members)),
+            gains,
+            yerr=100 * members["acc_std"].astype(float),
+            capsize=3,
+            color=["tab:green" if g >= 0 else "tab:red" for g in gains],
+        )
+        ax.set_xticks(range(len(members)), names, fontsize=7, rotation=20)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xlabel(labels[axis])
+        ax.set_title(labels[axis])
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("accuracy gain over no CLoM (points)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Grouped bars: test accuracy per evaluation architecture for each synthetic set (method ± CLoM)."""
+    archs = [c for c in cross.columns if c not in ("dataset", "method", "ipc", "set_name")]
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(archs) + 2), 4.5))
+    width = 0.8 / max(1, len(cross))
+    for k, row in enumerate(cross.itertuples(index=False)):
+        values = [100 * getattr(row, a) if not pd.isna(getattr(row, a)) else 0 for a in archs]
+        label = row.set_name if len(row.set_name) < 40 else row.set_name[:37] + "…"
+        ax.bar(np.arange(len(archs)) + k * width, values, width, label=label)
+    ax.set_xticks(np.arange(len(archs)) + width * (len(cross) - 1) / 2, archs)
+    ax.set_xlabel("evaluation architecture")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Path, title: str) -> Path:
+    """Rows = method, columns = ratio; each cell shows the synthetic set's first image of every class."""
+    from ddstudy.data.tensors import Normalization
+    from ddstudy.io import load_npz, read_json
+    from ddstudy.report.synthetic import to_pixels
+
+    methods = _ordered({m for m, _ in sets})
+    ratios = sorted({r for _, r in sets})
+    fig, axes = plt.subplots(
+        len(methods), len(ratios), figsize=(3.2 * len(ratios) + 1, 0.6 * len(methods) + 0.8), squeeze=False
+    )
+    for i, method in enumerate(methods):
+        for j, ratio in enumerate(ratios):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            folder = sets.get((method, ratio))
+            if folder is not None:
+                meta = read_json(folder / "meta.json")
+                arrays = load_npz(folder / "synthetic.npz")
+                labels = arrays["labels"]
+                first = [int(np.flatnonzero(labels == c)[0]) for c in sorted(set(labels.tolist()))]
+                norm = Normalization(tuple(meta["normalization"]["mean"]), tuple(meta["normalization"]["std"]))
+                ax.imshow(np.concatenate(list(to_pixels(arrays["images"][first], norm)), axis=1))
+            if i == 0:
+                ax.set_title(f"ratio {ratio:g}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(method, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

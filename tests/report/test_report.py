@@ -1,0 +1,182 @@
+"""`ddstudy report`: Markdown tables from hand-made metrics, every figure function, the README index."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from ddstudy.config import study_from_params
+from ddstudy.report import figures
+from ddstudy.report.study import write_report
+from ddstudy.report.tables import bias_markdown, fmt_acc, ptm_markdown, zoo_markdown
+
+PARAMS = {
+    "grid": "t",
+    "grids": {
+        "t": {
+            "description": "tiny",
+            "datasets": [{"source": "fashion-mnist", "bias": "color", "ratios": [0.0, 0.9], "severities": [1, 2]}],
+            "distill": {"model": "ConvNetW32", "methods": {"dm": {"ipcs": [10]}, "random": {"ipcs": [10]}, "full": {}}},
+        }
+    },
+}
+
+
+def metrics_record(cell: str, arch: str, acc: float, ratio: float, severity: int, aligned=0.9, clom=None) -> dict:
+    dataset, set_name = cell.split("/")
+    method = set_name.split("_")[0]
+    return {
+        "cell": cell,
+        "dataset": dataset,
+        "source": "fashion-mnist",
+        "bias": "color",
+        "ratio": ratio,
+        "severity": severity,
+        "method": method,
+        "ipc": None if method == "full" else 10,
+        "eval_arch": arch,
+        "acc_mean": acc,
+        "acc_std": 0.01,
+        "n_runs": 3,
+        "acc_aligned_mean": aligned,
+        "acc_conflicting_mean": acc - 0.05,
+        "train_aligned_fraction": ratio,
+        "distill_model": "ConvNetW32",
+        "eval_config": {"epochs": 300, "augment": "none"},
+        "extra": {"clom": clom} if clom else {},
+    }
+
+
+@pytest.fixture()
+def populated(tmp_path):
+    study = study_from_params(PARAMS)
+    metrics = tmp_path / "metrics"
+    written = 0
+    for k, (cell, arch) in enumerate(study.evaluations):
+        if cell.endswith("random_ipc10") and "r0.9-s2" in cell:
+            continue  # a missing metrics file: its cell must show as missing, not be filled in
+        dataset = cell.split("/")[0]
+        ratio = 0.9 if "-r0.9-" in dataset else 0.0
+        severity = 2 if "-s2" in dataset else 1
+        path = metrics / cell / f"{arch}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics_record(cell, arch, 0.5 + 0.01 * k, ratio, severity)))
+        written += 1
+    broken = metrics / study.evaluations[0][0] / "broken.json"
+    broken.write_text("{")
+    return study, tmp_path, written
+
+
+def test_bias_markdown_means_stds_counts_and_missing(populated):
+    study, root, _ = populated
+    from ddstudy.report.bias import bias_table, metrics_paths
+
+    frame, problems = bias_table(metrics_paths(study, root / "metrics"))
+    assert any("random_ipc10" in p and "r0.9-s2" in p for p in problems)  # missing file reported by path
+    text = bias_markdown(frame)
+    assert "| ratio 0 | ratio 0.9 |" in text
+    dm = frame[(frame.method == "dm") & (frame.ratio == 0.0) & (frame.severity == 1)].iloc[0]
+    assert f"| dm | {fmt_acc(dm.acc_mean, dm.acc_std, 3)} |" in text
+    assert "± 1.00 (3)" in text and "—" in text  # the missing random cell at ratio 0.9, severity 2
+    assert "**Aligned / conflicting test accuracy**" in text
+
+
+def test_write_report_outputs_and_index(populated):
+    study, root, written = populated
+    results = root / "results"
+    (results / "tables").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "dataset": ["d"] * 2,
+            "arch": ["LeNet"] * 2,
+            "init": [0, 1],
+            "epoch": [3, 3],
+            "train_acc": [0.9, 0.8],
+            "test_acc": [0.5, 0.6],
+            "test_acc_aligned": [None, None],
+            "test_acc_conflicting": [None, None],
+        }
+    ).to_csv(results / "tables" / "zoo.csv", index=False)
+    files, problems = write_report(study, results, root / "metrics", root / "synthetic")
+    assert problems and all(p.startswith(str(root)) for p in problems)
+    names = {p.relative_to(results).as_posix() for p in files}
+    assert {"tables/bias_study.md", "tables/zoo.md", "metrics.json", "README.md"} <= names
+    assert any(n.endswith("-acc-by-ratio.png") for n in names)
+    assert any(n.endswith("-heatmap.png") for n in names)  # two severities × two ratios
+    assert any(n.endswith("-aligned-vs-conflicting.png") for n in names)
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert len(metrics["bias_study"]) == written and metrics["zoo"]["d/LeNet"]["test_acc_mean"] == pytest.approx(0.55)
+    index = (results / "README.md").read_text()
+    present = sorted(
+        p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file() and p.name != "README.md"
+    )
+    listed = sorted(line.split("](")[1].split(")")[0] for line in index.splitlines() if line.startswith("| ["))
+    assert listed == present
+    assert "grid **t**" in index and "Metrics left out" in index
+    # a stale figure of another grid disappears on the next run
+    (results / "figures" / "bias" / "old-grid.png").write_bytes(b"x")
+    write_report(study, results, root / "metrics", root / "synthetic")
+    assert not (results / "figures" / "bias" / "old-grid.png").exists()
+
+
+def test_every_figure_function_writes_a_png(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "method": ["dm", "dm", "random", "random", "full", "full"],
+            "ipc": [10, 10, 10, 10, None, None],
+            "ratio": [0.0, 0.9] * 3,
+            "severity": [1] * 6,
+            "acc_mean": [0.6, 0.3, 0.5, 0.2, 0.8, 0.4],
+            "acc_std": [0.01] * 6,
+            "n_runs": [2] * 6,
+            "acc_aligned": [0.6, 0.9, 0.5, 0.95, 0.8, 0.99],
+            "acc_conflicting": [0.6, 0.2, 0.5, 0.1, 0.8, 0.3],
+        }
+    )
+    paths = [
+        figures.plot_acc_by_ratio(frame, tmp_path / "a.png", "t"),
+        figures.plot_aligned_conflicting(frame, tmp_path / "b.png", "t"),
+        figures.plot_ratio_severity_heatmap(frame.assign(severity=[1, 1, 2, 2, 3, 3]), tmp_path / "c.png", "t"),
+    ]
+    centre = {
+        "clom_distance": "ce",
+        "zoo_source": "z",
+        "zoo_inits": 1,
+        "zoo_archs": "ConvNet",
+        "zoo_epoch": 150,
+        "clom_alpha": "1000",
+    }
+    ptm = pd.DataFrame(
+        [
+            {**centre, "acc_mean": 0.5, "acc_std": 0.01, "gain_vs_no_clom": 0.02},
+            {**centre, "zoo_epoch": 10, "acc_mean": 0.52, "acc_std": 0.01, "gain_vs_no_clom": 0.04},
+            {
+                **centre,
+                "clom_distance": "cos",
+                "zoo_source": "other",
+                "acc_mean": 0.47,
+                "acc_std": 0.02,
+                "gain_vs_no_clom": -0.01,
+            },
+            {"clom_distance": "none", "acc_mean": 0.48, "acc_std": 0.01, "gain_vs_no_clom": 0.0},
+        ]
+    )
+    paths.append(figures.plot_clom_gains(ptm, centre, tmp_path / "d.png", "t"))
+    cross = pd.DataFrame(
+        {
+            "dataset": ["d", "d"],
+            "method": ["dc", "dc"],
+            "ipc": [10, 10],
+            "set_name": ["dc_ipc10", "dc_ipc10_clom-x"],
+            "ConvNet": [0.5, 0.55],
+            "LeNet": [0.3, 0.33],
+        }
+    )
+    paths.append(figures.plot_cross_arch(cross, tmp_path / "e.png", "t"))
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    ptm_full = ptm.assign(dataset="d", method="dc", ipc=10, eval_arch="ConvNet", n_runs=2, set_name="x")
+    text = ptm_markdown(ptm_full, centre)
+    assert "**PTM epoch**" in text and "**domain (distance, source)**" in text and "+4.00" in text
+    zoo = pd.DataFrame({"dataset": ["d"], "arch": ["LeNet"], "epoch": [1], "test_acc": [0.5]})
+    assert "| LeNet | 50.00 ± 0.00 (1) |" in zoo_markdown(zoo)
