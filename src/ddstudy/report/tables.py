@@ -38,6 +38,11 @@ def _method_key(method: str) -> tuple[int, str]:
     return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
 
 
+def _plain(value) -> str:
+    """1.0 → "1" (pandas turns integer columns with gaps into floats)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _ipc_text(ipc) -> str:
     return "all" if ipc is None or (isinstance(ipc, float) and math.isnan(ipc)) else str(int(ipc))
 
@@ -59,7 +64,7 @@ def bias_markdown(frame: pd.DataFrame) -> str:
             continue
         out.append(f"\n## {family} · severity {severity:g} · evaluated with {arch}\n")
         for ipc, block in sorted(group.groupby(group["ipc"].map(_ipc_text)), key=lambda kv: (kv[0] == "all", kv[0])):
-            out.append(f"\n**IPC {ipc}**\n\n")
+            out.append("\n**Full training set (upper bound)**\n\n" if ipc == "all" else f"\n**IPC {ipc}**\n\n")
             rows = []
             for method in sorted(block["method"].unique(), key=_method_key):
                 cells = []
@@ -114,7 +119,7 @@ def ptm_markdown(frame: pd.DataFrame, centre: dict | None) -> str:
         base = group[group["clom_distance"] == "none"]
         if clom.empty or centre is None:
             continue
-        out.append(f"\n## {dataset} · {method} IPC {ipc} · evaluated with {arch}\n\n")
+        out.append(f"\n## {dataset} · {method} IPC {_ipc_text(ipc)} · evaluated with {arch}\n\n")
         base_text = fmt_acc(*base[["acc_mean", "acc_std", "n_runs"]].iloc[0]) if len(base) else MISSING
         out.append(
             f"Without CLoM: {base_text}. Centre setting: {centre['clom_distance']} distance, PTMs from "
@@ -135,7 +140,7 @@ def ptm_markdown(frame: pd.DataFrame, centre: dict | None) -> str:
                 continue
             rows = []
             for _, row in members.iterrows():
-                value = f"{row['clom_distance']}, {row['zoo_source']}" if axis == "domain" else row[axis]
+                value = f"{row['clom_distance']}, {row['zoo_source']}" if axis == "domain" else _plain(row[axis])
                 gain = "—" if pd.isna(row["gain_vs_no_clom"]) else f"{100 * row['gain_vs_no_clom']:+.2f}"
                 rows.append([str(value), fmt_acc(row["acc_mean"], row["acc_std"], row["n_runs"]), gain])
             out.append(f"\n**{labels[axis]}**\n\n")
