@@ -1,4 +1,6 @@
 # Shared by every rule file: the validated, expanded study grid. Python helpers live in ddstudy.workflow.
+import os
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -24,6 +26,15 @@ except DDStudyError as err:
     raise WorkflowError(str(err)) from None
 validate(config, "../schemas/params.schema.yaml")  # same schema, Snakemake's own check (fills defaults too)
 
+_defaults = getattr(getattr(workflow, "resource_settings", None), "default_resources", None)
+for _arg in getattr(_defaults, "args", None) or []:
+    _name, _, _value = _arg.partition("=")
+    if "$" in os.path.expandvars(_value):  # a profile value whose environment variable is unset (Slurm partition)
+        _variable = _value.strip("'\"").lstrip("$").strip("{}")
+        raise WorkflowError(f"resource {_name} is {_value}: set it, e.g. `export {_variable}=<name>`, and rerun")
+
+# GPU jobs ask Slurm for one GPU unless the grid runs on the CPU (params `device: cpu`).
+GPUS = 0 if STUDY.device == "cpu" else 1
 DATASETS_DIR = "data/datasets"
 FIGURES_DIR = "results/figures"
 TABLES_DIR = "results/tables"

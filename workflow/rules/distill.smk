@@ -25,7 +25,7 @@ rule distill:
         "logs/distill/{dataset}/{setname}.log",
     threads: STUDY.threads["distill"]
     resources:
-        gpu=1,
+        gpu=GPUS,
         mem_mb=16000,
         runtime=720,
     conda:
@@ -56,7 +56,7 @@ rule evaluate:
     group:
         "evaluate"
     resources:
-        gpu=1,
+        gpu=GPUS,
         mem_mb=8000,
         runtime=240,
     conda:

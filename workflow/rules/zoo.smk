@@ -20,7 +20,7 @@ rule zoo_model:
         "logs/zoo/{dataset}/{arch}/init{init}.log",
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPUS,
         mem_mb=8000,
         runtime=240,
     conda:

@@ -203,7 +203,8 @@ def write_report(
     if zoo is not None:
         written.append(write_text(results / "tables" / "zoo.md", zoo_markdown(zoo)))
     figures_written = write_figures(bias, ptm, cross, centre, results, Path(synthetic_dir))
-    for folder in FIGURE_DIRS:
+    for folder in FIGURE_DIRS:  # always present (Snakemake declares them), possibly empty for a small grid
+        (results / "figures" / folder).mkdir(parents=True, exist_ok=True)
         prune_stale(results / "figures" / folder, "*.png", figures_written)
     written += figures_written
     metrics = aggregate_metrics(study.grid, bias, ptm, zoo)
