@@ -81,7 +81,7 @@ def plot_acc_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("test accuracy on the unbiased test set (%)")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title.replace(" — ", "\n"), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -89,7 +89,7 @@ def plot_acc_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path
 def plot_aligned_conflicting(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Accuracy on bias-aligned (solid) and bias-conflicting (dashed) test samples vs ratio, per method."""
     data = frame.dropna(subset=["acc_aligned", "acc_conflicting"])
-    fig, axes = _panels(1, width=7.0)
+    fig, axes = _panels(1, width=10.0, height=4.5)
     ax = axes[0]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, ((method, ipc), block) in enumerate(data.groupby(["method", data["ipc"].fillna(-1)])):
@@ -108,8 +108,8 @@ def plot_aligned_conflicting(frame: pd.DataFrame, path: str | Path, title: str) 
     ax.set_xlabel("bias-aligned ratio of the training set")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.suptitle(title, fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(title.replace(" — ", "\n"), fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -170,6 +170,16 @@ def plot_clom_gains(frame: pd.DataFrame, centre: dict, path: str | Path, title: 
     return save_figure(fig, path)
 
 
+def setting_label(set_name: str, dataset: str) -> str:
+    """'dc_ipc1_clom-ce-<dataset>-ConvNet-i1-e150-a1000' → 'CLoM ce · PTMs on own data · ConvNet-i1-e150-a1000'."""
+    if "_clom-" not in set_name:
+        return "without CLoM"
+    slug = set_name.split("_clom-", 1)[1]
+    distance, _, rest = slug.partition("-")
+    rest = rest.replace(dataset, "PTMs on own data", 1)
+    return f"CLoM {distance} · {rest}"
+
+
 def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Grouped bars: test accuracy per evaluation architecture for each synthetic set (method ± CLoM)."""
     archs = [c for c in cross.columns if c not in ("dataset", "method", "ipc", "set_name")]
@@ -177,14 +187,13 @@ def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
     width = 0.8 / max(1, len(cross))
     for k, row in enumerate(cross.itertuples(index=False)):
         values = [100 * getattr(row, a) if not pd.isna(getattr(row, a)) else 0 for a in archs]
-        label = row.set_name if len(row.set_name) < 40 else row.set_name[:37] + "…"
-        ax.bar(np.arange(len(archs)) + k * width, values, width, label=label)
+        ax.bar(np.arange(len(archs)) + k * width, values, width, label=setting_label(row.set_name, row.dataset))
     ax.set_xticks(np.arange(len(archs)) + width * (len(cross) - 1) / 2, archs)
     ax.set_xlabel("evaluation architecture")
     ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     ax.grid(alpha=0.3, axis="y")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title.replace(" — ", "\n"), fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
