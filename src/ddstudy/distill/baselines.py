@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 
 from ddstudy.distill.real import RealPool
-from ddstudy.errors import DDStudyError
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
 
@@ -35,14 +34,8 @@ def herding_order(features: torch.Tensor, count: int) -> list[int]:
     return chosen
 
 
-def _check_ipc(pool: RealPool, ipc: int) -> None:
-    for c in range(pool.num_classes):
-        if pool.class_size(c) < ipc:
-            raise DDStudyError(f"IPC {ipc} is larger than class {c} ({pool.class_size(c)} training images); lower it")
-
-
 def select_random(pool: RealPool, ipc: int, seed: int, cell: str) -> torch.Tensor:
-    _check_ipc(pool, ipc)
+    pool.check_ipc(ipc)
     return torch.cat([pool.sample_indices(c, ipc, generator(seed, cell, "random", c)) for c in range(pool.num_classes)])
 
 
@@ -50,7 +43,7 @@ def select_random(pool: RealPool, ipc: int, seed: int, cell: str) -> torch.Tenso
 def select_herding(
     pool: RealPool, ipc: int, seed: int, cell: str, model: str, shape: tuple[int, int, int]
 ) -> torch.Tensor:
-    _check_ipc(pool, ipc)
+    pool.check_ipc(ipc)
     net = build_model(model, shape[0], pool.num_classes, shape[1], derive_seed(seed, cell, "herding-net"))
     net = net.to(pool.images.device).eval()
     selected = []

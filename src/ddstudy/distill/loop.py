@@ -9,10 +9,8 @@ how the run got to i.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +20,12 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from ddstudy.checkpoint import ResumeState
 from ddstudy.distill.config import DistillConfig
 from ddstudy.distill.real import RealPool
 from ddstudy.errors import DDStudyError
-from ddstudy.io import read_json, write_json
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
-from ddstudy.zoo.store import load_tensors, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +80,8 @@ def init_synthetic(config: DistillConfig, pool: RealPool, shape: tuple[int, int,
     n = pool.num_classes * config.ipc
     images = torch.randn((n, *shape), generator=generator(config.seed, cell, "init-noise"))
     if config.init == "real":
+        pool.check_ipc(config.ipc)
         for c in range(pool.num_classes):
-            if pool.class_size(c) < config.ipc:
-                raise DDStudyError(
-                    f"IPC {config.ipc} is larger than class {c} ({pool.class_size(c)} training images); lower the IPC"
-                )
             chosen = pool.sample(c, config.ipc, generator(config.seed, cell, "init-real", c))
             images[c * config.ipc : (c + 1) * config.ipc] = chosen.cpu()
     return images
@@ -102,10 +96,6 @@ class DistillResult:
     extra_curve: list[float]
     wall_seconds: float
     resumed_from: int | None
-
-
-def _fingerprint(config: DistillConfig, cell: str, dataset_sha256: dict, extra: dict | None) -> dict:
-    return json.loads(json.dumps({"config": config.to_dict(), "cell": cell, "dataset": dataset_sha256, "extra": extra}))
 
 
 def run_distillation(
@@ -127,13 +117,16 @@ def run_distillation(
     optimizer = torch.optim.SGD([images], lr=config.lr_img, momentum=config.momentum_img)
     ctx = DistillContext(config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss)
 
-    fingerprint = _fingerprint(config, cell, dataset_sha256, extra_fingerprint)
+    resume = ResumeState(
+        checkpoint_dir,
+        "state",
+        {"config": config.to_dict(), "cell": cell, "dataset": dataset_sha256, "extra": extra_fingerprint},
+    )
     losses: list[float] = []
     start, resumed_from = 0, None
-    state_json = checkpoint_dir / "state.json"
-    if state_json.is_file() and read_json(state_json).get("fingerprint") == fingerprint:
-        state = read_json(state_json)
-        tensors = load_tensors(checkpoint_dir / "state.safetensors", state["sha256"])
+    saved = resume.load()
+    if saved is not None:
+        state, tensors = saved
         with torch.no_grad():
             images.copy_(tensors["images"].to(device))
         if "momentum" in tensors:
@@ -141,8 +134,6 @@ def run_distillation(
         losses, ctx.extra_log = state["losses"], state["extra"]
         start = resumed_from = state["iteration"]
         log.info("%s: resuming at iteration %d/%d", cell, start, config.iterations)
-    elif checkpoint_dir.exists():
-        shutil.rmtree(checkpoint_dir)
 
     started = time.perf_counter()
     for iteration in range(start, config.iterations):
@@ -156,17 +147,7 @@ def run_distillation(
         if done % config.checkpoint_every == 0 or done == config.iterations:
             momentum = optimizer.state[images].get("momentum_buffer")
             tensors = {"images": images.detach()} | ({"momentum": momentum} if momentum is not None else {})
-            digest = save_tensors(checkpoint_dir / "state.safetensors", tensors)
-            write_json(
-                state_json,
-                {
-                    "fingerprint": fingerprint,
-                    "iteration": done,
-                    "losses": losses,
-                    "extra": ctx.extra_log,
-                    "sha256": digest,
-                },
-            )
+            resume.save(tensors, iteration=done, losses=losses, extra=ctx.extra_log)
         if on_iteration:
             on_iteration(iteration, loss)
         if done % max(1, config.iterations // 20) == 0 or done == config.iterations:

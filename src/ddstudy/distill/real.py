@@ -21,6 +21,14 @@ class RealPool:
     def class_size(self, c: int) -> int:
         return len(self.by_class[c])
 
+    def check_ipc(self, ipc: int) -> None:
+        """Selecting ``ipc`` distinct real images per class needs classes at least that large."""
+        for c in range(self.num_classes):
+            if self.class_size(c) < ipc:
+                raise DDStudyError(
+                    f"IPC {ipc} is larger than class {c} ({self.class_size(c)} training images); lower it"
+                )
+
     def sample_indices(self, c: int, n: int, generator: torch.Generator) -> torch.Tensor:
         """Up to ``n`` distinct indices of class ``c`` (all of them, shuffled, when the class is smaller)."""
         index = self.by_class[c]

@@ -11,6 +11,7 @@ moved into place when done.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -70,10 +71,9 @@ def distill_cell(
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]
-    cell = cell_name(dataset, config.method, config.ipc)
     # Seeds come from the cell without its CLoM suffix: a CLoM run sees the same networks, real batches and
     # augmentations as the run without CLoM (paired comparison; α = 0 reproduces it bit for bit).
-    seed_cell = cell_name(dataset, config.method, config.ipc)
+    seed_cell = cell = cell_name(dataset, config.method, config.ipc)
     shape = tuple(variant.meta["image_shape"])
     normalization = Normalization.of(variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
@@ -148,8 +148,6 @@ def distill_cell(
     }
     write_json(staging / "meta.json", meta)
     if (staging / "ckpt").exists():
-        import shutil
-
         shutil.rmtree(staging / "ckpt")
     publish_directory(staging, out_dir)
     log.info("%s: %d images in %.1f s", cell, len(labels), meta["wall_seconds"])

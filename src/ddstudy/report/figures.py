@@ -22,13 +22,6 @@ from ddstudy.report.tables import METHOD_ORDER, PTM_AXES, ptm_axis  # noqa: E402
 DISTILLED = ("dc", "dsa", "dm")
 
 
-def family_of(dataset: str) -> str:
-    """A variant name without its ratio and severity (the set of variants a ratio figure compares)."""
-    import re
-
-    return re.sub(r"-r[0-9.]+-s[0-9]+", "", dataset)
-
-
 def _ordered(methods) -> list[str]:
     """Reference order (dc, dsa, dm, baselines); labels like 'dm IPC 10' sort by their method word."""
 

@@ -17,7 +17,7 @@ from ddstudy.io import prune_stale, write_json
 from ddstudy.report import figures
 from ddstudy.report.bias import bias_table, metrics_paths
 from ddstudy.report.ptm import clom_columns, ptm_tables
-from ddstudy.report.tables import bias_markdown, ptm_markdown, write_text, zoo_markdown
+from ddstudy.report.tables import bias_markdown, family_of, ptm_markdown, write_text, zoo_markdown
 
 FIGURE_DIRS = ("bias", "ptm", "synthetic")
 
@@ -30,7 +30,7 @@ def write_figures(
     bias: pd.DataFrame, ptm: pd.DataFrame, cross: pd.DataFrame, centre: dict | None, results: Path, synthetic_dir: Path
 ) -> list[Path]:
     written: list[Path] = []
-    bias = bias.assign(family=bias["dataset"].map(figures.family_of))
+    bias = bias.assign(family=bias["dataset"].map(family_of))
     biased = bias.dropna(subset=["ratio"])
     for (family, severity, arch), group in biased.groupby(["family", "severity", "eval_arch"]):
         stem = f"{family}-s{severity:g}-{arch}"
@@ -102,10 +102,6 @@ def write_figures(
 
 def aggregate_metrics(grid: str, bias: pd.DataFrame, ptm: pd.DataFrame, zoo: pd.DataFrame | None) -> dict:
     """Flat numbers for ``dvc metrics show/diff``: accuracy per cell × architecture, final PTM accuracies."""
-
-    def key(row) -> str:
-        return f"{row.dataset}/{row.set_name if hasattr(row, 'set_name') else row.method}/{row.eval_arch}"
-
     out: dict = {"grid": grid, "bias_study": {}, "ptm_study": {}, "zoo": {}}
     for row in bias.itertuples():
         name = f"{row.method}_ipc{int(row.ipc)}" if not pd.isna(row.ipc) else row.method
@@ -115,7 +111,10 @@ def aggregate_metrics(grid: str, bias: pd.DataFrame, ptm: pd.DataFrame, zoo: pd.
             "n_runs": int(row.n_runs),
         }
     for row in ptm.itertuples():
-        out["ptm_study"][key(row)] = {"acc_mean": row.acc_mean, "gain_vs_no_clom": row.gain_vs_no_clom}
+        out["ptm_study"][f"{row.dataset}/{row.set_name}/{row.eval_arch}"] = {
+            "acc_mean": row.acc_mean,
+            "gain_vs_no_clom": row.gain_vs_no_clom,
+        }
     if zoo is not None and not zoo.empty:
         last = zoo[zoo["epoch"] == zoo.groupby(["dataset", "arch"])["epoch"].transform("max")]
         for (dataset, arch), group in last.groupby(["dataset", "arch"]):

@@ -7,6 +7,7 @@ combination the grid did not produce (or whose metrics are missing) is shown as 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,11 @@ from ddstudy.io import atomic_file
 
 MISSING = "—"
 METHOD_ORDER = ["dc", "dsa", "dm", "random", "herding", "full"]
+
+
+def family_of(dataset: str) -> str:
+    """A variant name without its ratio and severity: the set of variants a by-ratio table or figure compares."""
+    return re.sub(r"-r[0-9.]+-s[0-9]+", "", dataset)
 
 
 def fmt_acc(mean, std=None, n=None) -> str:
@@ -57,7 +63,7 @@ def bias_markdown(frame: pd.DataFrame) -> str:
         "Cells: mean ± std over evaluation runs (n runs); — = not produced by this grid.\n",
     ]
     frame = frame.copy()
-    frame["family"] = frame["dataset"].str.replace(r"-r[0-9.]+-s[0-9]+", "", regex=True)
+    frame["family"] = frame["dataset"].map(family_of)
     for (family, severity, arch), group in frame.groupby(["family", "severity", "eval_arch"], dropna=False):
         ratios = sorted(group["ratio"].dropna().unique())
         if not ratios:

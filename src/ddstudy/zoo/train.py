@@ -16,9 +16,7 @@ into place in one rename.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,15 +25,16 @@ from pathlib import Path
 import torch
 
 import ddstudy
+from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.metrics import accuracy_report
-from ddstudy.io import publish_directory, read_json, write_json
+from ddstudy.io import publish_directory, write_json
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.training import train_epoch
-from ddstudy.zoo.store import load_tensors, save_checkpoint, save_tensors
+from ddstudy.zoo.store import save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +148,16 @@ def train_zoo_model(
         "dataset_sha256": variant.meta["sha256"],
         "device_type": device.type,
     }
-    fingerprint = json.loads(json.dumps(fingerprint))  # tuples → lists, as it comes back from resume.json
+    resume_state = ResumeState(staging, "resume", fingerprint)  # its folder is the staging folder itself
     history: list[dict] = []
     start_epoch = 1
-    resume_json = staging / "resume.json"
-    if resume_json.is_file() and read_json(resume_json).get("fingerprint") == fingerprint:
-        resume = read_json(resume_json)
-        tensors = load_tensors(staging / "resume.safetensors", resume["sha256"])
+    saved = resume_state.load()
+    if saved is not None:
+        resume, tensors = saved
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         _restore_momentum(optimizer, tensors)
         history, start_epoch = resume["history"], resume["epoch"] + 1
         log.info("%s/%s/init%d: resuming after epoch %d", job.dataset, job.arch, job.init, resume["epoch"])
-    elif staging.exists():
-        shutil.rmtree(staging)
     staging.mkdir(parents=True, exist_ok=True)
 
     base_meta = {
@@ -197,11 +193,11 @@ def train_zoo_model(
                 base_meta | {"train_loss": loss, "train_acc": acc, "test": record.test},
             )
         history.append(asdict(record))
-        digest = save_tensors(
-            staging / "resume.safetensors",
+        resume_state.save(
             {f"model.{k}": v for k, v in model.state_dict().items()} | _momentum_tensors(optimizer),
+            epoch=epoch,
+            history=history,
         )
-        write_json(resume_json, {"fingerprint": fingerprint, "epoch": epoch, "history": history, "sha256": digest})
         done = epoch - start_epoch + 1
         eta = (time.perf_counter() - started) / done * (config.epochs - epoch)
         test_text = f" test {record.test['acc']:.3f}" if record.test else ""
@@ -224,7 +220,6 @@ def train_zoo_model(
 
     run = base_meta | {"epochs_saved": sorted(to_save), "history": [h | {"seconds": None} for h in history]}
     write_json(staging / "run.json", run)  # timings stay in the log: same seed, same bytes
-    (staging / "resume.json").unlink()
-    (staging / "resume.safetensors").unlink()
+    resume_state.remove()
     publish_directory(staging, out_dir)
     return run
