@@ -12,7 +12,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES  ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint bench dry-run clean-venv fashion-mnist
+.PHONY: setup demo test lint bench dry-run clean-venv fashion-mnist pull push restamp
 
 setup: $(STAMP) fashion-mnist
 
@@ -54,6 +54,18 @@ bench: setup
 	$(BIN)/ddstudy bench data
 	$(BIN)/ddstudy bench zoo
 	$(BIN)/ddstudy bench distill
+
+# Share artifacts through the DVC remote (.dvc/config; default ../ddstudy-dvc-remote beside the clone).
+push: setup
+	$(BIN)/dvc push
+
+# dvc pull resets modification times; restamp marks what it restored as finished for Snakemake (see the script).
+pull: setup
+	$(BIN)/dvc pull
+	workflow/scripts/restamp.sh
+
+restamp: setup
+	workflow/scripts/restamp.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,89 +1,120 @@
 """Whole-pipeline behaviour through Snakemake: a changed evaluation setting reruns only what depends on it, and a
-pipeline killed with SIGKILL in the middle of a distillation resumes to the same artifacts."""
+pipeline killed with SIGKILL in the middle of a distillation or of a zoo training resumes from its last checkpoint
+to the same artifacts as an uninterrupted run."""
 
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import yaml
+from tests.workflow_support import (
+    SNAKEMAKE,
+    TINY_DATASET,
+    add_zoo,
+    edit_params,
+    outputs,
+    planned_jobs,
+    run_bounded,
+    workdir,
+)
 
-from tests.test_slurm import outputs, run_bounded, workdir
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-
-
-def planned_jobs(root: Path) -> dict[str, int]:
-    code, log = run_bounded([str(SNAKEMAKE), "-n", "--cores", "2"], root, timeout=300)
+def run_pipeline(root: Path) -> str:
+    code, log = run_bounded([SNAKEMAKE, "--cores", "2"], root, timeout=900)
     assert code == 0, log[-3000:]
-    if "Job stats:" not in log:
-        return {}
-    block = log.split("Job stats:")[1].split("\n\n")[0]
-    counts = {}
-    for line in block.splitlines()[2:]:
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            counts[parts[0]] = int(parts[1])
-    return counts
+    return log
 
 
-def test_changing_an_eval_setting_reruns_only_evaluations(tmp_path, fashion_dir):
-    root = workdir(tmp_path / "w", fashion_dir)
-    code, log = run_bounded([str(SNAKEMAKE), "--cores", "2"], root, timeout=900)
-    assert code == 0, log[-3000:]
-    assert planned_jobs(root) == {}
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["grids"]["tiny"]["evaluate"]["epochs"] = 2
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    plan = planned_jobs(root)
-    assert plan.get("evaluate") == 2
-    assert not {"biased_dataset", "clean_dataset", "distill", "zoo_model"} & set(plan), plan
-
-
-def test_sigkill_during_distillation_resumes_to_the_same_artifacts(tmp_path, fashion_dir):
-    def tiny(root):
-        params = yaml.safe_load((root / "params.yaml").read_text())
-        params["grids"]["tiny"]["distill"]["methods"] = {
-            "dm": {"ipcs": [1], "iterations": 60, "batch_real": 8, "checkpoint_every": 5}
-        }
-        (root / "params.yaml").write_text(yaml.safe_dump(params))
-        return root
-
-    straight = tiny(workdir(tmp_path / "straight", fashion_dir))
-    code, log = run_bounded([str(SNAKEMAKE), "--cores", "2"], straight, timeout=900)
-    assert code == 0, log[-3000:]
-
-    killed = tiny(workdir(tmp_path / "killed", fashion_dir))
+def kill_pipeline_when(root: Path, reached: Callable[[], bool], what: str) -> None:
+    """Start the pipeline, SIGKILL its whole process group (Snakemake and its jobs) once ``reached()``, like a lost
+    node; then recover the documented way: `snakemake --unlock` (its lock survives SIGKILL), the same command again."""
     process = subprocess.Popen(
-        [str(SNAKEMAKE), "--cores", "2"],
-        cwd=killed,
+        [SNAKEMAKE, "--cores", "2"],
+        cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    state = None
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        states = list(killed.glob("synthetic/*/.*.partial/ckpt/state.json"))
-        if states and json.loads(states[0].read_text())["iteration"] >= 10:
-            state = states[0]
+    hit, deadline = False, time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        try:
+            hit = reached()
+        except (OSError, ValueError, KeyError):  # a checkpoint being replaced right now: look again
+            hit = False
+        if hit:
             break
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert state is not None, "the distillation never reached a checkpoint before the run ended"
-    assert not list(killed.glob("synthetic/*/dm_ipc1/meta.json")), "a killed distillation must not look finished"
+    assert hit, f"the pipeline ended before {what}"
+    code, log = run_bounded([SNAKEMAKE, "--unlock", "--cores", "2"], root, timeout=300)
+    assert code == 0, log[-3000:]
 
-    # Snakemake's own lock survives SIGKILL: the documented recovery is --unlock, then the same command again.
-    code, log = run_bounded([str(SNAKEMAKE), "--unlock", "--cores", "2"], killed, timeout=300)
-    assert code == 0, log[-3000:]
-    code, log = run_bounded([str(SNAKEMAKE), "--cores", "2"], killed, timeout=900)
-    assert code == 0, log[-3000:]
+
+def checkpoint_at(pattern: str, root: Path, key: str, at_least: int) -> bool:
+    states = list(root.glob(pattern))
+    return bool(states) and json.loads(states[0].read_text())[key] >= at_least
+
+
+def test_changing_an_eval_setting_reruns_only_evaluations(tmp_path, fashion_dir):
+    root = workdir(tmp_path / "w", fashion_dir)
+    edit_params(root, add_zoo)
+    run_pipeline(root)
+    assert planned_jobs(root) == {}
+    edit_params(root, lambda params: params["grids"]["tiny"]["evaluate"].update(epochs=2))
+    plan = planned_jobs(root)
+    assert plan.get("evaluate") == 2
+    assert not {"biased_dataset", "clean_dataset", "zoo_model", "zoo_index", "distill"} & set(plan), plan
+
+
+def test_sigkill_during_distillation_resumes_to_the_same_artifacts(tmp_path, fashion_dir):
+    def long_dm(params):
+        params["grids"]["tiny"]["distill"]["methods"] = {
+            "dm": {"ipcs": [1], "iterations": 60, "batch_real": 8, "checkpoint_every": 5}
+        }
+
+    straight = workdir(tmp_path / "straight", fashion_dir)
+    edit_params(straight, long_dm)
+    run_pipeline(straight)
+
+    killed = workdir(tmp_path / "killed", fashion_dir)
+    edit_params(killed, long_dm)
+    kill_pipeline_when(
+        killed,
+        lambda: checkpoint_at("synthetic/*/.*.partial/ckpt/state.json", killed, "iteration", 10),
+        "the distillation reached a checkpoint",
+    )
+    assert not list(killed.glob("synthetic/*/dm_ipc1/meta.json")), "a killed distillation must not look finished"
+    run_pipeline(killed)
     meta = json.loads(next(killed.glob("synthetic/*/dm_ipc1/meta.json")).read_text())
     assert meta["resumed_from"] is not None and meta["resumed_from"] >= 10
     assert outputs(killed) == outputs(straight)
+
+
+def test_sigkill_during_zoo_training_resumes_to_the_same_artifacts(tmp_path, fashion_dir):
+    def long_zoo(params):  # ConvNet (width 128) makes an epoch last about a second here: time to kill mid-training
+        add_zoo(params, arch="ConvNet", epochs=8)
+
+    straight = workdir(tmp_path / "straight", fashion_dir)
+    edit_params(straight, long_zoo)
+    run_pipeline(straight)
+
+    killed = workdir(tmp_path / "killed", fashion_dir)
+    edit_params(killed, long_zoo)
+    staging = f"zoo/{TINY_DATASET}/ConvNet/.init0.partial"
+    kill_pipeline_when(
+        killed, lambda: checkpoint_at(f"{staging}/resume.json", killed, "epoch", 2), "the zoo training reached epoch 2"
+    )
+    epoch_at_kill = json.loads((killed / staging / "resume.json").read_text())["epoch"]
+    assert epoch_at_kill < 8, "killed too late to test resuming"
+    assert not (killed / f"zoo/{TINY_DATASET}/ConvNet/init0").exists(), "a killed training must not look finished"
+    run_pipeline(killed)
+    log = (killed / f"logs/zoo/{TINY_DATASET}/ConvNet/init0.log").read_text()
+    assert "resuming after epoch" in log, log[-2000:]
+    assert not (killed / staging).exists()
+    checkpoints = outputs(killed)
+    assert len([k for k in checkpoints if k.startswith("zoo/")]) == 8 * 2 + 1  # 8 epochs × (weights, json), run.json
+    assert checkpoints == outputs(straight)

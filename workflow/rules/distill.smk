@@ -108,13 +108,25 @@ if any(c.clom for c in STUDY.cells):
             "--cross-arch {output.cross} > {log} 2>&1"
 
 
-rule distillation:
-    """Target: every synthetic set of the grid, its evaluations and the bias-study table."""
+rule synthetic_sets:
+    """Target: every synthetic set of the grid (DVC stage `distill`)."""
     input:
         [f"{SYNTHETIC_DIR}/{c.name}" for c in STUDY.cells],
+
+
+rule evaluations:
+    """Target: every evaluation of the grid and the study tables (DVC stage `evaluate`)."""
+    input:
         METRICS_FILES,
         [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
         [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
+
+
+rule distillation:
+    """Target: every synthetic set of the grid, its evaluations and the bias-study table."""
+    input:
+        rules.synthetic_sets.input,
+        rules.evaluations.input,
 
 
 rule report:
