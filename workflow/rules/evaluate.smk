@@ -1,0 +1,91 @@
+# Evaluation: one job per (synthetic set × evaluation architecture), the bias- and PTM-study tables;
+# target `evaluations` (and `distillation`: synthetic sets and their evaluations).
+import os
+
+
+rule evaluate:
+    """Train fresh networks of one architecture on a synthetic set; test on the unbiased test set."""
+    input:
+        synthetic=f"{SYNTHETIC_DIR}/{{dataset}}/{{setname}}",
+        dataset=f"{DATASETS_DIR}/{{dataset}}",
+    output:
+        f"{METRICS_DIR}/{{dataset}}/{{setname}}/{{arch}}.json",
+    wildcard_constraints:
+        dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells})),
+        arch=names_regex(sorted({arch for _, arch in STUDY.evaluations})),
+    params:
+        ddstudy=DDSTUDY,
+        args=lambda wildcards: evaluate_args(STUDY.eval_config(STUDY.cell(wildcards.dataset, wildcards.setname).config.method)),
+        device=STUDY.device,
+    log:
+        "logs/evaluate/{dataset}/{setname}/{arch}.log",
+    threads: STUDY.threads["evaluate"]
+    group:
+        "evaluate"
+    resources:
+        gpu=GPUS,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        ENV
+    shell:
+        "{params.ddstudy} evaluate {params.args} --device {params.device} --threads {threads} --arch {wildcards.arch} "
+        "--synthetic {input.synthetic} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
+
+
+if STUDY.evaluations:
+
+    rule bias_table:
+        """results/tables/bias_study.csv: every metrics record of the grid, one row each."""
+        input:
+            METRICS_FILES,
+        output:
+            report(f"{TABLES_DIR}/bias_study.csv", category="Bias study", labels={"table": "bias_study"}),
+        params:
+            ddstudy=DDSTUDY,
+            grid=STUDY.grid,
+            metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
+        log:
+            "logs/report/bias_table.log",
+        conda:
+            ENV
+        shell:
+            "{params.ddstudy} report bias --grid {params.grid} --metrics-dir {params.metrics} --out {output} > {log} 2>&1"
+
+
+if any(c.clom for c in STUDY.cells):
+
+    rule ptm_table:
+        """results/tables/ptm_study.csv (gain over no CLoM) and ptm_cross_arch.csv."""
+        input:
+            METRICS_FILES,
+        output:
+            table=report(f"{TABLES_DIR}/ptm_study.csv", category="PTM study", labels={"table": "ptm_study"}),
+            cross=report(f"{TABLES_DIR}/ptm_cross_arch.csv", category="PTM study", labels={"table": "cross_arch"}),
+        params:
+            ddstudy=DDSTUDY,
+            grid=STUDY.grid,
+            metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
+        log:
+            "logs/report/ptm_table.log",
+        conda:
+            ENV
+        shell:
+            "{params.ddstudy} report ptm --grid {params.grid} --metrics-dir {params.metrics} --out {output.table} "
+            "--cross-arch {output.cross} > {log} 2>&1"
+
+
+rule evaluations:
+    """Target: every evaluation of the grid and the study tables (DVC stage `evaluate`)."""
+    input:
+        METRICS_FILES,
+        [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
+        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
+
+
+rule distillation:
+    """Target: every synthetic set of the grid, its evaluations and the bias-study table."""
+    input:
+        rules.synthetic_sets.input,
+        rules.evaluations.input,

@@ -1,0 +1,34 @@
+# Report: results/ (Markdown tables, study figures, metrics.json, the README index) from the metrics JSONs.
+import os
+
+
+rule report:
+    """results/: Markdown tables, study figures, metrics.json (DVC metrics) and the README index."""
+    input:
+        METRICS_FILES,
+        DATASET_FIGURES,
+        [f"{TABLES_DIR}/zoo.csv"] + ZOO_FIGURES if STUDY.zoo else [],
+        [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
+        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
+    output:
+        index="results/README.md",
+        metrics="results/metrics.json",
+        tables=[f"{TABLES_DIR}/bias_study.md"]
+        + ([f"{TABLES_DIR}/ptm_study.md"] if any(c.clom for c in STUDY.cells) else [])
+        + ([f"{TABLES_DIR}/zoo.md"] if STUDY.zoo else []),
+        figures=directory(f"{FIGURES_DIR}/bias"),
+        ptm_figures=directory(f"{FIGURES_DIR}/ptm"),
+        synthetic=directory(f"{FIGURES_DIR}/synthetic"),
+    params:
+        ddstudy=DDSTUDY,
+        grid=STUDY.grid,
+        results=lambda wildcards, output: os.path.dirname(output.index),
+        metrics=lambda wildcards, input: input[0].split(os.sep)[0] if METRICS_FILES else "metrics",
+        synthetic=SYNTHETIC_DIR,
+    log:
+        "logs/report/report.log",
+    conda:
+        ENV
+    shell:
+        "{params.ddstudy} report all --grid {params.grid} --results {params.results} --metrics-dir {params.metrics} "
+        "--synthetic-dir {params.synthetic} > {log} 2>&1"
