@@ -45,14 +45,28 @@ def test_lint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dvc_stage_declares_params_and_outs():
+def test_dvc_stages_follow_the_pipeline_one_snakemake_target_each():
     import yaml
 
-    stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["datasets"]
-    assert "snakemake" in stage["cmd"] and "datasets" in stage["cmd"]
-    assert {"grid", "grids"} <= set(stage["params"])
-    assert any("data/datasets" in (o if isinstance(o, str) else next(iter(o))) for o in stage["outs"])
-    assert Path(".dvc/config").exists()
+    stages = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]
+    targets = {
+        "datasets": ("datasets", "data.smk"),
+        "zoo": ("zoo", "zoo.smk"),
+        "distill": ("synthetic_sets", "distill.smk"),
+        "evaluate": ("evaluations", "evaluate.smk"),
+        "report": ("results/README.md", "report.smk"),
+    }
+    assert list(stages) == list(targets)
+    for name, (target, rule_file) in targets.items():
+        stage = stages[name]
+        assert stage["cmd"].startswith(f"snakemake --cores 2 {target}"), name
+        assert f"workflow/rules/{rule_file}" in stage["deps"], name
+        assert {"grid", "grids.${grid}"} <= set(stage["params"]), name  # the active grid's block only
+    outs = [next(iter(out.items())) for stage in stages.values() for out in stage["outs"]]
+    cached = {path for path, options in outs if options.get("cache", True)}
+    assert cached == {"data/datasets", "${zoo_root}", "synthetic", "metrics"}
+    config = Path(".dvc/config").read_text()
+    assert "remote = shared" in config and "url = ../../ddstudy-dvc-remote" in config
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is needed for dvc status")
