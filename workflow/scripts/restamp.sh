@@ -9,7 +9,7 @@
 #
 # It only re-stamps what DVC confirms matches dvc.lock (`dvc status` clean: same params, code and data as the run
 # that produced them); otherwise touching would bless stale artifacts, so it stops and says why.
-# Usage: workflow/scripts/restamp.sh [extra snakemake arguments, e.g. --config grid=paper]
+# Usage: workflow/scripts/restamp.sh [snakemake targets; default: the whole pipeline of params.yaml's grid]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if ! dvc status --quiet; then
