@@ -13,7 +13,7 @@ from ddstudy.distill.config import distill_config
 from ddstudy.distill.matching import get_loops, layer_distance, match_loss
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
-from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic
+from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
 
 FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
 
@@ -103,6 +103,8 @@ def test_gradient_matching_runs_and_is_reproducible(dataset, tmp_path, method):
     a = distill_cell(dataset, config, tmp_path / "a", "cpu")
     b = distill_cell(dataset, config, tmp_path / "b", "cpu")
     assert a["synthetic_sha256"] == b["synthetic_sha256"] and a["loss"]["curve"] == b["loss"]["curve"]
+    for name in ("synthetic.npz", "meta.json", "grid.png"):  # same seed, same bytes: DVC hashes agree across runs
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     other = distill_cell(dataset, distill_config(method, 1, iterations=2, seed=3, **FAST), tmp_path / "c", "cpu")
     assert other["synthetic_sha256"] != a["synthetic_sha256"]
 
@@ -189,6 +191,9 @@ def test_separable_set_is_learnt_and_noise_is_chance(dataset, tmp_path):
     assert good["acc_aligned_mean"] is not None and good["acc_conflicting_mean"] is not None
     assert good["train_aligned_fraction"] == pytest.approx(0.8)
     assert good["eval_config"]["epochs"] == 30 and good["eval_config"]["augment"] == "none"
+    write_metrics(tmp_path / "a.json", good)  # same seed, same bytes (timings go to the log only)
+    write_metrics(tmp_path / "b.json", evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config))
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     noise = torch.randn_like(images)
     chance = evaluate_synthetic(noise, labels, meta, dataset, "ConvNetW32", EvalConfig(num_eval=2, epochs=30))
     assert chance["acc_mean"] < 0.3

@@ -170,7 +170,6 @@ def evaluate_synthetic(
         "synthetic_sha256": synthetic_meta["synthetic_sha256"],
         "dataset_sha256": synthetic_meta["dataset_sha256"],
         "extra": synthetic_meta.get("extra", {}),
-        "wall_seconds": round(time.perf_counter() - started, 3),
         "device": device.type,
         "ddstudy_version": ddstudy.__version__,
     }
