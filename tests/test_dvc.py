@@ -20,6 +20,7 @@ from tests.workflow_support import (
     outputs,
     planned_jobs,
     run_bounded,
+    run_ok,
     workdir,
 )
 
@@ -28,9 +29,7 @@ RESTAMP = ["bash", "workflow/scripts/restamp.sh"]
 
 
 def dvc(root: Path, *args: str, timeout: int = 900) -> str:
-    code, log = run_bounded([DVC, *args], root, timeout=timeout)
-    assert code == 0, f"dvc {' '.join(args)} failed:\n{log[-4000:]}"
-    return log
+    return run_ok([DVC, *args], root, timeout=timeout)
 
 
 def files_with_mtimes(root: Path, *folders: str) -> dict[str, int]:
@@ -80,8 +79,7 @@ def test_pull_in_a_fresh_clone_then_nothing_reruns_and_an_eval_change_reruns_onl
     for stamp in clone.glob("data/datasets/*/.snakemake_timestamp"):
         os.utime(stamp, (later, later))
     assert {"distill", "evaluate"} <= set(planned_jobs(clone))
-    code, log = run_bounded(RESTAMP, clone, timeout=600)
-    assert code == 0, log[-3000:]
+    run_ok(RESTAMP, clone, timeout=600)
     assert planned_jobs(clone) == {}
     assert "Running stage" not in dvc(clone, "repro")
 

@@ -17,15 +17,13 @@ from tests.workflow_support import (
     edit_params,
     outputs,
     planned_jobs,
-    run_bounded,
+    run_ok,
     workdir,
 )
 
 
 def run_pipeline(root: Path) -> str:
-    code, log = run_bounded([SNAKEMAKE, "--cores", "2"], root, timeout=900)
-    assert code == 0, log[-3000:]
-    return log
+    return run_ok([SNAKEMAKE, "--cores", "2"], root, timeout=900)
 
 
 def kill_pipeline_when(root: Path, reached: Callable[[], bool], what: str) -> None:
@@ -50,8 +48,7 @@ def kill_pipeline_when(root: Path, reached: Callable[[], bool], what: str) -> No
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert hit, f"the pipeline ended before {what}"
-    code, log = run_bounded([SNAKEMAKE, "--unlock", "--cores", "2"], root, timeout=300)
-    assert code == 0, log[-3000:]
+    run_ok([SNAKEMAKE, "--unlock", "--cores", "2"], root, timeout=300)
 
 
 def checkpoint_at(pattern: str, root: Path, key: str, at_least: int) -> bool:

@@ -1,20 +1,12 @@
 """Snakemake and DVC read the same grid: dry runs plan the expected jobs."""
 
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-DVC = Path(sys.executable).with_name("dvc")
-
-
-def job_counts(output: str) -> dict[str, int]:
-    block = output.split("Job stats:")[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+from tests.workflow_support import DVC, SNAKEMAKE, job_counts
 
 
 def snakemake(*args, cwd="."):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -146,17 +147,24 @@ def outputs(root: Path) -> dict:
     return found
 
 
-def planned_jobs(root: Path) -> dict[str, int]:
-    """Jobs per rule that `snakemake -n` would run ({} when nothing is to be done)."""
-    code, log = run_bounded([SNAKEMAKE, "-n", "--cores", "2"], root, timeout=300)
-    assert code == 0, log[-3000:]
+def run_ok(args, cwd, timeout, env=None) -> str:
+    """``run_bounded`` that must succeed; returns the combined output."""
+    code, log = run_bounded(args, cwd, timeout, env)
+    assert code == 0, f"{' '.join(map(str, args))} failed:\n{log[-4000:]}"
+    return log
+
+
+def job_counts(log: str) -> dict[str, int]:
+    """Jobs per rule from the first "Job stats:" table of a Snakemake log ({} when there is none)."""
     if "Job stats:" not in log:
-        assert "Nothing to be done" in log, log[-3000:]
         return {}
     block = log.split("Job stats:")[1].split("\n\n")[0]
-    counts = {}
-    for line in block.splitlines()[2:]:
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            counts[parts[0]] = int(parts[1])
-    return counts
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m[1] != "total"}
+
+
+def planned_jobs(root: Path) -> dict[str, int]:
+    """Jobs per rule that `snakemake -n` would run ({} when nothing is to be done)."""
+    log = run_ok([SNAKEMAKE, "-n", "--cores", "2"], root, timeout=300)
+    if "Job stats:" not in log:
+        assert "Nothing to be done" in log, log[-3000:]
+    return job_counts(log)
