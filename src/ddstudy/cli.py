@@ -116,6 +116,29 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
         raise DDStudyError(f"expected comma-separated integers, got '{text}'") from None
 
 
+def _add_accel_args(parser: argparse.ArgumentParser) -> None:
+    """``--compile/--no-compile`` and ``--precision``, generated from :class:`ddstudy.accel.Accel`'s fields (their
+    defaults and help are defined there once)."""
+    from dataclasses import fields
+
+    from ddstudy.accel import PRECISIONS, Accel
+
+    for item in fields(Accel):
+        flag, text = f"--{item.name}", f"{item.metadata['help']} (default {item.default})"
+        if item.type in (bool, "bool"):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=item.default, help=text)
+        else:
+            parser.add_argument(flag, choices=PRECISIONS, default=item.default, help=text)
+
+
+def _accel(args: argparse.Namespace):
+    from dataclasses import fields
+
+    from ddstudy.accel import Accel
+
+    return Accel(**{item.name: getattr(args, item.name) for item in fields(Accel)})
+
+
 def _torch_device(args: argparse.Namespace):
     """Apply ``--threads`` and resolve ``--device`` (auto: CUDA when present) for a training command."""
     import torch
@@ -144,7 +167,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
     )
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     job = ZooJob(dataset, args.arch, args.init, args.seed)
-    run = train_zoo_model(job, args.dataset_dir, args.out, config, _torch_device(args))
+    run = train_zoo_model(job, args.dataset_dir, args.out, config, _torch_device(args), accel=_accel(args))
     last = run["history"][-1]
     print(
         f"{args.out}: {job.arch} init{job.init} on {dataset}, {len(run['epochs_saved'])} checkpoints; "
@@ -216,7 +239,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             ce_form=args.clom_ce_form,
             renormalize=args.clom_renormalize,
         )
-    meta = distill_cell(args.dataset_dir, config, args.out, _torch_device(args), clom, args.zoo_root)
+    meta = distill_cell(args.dataset_dir, config, args.out, _torch_device(args), clom, args.zoo_root, _accel(args))
     loss = meta["loss"]
     print(
         f"{args.out}: {meta['num_images']} images ({meta['cell']})"
@@ -240,7 +263,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
-    record = evaluate_synthetic(images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args))
+    record = evaluate_synthetic(
+        images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args), _accel(args)
+    )
     write_metrics(args.out, record)
     text = (
         f"{args.out}: {record['cell']} × {args.arch}: {100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f} %"
@@ -393,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_train.add_argument("--no-normalize", action="store_true", help="train on [0,1] pixels, not normalised")
     zoo_train.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
     zoo_train.add_argument("--threads", type=int, help="torch CPU threads")
+    _add_accel_args(zoo_train)
     zoo_train.set_defaults(func=cmd_zoo_train)
     zoo_index = leaf(zoo, "index", help="write <zoo-root>/<dataset>/index.json")
     zoo_index.add_argument("--zoo-root", default="zoo")
@@ -440,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     clom.add_argument("--zoo-root", default="zoo", help="where the PTMs are (default zoo)")
     distill.add_argument("--device", default="auto")
     distill.add_argument("--threads", type=int)
+    _add_accel_args(distill)
     distill.set_defaults(func=cmd_distill)
 
     evaluate = leaf(commands, "evaluate", help="evaluate a synthetic set with fresh networks of one architecture")
@@ -457,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=42)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int)
+    _add_accel_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="aggregate results").add_subparsers(dest="action", required=True)

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from ddstudy.accel import Accel
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
 from ddstudy.distill.clom import ClomConfig
@@ -144,6 +145,7 @@ class Study:
     eval_settings: dict | None = None
     threads: dict | None = None
     clom_centre: ClomConfig | None = None
+    accel: Accel = Accel()  # how networks run (compile, precision): top-level params, a grid may override
 
     def cell(self, dataset: str, set_name: str) -> Cell:
         for cell in self.cells:
@@ -415,6 +417,10 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         evaluations=expand_evaluations(grid_params.get("evaluate"), cells, variants, f"{source}: grids.{name}"),
         eval_settings=grid_params.get("evaluate") or {},
         threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
+        accel=Accel(
+            compile=bool(grid_params.get("compile", params.get("compile", False))),
+            precision=grid_params.get("precision", params.get("precision", "fp32")),
+        ),
         clom_centre=_clom_config((grid_params.get("clom") or {}).get("center") or {}, f"grids.{name}.clom.center")
         if grid_params.get("clom")
         else None,

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ddstudy.accel import ORACLE, Accel
+
 Augment = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -21,21 +23,28 @@ def train_epoch(
     order: torch.Generator,
     device: torch.device,
     augment: Augment | None = None,
+    accel: Accel = ORACLE,
 ) -> tuple[float, float]:
-    """One pass in a seeded random order (``shuffle=True``); returns (mean loss, accuracy) weighted by batch size."""
+    """One pass in a seeded random order (``shuffle=True``); returns (mean loss, accuracy) weighted by batch size.
+
+    ``model`` may be the compiled view of a network (``accel.net``); ``accel`` sets the forward's precision. Loss and
+    accuracy are summed on the device and read once per epoch: no host–device synchronisation per step (the sum is
+    in float64, so it equals the reference's per-step ``loss.item() * n`` in Python floats)."""
     model.train()
     permutation = torch.randperm(len(labels), generator=order)
-    total_loss, total_correct = 0.0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    total_correct = torch.zeros((), dtype=torch.int64, device=device)
     for start in range(0, len(labels), batch_size):
         index = permutation[start : start + batch_size]
         x, y = images[index.to(images.device)].to(device), labels[index.to(labels.device)].to(device)
         if augment is not None:
             x = augment(x)
-        output = model(x)
-        loss = F.cross_entropy(output, y)
+        with accel.autocast(device):
+            output = model(x)
+            loss = F.cross_entropy(output, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += float(loss.detach()) * len(index)
-        total_correct += int((output.argmax(1) == y).sum())
-    return total_loss / len(labels), total_correct / len(labels)
+        total_loss += loss.detach().double() * len(index)
+        total_correct += (output.detach().argmax(1) == y).sum()
+    return float(total_loss) / len(labels), int(total_correct) / len(labels)

@@ -102,6 +102,11 @@ def clom_args(clom) -> str:
     return shlex.join(args)
 
 
+def accel_args(accel) -> str:
+    """``--compile``/``--no-compile`` and ``--precision`` of the grid's execution settings (zoo, distill, evaluate)."""
+    return shlex.join(["--compile" if accel.compile else "--no-compile", "--precision", accel.precision])
+
+
 def evaluate_args(config) -> str:
     """The `ddstudy evaluate` arguments of an evaluation config (``epochs`` left out when it is automatic)."""
     names = ["num_eval", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed", "epochs"]

@@ -35,14 +35,10 @@ class HandMade(nn.Module):
 
 
 def hand_clom(distance, alphas=(2.0,), archs=("ConvNet",), **kwargs):
-    clom = Clom.__new__(Clom)
-    clom.config = ClomConfig(distance=distance, zoo_source="x", archs=archs, alphas=alphas, **kwargs)
-    clom.num_classes = 3
-    clom.device = torch.device("cpu")
-    clom.target = (torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+    config = ClomConfig(distance=distance, zoo_source="x", archs=archs, alphas=alphas, **kwargs)
+    target = (torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
     model = HandMade().requires_grad_(False)
-    clom.pool = {a: [LoadedPTM(a, 0, model, clom.target)] for a in archs}
-    clom._iteration, clom._calls = -1, 0
+    clom = Clom(config, {a: [LoadedPTM(a, 0, model, target)] for a in archs}, 3, target)
     return clom, model
 
 

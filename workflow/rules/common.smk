@@ -11,6 +11,7 @@ from ddstudy.report.zoo import zoo_figure_path
 from ddstudy.report.bias import metrics_paths
 from ddstudy.workflow import (
     DDSTUDY,
+    accel_args,
     build_args,
     clom_args,
     distill_args,
@@ -35,6 +36,7 @@ for _arg in getattr(_defaults, "args", None) or []:
 
 # GPU jobs ask Slurm for one GPU unless the grid runs on the CPU (params `device: cpu`).
 GPUS = 0 if STUDY.device == "cpu" else 1
+ACCEL = accel_args(STUDY.accel)  # --compile/--no-compile --precision: how networks run in every training job
 DATASETS_DIR = "data/datasets"
 FIGURES_DIR = "results/figures"
 TABLES_DIR = "results/tables"

@@ -19,6 +19,7 @@ rule distill:
         clom=lambda wildcards: clom_args(STUDY.cell(wildcards.dataset, wildcards.setname).clom),
         zoo_root=ZOO_ROOT,
         device=STUDY.device,
+        accel=ACCEL,
     log:
         "logs/distill/{dataset}/{setname}.log",
     threads: STUDY.threads["distill"]
@@ -29,7 +30,7 @@ rule distill:
     conda:
         ENV
     shell:
-        "{params.ddstudy} distill {params.args} {params.clom} --zoo-root {params.zoo_root} --device {params.device} "
+        "{params.ddstudy} distill {params.args} {params.clom} --zoo-root {params.zoo_root} --device {params.device} {params.accel} "
         "--threads {threads} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
 
 

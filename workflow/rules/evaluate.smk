@@ -18,6 +18,7 @@ rule evaluate:
         ddstudy=DDSTUDY,
         args=lambda wildcards: evaluate_args(STUDY.eval_config(STUDY.cell(wildcards.dataset, wildcards.setname).config.method)),
         device=STUDY.device,
+        accel=ACCEL,
     log:
         "logs/evaluate/{dataset}/{setname}/{arch}.log",
     threads: STUDY.threads["evaluate"]
@@ -30,7 +31,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{params.ddstudy} evaluate {params.args} --device {params.device} --threads {threads} --arch {wildcards.arch} "
+        "{params.ddstudy} evaluate {params.args} --device {params.device} {params.accel} --threads {threads} --arch {wildcards.arch} "
         "--synthetic {input.synthetic} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
 
 

@@ -16,6 +16,7 @@ rule zoo_model:
         ddstudy=DDSTUDY,
         args=lambda wildcards: zoo_train_args(STUDY.zoo_model(wildcards.dataset, wildcards.arch, wildcards.init)),
         device=STUDY.device,
+        accel=ACCEL,
     log:
         "logs/zoo/{dataset}/{arch}/init{init}.log",
     threads: 2
@@ -26,7 +27,7 @@ rule zoo_model:
     conda:
         ENV
     shell:
-        "{params.ddstudy} zoo train {params.args} --device {params.device} --threads {threads} "
+        "{params.ddstudy} zoo train {params.args} --device {params.device} {params.accel} --threads {threads} "
         "--dataset-dir {input} --out {output} > {log} 2>&1"
 
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ddstudy.accel import ORACLE, Accel
 from ddstudy.errors import DDStudyError
 from ddstudy.models import check_model_name
 from ddstudy.zoo.store import load_ptm
@@ -97,27 +98,49 @@ class LoadedPTM:
 
 
 class Clom:
-    """The CLoM loss for one distillation run (callable as the loop's ``extra_loss``)."""
+    """The CLoM loss for one distillation run (callable as the loop's ``extra_loss``) over a pool of loaded PTMs
+    (``pool[arch][init]``); :meth:`from_zoo` loads the pool a config names from the zoo."""
 
     def __init__(
         self,
+        config: ClomConfig,
+        pool: dict[str, list[LoadedPTM]],
+        num_classes: int,
+        target_normalization: tuple[torch.Tensor, torch.Tensor],
+        accel: Accel = ORACLE,
+    ):
+        self.config = config
+        self.num_classes = num_classes
+        self.target = target_normalization  # (mean, std) of the distilled dataset, shaped [1, C, 1, 1]
+        self.accel = accel
+        # PTMs are frozen: their passes are first-order (gradients reach the synthetic images only), so the compiled
+        # view serves them on the fast path.
+        self.pool = {
+            arch: [LoadedPTM(p.arch, p.init, accel.net(p.model), p.normalization) for p in ptms]
+            for arch, ptms in pool.items()
+        }
+        self._iteration, self._calls = -1, 0
+
+    @classmethod
+    def from_zoo(
+        cls,
         config: ClomConfig,
         zoo_root: str | Path,
         num_classes: int,
         image_shape: tuple[int, int, int],
         target_normalization,
         device: torch.device,
-    ):
-        self.config = config
-        self.device = device
-        self.num_classes = num_classes
-        mean = torch.tensor(target_normalization.mean, device=device).view(1, -1, 1, 1)
-        std = torch.tensor(target_normalization.std, device=device).view(1, -1, 1, 1)
-        self.target = (mean, std)
-        self.pool: dict[str, list[LoadedPTM]] = {}
-        self._iteration, self._calls = -1, 0
+        accel: Accel = ORACLE,
+    ) -> Clom:
+        def as_tensors(normalization) -> tuple[torch.Tensor, torch.Tensor]:
+            return (
+                torch.tensor(normalization["mean"], device=device).view(1, -1, 1, 1),
+                torch.tensor(normalization["std"], device=device).view(1, -1, 1, 1),
+            )
+
+        pool: dict[str, list[LoadedPTM]] = {}
         for arch in config.archs:
-            self.pool[arch] = []
+            pool[arch] = []
             for init in range(config.inits):
                 model, meta = load_ptm(zoo_root, config.zoo_source, arch, init, config.epoch, device)
                 if list(meta["image_shape"]) != list(image_shape):
@@ -131,12 +154,8 @@ class Clom:
                         f"{meta['num_classes']} classes, the dataset {num_classes}; use distance cos for "
                         "out-of-domain PTMs"
                     )
-                norm = meta["normalization"]
-                ptm_norm = (
-                    torch.tensor(norm["mean"], device=device).view(1, -1, 1, 1),
-                    torch.tensor(norm["std"], device=device).view(1, -1, 1, 1),
-                )
-                self.pool[arch].append(LoadedPTM(arch, init, model, ptm_norm))
+                pool[arch].append(LoadedPTM(arch, init, model, as_tensors(meta["normalization"])))
+        return cls(config, pool, num_classes, as_tensors(target_normalization.to_dict()), accel)
 
     def _inputs(self, ptm: LoadedPTM, images: torch.Tensor) -> torch.Tensor:
         if not self.config.renormalize:
@@ -155,15 +174,20 @@ class Clom:
         alpha = self.config.alpha(ptm.arch)
         syn_onehot = F.one_hot(labels, self.num_classes).float()
         if self.config.distance == "ce" and self.config.ce_form == "reference":
-            return alpha * F.cross_entropy(ptm.model(self._inputs(ptm, images)), labels)
+            with self.accel.autocast(images.device):
+                logits = ptm.model(self._inputs(ptm, images)).float()
+            return alpha * F.cross_entropy(logits, labels)
         real_images, real_labels = real
         mask = F.one_hot(real_labels, self.num_classes).float() @ syn_onehot.t()  # M[i, j] = [y_real_i == y_syn_j]
         if self.config.distance == "ce":  # paper: D[i, j] = −log p(y_real_i | x_syn_j)
-            log_probs = F.log_softmax(ptm.model(self._inputs(ptm, images)), dim=1)  # [n_syn, K]
+            with self.accel.autocast(images.device):
+                logits = ptm.model(self._inputs(ptm, images)).float()
+            log_probs = F.log_softmax(logits, dim=1)  # [n_syn, K]
             distance = -log_probs[:, real_labels].t()  # [n_real, n_syn]
         else:
-            syn = F.normalize(ptm.model.embed(self._inputs(ptm, images)), dim=-1)
-            real_features = F.normalize(ptm.model.embed(self._inputs(ptm, real_images)), dim=-1)
+            with self.accel.autocast(images.device):
+                syn = F.normalize(ptm.model.embed(self._inputs(ptm, images)).float(), dim=-1)
+                real_features = F.normalize(ptm.model.embed(self._inputs(ptm, real_images)).float(), dim=-1)
             distance = 1 - real_features @ syn.t()  # [n_real, n_syn]
         return alpha * (mask * distance).sum() / distance.sum()
 

@@ -7,6 +7,10 @@ the network for ``inner_loop`` epochs on the synthetic set (lr_net, no momentum)
 from a real batch of 16 per class first, as the reference does. For DSA the real and the synthetic batch of a class
 get the same augmentation (one seed per iteration, outer step and class), and the inner loop trains with
 per-image augmentation.
+
+Fast path (``ctx.accel``): the real-gradient side (a forward and backward over ``batch_real`` images per class, most
+of the cost) and the inner loop run through the compiled network; only the synthetic side keeps ``create_graph``
+(a double backward, eager). With ``bf16`` both forwards run under autocast; gradients and the matching stay fp32.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class GradientMatching:
         net.train()
         parameters = list(net.parameters())
         optimizer_net = torch.optim.SGD(net.parameters(), lr=config.lr_net)
+        fast = ctx.accel.net(net)  # first-order passes: real gradients and the inner loop
         total = 0.0
         for outer in range(outer_loop):
             if has_batchnorm(net):
@@ -63,9 +68,11 @@ class GradientMatching:
                     syn = diff_augment(syn, config.dsa_strategy, torch.Generator().manual_seed(seed), siamese=True)
                 target_real = torch.full((len(real),), c, device=ctx.device)
                 target_syn = torch.full((len(syn),), c, device=ctx.device)
-                grads_real = torch.autograd.grad(F.cross_entropy(net(real), target_real), parameters)
-                grads_real = [g.detach() for g in grads_real]
-                grads_syn = torch.autograd.grad(F.cross_entropy(net(syn), target_syn), parameters, create_graph=True)
+                with ctx.accel.autocast(ctx.device):
+                    loss_real = F.cross_entropy(fast(real), target_real)
+                    loss_syn = F.cross_entropy(net(syn), target_syn)
+                grads_real = [g.detach() for g in torch.autograd.grad(loss_real, parameters)]
+                grads_syn = torch.autograd.grad(loss_syn, parameters, create_graph=True)
                 loss = loss + match_loss(grads_syn, grads_real, config.dis_metric)
             loss = ctx.add_extra_loss(loss, iteration)
             ctx.optimizer.zero_grad()
@@ -81,5 +88,7 @@ class GradientMatching:
                 augment = lambda x, g=g: diff_augment(x, config.dsa_strategy, g, siamese=False)  # noqa: E731
             for inner in range(inner_loop):
                 order = ctx.generator("inner-order", iteration, outer, inner)
-                train_epoch(net, optimizer_net, images, labels, config.batch_train, order, ctx.device, augment)
+                train_epoch(
+                    fast, optimizer_net, images, labels, config.batch_train, order, ctx.device, augment, ctx.accel
+                )
         return total / (ctx.num_classes * outer_loop)

@@ -15,8 +15,12 @@ from ddstudy.distill.loop import DistillContext
 
 
 class DistributionMatching:
-    """``batched=None`` follows the reference (one pass for all classes only for 'BN' models); True/False force it.
-    For networks without BatchNorm both give the same loss; the choice only changes speed."""
+    """``batched=None`` follows the reference (one pass for all classes only for 'BN' models) on the oracle path;
+    the fast path also batches on GPUs, where one large forward beats ten (on 2 CPU cores it does not: see
+    docs/performance.md). True/False force it. Without BatchNorm both give the same loss; only speed differs.
+
+    Fast path (``ctx.accel``): the real side — 10 × ``batch_real`` images, nearly all of the cost — is forward-only,
+    so it runs through the compiled network without autograd; the synthetic side keeps its graph (eager)."""
 
     def __init__(self, batched: bool | None = None):
         self.batched = batched
@@ -27,6 +31,7 @@ class DistributionMatching:
         net.train()
         for parameter in net.parameters():
             parameter.requires_grad_(False)
+        fast = ctx.accel.net(net)
         reals, syns = [], []
         for c in range(ctx.num_classes):
             real = ctx.pool.sample(c, config.batch_real, ctx.generator("real", iteration, c))
@@ -38,16 +43,22 @@ class DistributionMatching:
             reals.append(real)
             syns.append(syn)
         loss = torch.zeros((), device=ctx.device)
-        batched = "BN" in config.model if self.batched is None else self.batched
-        if not batched:
-            for real, syn in zip(reals, syns, strict=True):
-                loss = loss + ((net.embed(real).detach().mean(0) - net.embed(syn).mean(0)) ** 2).sum()
-        else:
-            sizes_real, sizes_syn = [len(r) for r in reals], [len(s) for s in syns]
-            embed_real = net.embed(torch.cat(reals)).detach().split(sizes_real)
-            embed_syn = net.embed(torch.cat(syns)).split(sizes_syn)
-            for er, es in zip(embed_real, embed_syn, strict=True):
-                loss = loss + ((er.mean(0) - es.mean(0)) ** 2).sum()
+        batched = self.batched
+        if batched is None:
+            batched = "BN" in config.model or (ctx.fast_paths and ctx.device.type == "cuda")
+        with ctx.accel.autocast(ctx.device):
+            if not batched:
+                for real, syn in zip(reals, syns, strict=True):
+                    with torch.no_grad():
+                        mean_real = fast.embed(real).float().mean(0)
+                    loss = loss + ((mean_real - net.embed(syn).float().mean(0)) ** 2).sum()
+            else:
+                sizes_real, sizes_syn = [len(r) for r in reals], [len(s) for s in syns]
+                with torch.no_grad():
+                    embed_real = fast.embed(torch.cat(reals)).float().split(sizes_real)
+                embed_syn = net.embed(torch.cat(syns)).float().split(sizes_syn)
+                for er, es in zip(embed_real, embed_syn, strict=True):
+                    loss = loss + ((er.mean(0) - es.mean(0)) ** 2).sum()
         loss = ctx.add_extra_loss(loss, iteration)
         ctx.optimizer.zero_grad()
         loss.backward()

@@ -20,6 +20,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from ddstudy.accel import ORACLE, Accel
 from ddstudy.checkpoint import ResumeState
 from ddstudy.distill.config import DistillConfig
 from ddstudy.distill.real import RealPool
@@ -46,6 +47,12 @@ class DistillContext:
     image_shape: tuple[int, int, int]
     extra_loss: ExtraLoss | None = None
     extra_log: list[float] = field(default_factory=list)
+    accel: Accel = ORACLE  # compiled / bf16 paths for the network passes that allow them
+
+    @property
+    def fast_paths(self) -> bool:
+        """Whether a method may take its fast paths (class batching on GPUs): not for the oracle."""
+        return not self.accel.oracle
 
     def seed(self, *words: object) -> int:
         return derive_seed(self.config.seed, self.cell, *words)
@@ -110,17 +117,30 @@ def run_distillation(
     extra_loss: ExtraLoss | None = None,
     extra_fingerprint: dict | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
+    accel: Accel = ORACLE,
 ) -> DistillResult:
-    """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches."""
+    """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches.
+
+    The resume fingerprint holds the device kind and the ``accel`` settings: a checkpoint written by another kind of
+    device or another execution path is not continued (the result would not be the uninterrupted run's bytes)."""
     labels = torch.arange(pool.num_classes, device=device).repeat_interleave(config.ipc)
     images = init_synthetic(config, pool, shape, cell).to(device).requires_grad_(True)
     optimizer = torch.optim.SGD([images], lr=config.lr_img, momentum=config.momentum_img)
-    ctx = DistillContext(config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss)
+    ctx = DistillContext(
+        config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss, accel=accel
+    )
 
     resume = ResumeState(
         checkpoint_dir,
         "state",
-        {"config": config.to_dict(), "cell": cell, "dataset": dataset_sha256, "extra": extra_fingerprint},
+        {
+            "config": config.to_dict(),
+            "cell": cell,
+            "dataset": dataset_sha256,
+            "extra": extra_fingerprint,
+            "device_type": device.type,
+            "accel": accel.to_dict(),
+        },
     )
     losses: list[float] = []
     start, resumed_from = 0, None

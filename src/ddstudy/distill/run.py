@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 import ddstudy
+from ddstudy.accel import ORACLE, Accel
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.distill.baselines import select_full, select_herding, select_random
@@ -60,13 +61,16 @@ def distill_cell(
     device: torch.device | str = "cpu",
     clom: ClomConfig | None = None,
     zoo_root: str | Path = "zoo",
+    accel: Accel = ORACLE,
 ) -> dict:
     """Distil (or select) the synthetic set of one cell and write it to ``out_dir``; returns its meta.
 
-    ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (DC, DSA, DM only).
+    ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (DC, DSA, DM only); ``accel`` picks compiled / bf16 paths
+    (recorded in the meta).
     """
     started = time.perf_counter()
     device = torch.device(device)
+    accel = accel.resolved(device)
     out_dir = Path(out_dir)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
@@ -85,7 +89,7 @@ def distill_cell(
         cell = cell_name(dataset, config.method, config.ipc, "_" + clom.slug())
         extra_meta = {"clom": clom.to_dict()}
         if clom.active:
-            extra_loss = Clom(clom, zoo_root, variant.meta["num_classes"], shape, normalization, device)
+            extra_loss = Clom.from_zoo(clom, zoo_root, variant.meta["num_classes"], shape, normalization, device, accel)
 
     result = None
     if config.method in DISTILL_METHODS:
@@ -100,6 +104,7 @@ def distill_cell(
             variant.meta["sha256"],
             extra_loss,
             extra_meta,
+            accel=accel,
         )
         images, labels = result.images.numpy(), result.labels.numpy()
         indices = np.full(len(labels), -1, dtype=np.int64)
@@ -143,6 +148,7 @@ def distill_cell(
         "extra": extra_meta or {},
         "synthetic_sha256": digest,
         "device": device.type,
+        "accel": accel.to_dict(),
         "ddstudy_version": ddstudy.__version__,
     }
     write_json(staging / "meta.json", meta)
@@ -150,7 +156,7 @@ def distill_cell(
         shutil.rmtree(staging / "ckpt")
     publish_directory(staging, out_dir)
     # Timings stay in the log: a versioned artifact is the same bytes for the same seed (DVC hashes agree).
-    log.info("%s: %d images in %.1f s", cell, len(labels), time.perf_counter() - started)
+    log.info("%s: %d images in %.1f s (%s)", cell, len(labels), time.perf_counter() - started, accel.describe())
     return meta
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 import ddstudy
+from ddstudy.accel import ORACLE, Accel
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.distill.augment import DEFAULT_STRATEGY, check_strategy, diff_augment
@@ -71,10 +72,14 @@ def train_and_test(
     run_seed: int,
     num_classes: int,
     device: torch.device,
+    accel: Accel = ORACLE,
 ) -> dict:
-    """One evaluation run (reference ``evaluate_synset``); ``config`` must be resolved."""
+    """One evaluation run (reference ``evaluate_synset``); ``config`` must be resolved. ``accel``: the training
+    steps and the test-set scoring through the compiled network and/or in bf16 (the N runs of one evaluation share
+    one compiled graph: parameters are its inputs)."""
     channels, size = images.shape[1], images.shape[2]
     net = build_model(arch, channels, num_classes, size, derive_seed(run_seed, "net")).to(device)
+    fast = accel.net(net)
     images, labels = images.to(device), labels.to(device)
     lr = config.lr
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -86,13 +91,15 @@ def train_and_test(
     decay_after = config.epochs // 2 + 1
     for epoch in range(config.epochs + 1):
         order = generator(run_seed, "order", epoch)
-        train_loss, train_acc = train_epoch(net, optimizer, images, labels, config.batch_size, order, device, augment)
+        train_loss, train_acc = train_epoch(
+            fast, optimizer, images, labels, config.batch_size, order, device, augment, accel
+        )
         if epoch == decay_after:
             lr *= 0.1
             optimizer = torch.optim.SGD(
                 net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
             )
-    report = accuracy_report(net, test, device, num_classes)
+    report = accuracy_report(fast, test, device, num_classes, accel)
     return report | {"train_acc": train_acc, "train_loss": train_loss}
 
 
@@ -111,10 +118,12 @@ def evaluate_synthetic(
     arch: str,
     config: EvalConfig,
     device: torch.device | str = "cpu",
+    accel: Accel = ORACLE,
 ) -> dict:
     """Evaluate one synthetic set with one architecture; returns the metrics record (every setting included)."""
     started = time.perf_counter()
     device = torch.device(device)
+    accel = accel.resolved(device)
     check_model_name(arch)
     variant = load_variant(dataset_dir)
     if variant.meta["sha256"] != synthetic_meta["dataset_sha256"]:
@@ -128,16 +137,19 @@ def evaluate_synthetic(
     runs = []
     for run in range(resolved.num_eval):
         run_seed = derive_seed(resolved.seed, synthetic_meta["cell"], arch, "eval", run)
-        result = train_and_test(arch, images, labels, test, resolved, run_seed, num_classes, device)
+        result = train_and_test(arch, images, labels, test, resolved, run_seed, num_classes, device, accel)
         runs.append(result)
+        elapsed = time.perf_counter() - started
         log.info(
-            "%s × %s run %d/%d: test acc %.4f (%.0f s so far)",
+            "%s × %s run %d/%d: test acc %.4f (%.0f s so far, ETA %.0f s, %s)",
             synthetic_meta["cell"],
             arch,
             run + 1,
             resolved.num_eval,
             result["acc"],
-            time.perf_counter() - started,
+            elapsed,
+            elapsed / (run + 1) * (resolved.num_eval - run - 1),
+            accel.describe(),
         )
     accs = [r["acc"] for r in runs]
     acc_mean, acc_std = _stats(accs)
@@ -171,6 +183,7 @@ def evaluate_synthetic(
         "dataset_sha256": synthetic_meta["dataset_sha256"],
         "extra": synthetic_meta.get("extra", {}),
         "device": device.type,
+        "accel": accel.to_dict(),
         "ddstudy_version": ddstudy.__version__,
     }
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 import ddstudy
+from ddstudy.accel import ORACLE, Accel
 from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
@@ -125,9 +126,14 @@ def train_zoo_model(
     device: torch.device | str = "cpu",
     staging_dir: str | Path | None = None,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    accel: Accel = ORACLE,
 ) -> dict:
-    """Train ``job`` on the variant in ``dataset_dir``; checkpoints end up in ``out_dir``. Returns ``run.json``."""
+    """Train ``job`` on the variant in ``dataset_dir``; checkpoints end up in ``out_dir``. Returns ``run.json``.
+
+    ``accel``: training steps and test scoring through the compiled network and/or in bf16 (recorded in every
+    checkpoint's meta and in the resume fingerprint)."""
     device = torch.device(device)
+    accel = accel.resolved(device)
     out_dir = Path(out_dir)
     staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
@@ -147,6 +153,7 @@ def train_zoo_model(
         "config": asdict(config),
         "dataset_sha256": variant.meta["sha256"],
         "device_type": device.type,
+        "accel": accel.to_dict(),
     }
     resume_state = ResumeState(staging, "resume", fingerprint)  # its folder is the staging folder itself
     history: list[dict] = []
@@ -172,20 +179,30 @@ def train_zoo_model(
         "image_shape": variant.meta["image_shape"],
         "num_classes": num_classes,
         "class_names": variant.meta["class_names"],
+        "accel": accel.to_dict(),
         "ddstudy_version": ddstudy.__version__,
     }
     to_save = set(config.epochs_to_save)
+    fast = accel.net(model)
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs + 1):
         tick = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(epoch)
         loss, acc = train_epoch(
-            model, optimizer, train.images, train.labels, config.batch_size, job.order_generator(epoch), device
+            fast,
+            optimizer,
+            train.images,
+            train.labels,
+            config.batch_size,
+            job.order_generator(epoch),
+            device,
+            None,
+            accel,
         )
         record = EpochRecord(epoch, config.lr_at(epoch), loss, acc, time.perf_counter() - tick)
         if epoch in to_save:
-            record.test = accuracy_report(model, test, device, num_classes)
+            record.test = accuracy_report(fast, test, device, num_classes, accel)
             save_checkpoint(
                 staging,
                 epoch,

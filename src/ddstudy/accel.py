@@ -1,0 +1,136 @@
+"""How networks run — compiled or eager, fp32 or bf16 — without changing what they compute.
+
+Every stage that trains or scores a network (zoo, distillation, evaluation) takes an :class:`Accel`. Its default,
+``Accel()``, is the straightforward path: eager PyTorch in fp32, the computation of the reference code, kept as the
+oracle that ``ddstudy bench`` times every fast path against and that the equivalence tests compare with.
+
+* ``compile``: ``torch.compile`` (Inductor) on the network. It pays on the CPU too, because it fuses the first
+  block's memory-bound GroupNorm/ReLU/AvgPool (see docs/performance.md). With torch ≥ 2.5 module parameters are
+  graph *inputs*, so the fresh network drawn in every distillation iteration reuses the compiled graph (no
+  recompile; ``ddstudy bench`` prints the count). Compiled kernels are kept on disk (:func:`compile_cache_dir`),
+  so a later job pays seconds, not the first compile. Only first-order graphs are compiled: the synthetic side of
+  gradient matching needs ``create_graph=True`` (a double backward Inductor does not compile) and stays eager.
+* ``precision``: ``bf16`` runs forwards under ``torch.autocast`` (normalisation, softmax and losses stay fp32, as
+  autocast keeps them); parameters, gradients and optimiser state stay fp32. Not the reference computation:
+  results agree with fp32 to the tolerance given in docs/performance.md, not bit for bit.
+
+When compiling is impossible here (no C++ compiler, no Triton on a GPU node), :meth:`Accel.resolved` says so in one
+log line and falls back to eager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ddstudy.errors import DDStudyError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16")
+COMPILE_CACHE_ENV = "DDSTUDY_COMPILE_CACHE"
+
+
+@dataclass(frozen=True)
+class Accel:
+    """Execution settings of a job; recorded in every artifact's meta (they can change the last bits)."""
+
+    compile: bool = field(default=False, metadata={"help": "torch.compile the networks (false: eager, the oracle)"})
+    precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (autocast forwards; fp32 parameters)"})
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise DDStudyError(f"unknown precision '{self.precision}'; choose one of: {', '.join(PRECISIONS)}")
+
+    @property
+    def oracle(self) -> bool:
+        return not self.compile and self.precision == "fp32"
+
+    def resolved(self, device: torch.device) -> Accel:
+        """These settings as they can run on ``device`` (compile off, with one log line, where it cannot work)."""
+        if self.compile and not compile_available(device):
+            log.warning("torch.compile is not available on %s here; running eager", device.type)
+            return replace(self, compile=False)
+        return self
+
+    def autocast(self, device: torch.device):
+        """The precision context for forwards (a no-op in fp32)."""
+        if self.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def net(self, module: nn.Module) -> nn.Module:
+        """A callable view of ``module`` sharing its parameters: compiled when ``compile`` is on.
+
+        ``.embed`` of the view is compiled too (``torch.compile`` wraps ``forward`` only)."""
+        if not self.compile:
+            return module
+        compile_cache_dir()
+        return _CompiledView(module)
+
+    def describe(self) -> str:
+        return f"{'compiled' if self.compile else 'eager'} {self.precision}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+ORACLE = Accel()  # the straightforward path: eager fp32, the reference computation
+
+
+class _CompiledView(nn.Module):
+    """``forward`` and ``embed`` of a module, each through ``torch.compile`` (parameters shared, not copied)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+        self._forward = torch.compile(module.forward)
+        self._embed = torch.compile(module.embed) if hasattr(module, "embed") else None
+        self.train(module.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if self._embed is None:
+            raise DDStudyError(f"{type(self.module).__name__} has no embed()")
+        return self._embed(x)
+
+
+def compile_cache_dir() -> Path:
+    """Where Inductor keeps compiled kernels across processes: ``$DDSTUDY_COMPILE_CACHE``, else
+    ``$TORCHINDUCTOR_CACHE_DIR``, else ``~/.cache/ddstudy/torch-compile``. Safe to delete at any time (the next job
+    compiles again); ``rm -rf ~/.cache/ddstudy/torch-compile`` clears it."""
+    chosen = os.environ.get(COMPILE_CACHE_ENV) or os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    path = Path(chosen) if chosen else Path.home() / ".cache" / "ddstudy" / "torch-compile"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    return path
+
+
+_AVAILABLE: dict[str, bool] = {}
+
+
+def compile_available(device: torch.device) -> bool:
+    """Whether ``torch.compile`` works on this device here (tried once per process on a tiny function)."""
+    if device.type not in _AVAILABLE:
+        compile_cache_dir()
+        try:
+            probe = torch.compile(lambda x: torch.relu(x) * 2, dynamic=False)
+            _AVAILABLE[device.type] = bool(probe(torch.ones(4, device=device)).sum() == 8)
+        except Exception as err:  # noqa: BLE001 — any failure means: run eager
+            log.info("torch.compile probe failed on %s: %s", device.type, str(err).splitlines()[0] if str(err) else err)
+            _AVAILABLE[device.type] = False
+    return _AVAILABLE[device.type]
+
+
+def compiled_graphs() -> int:
+    """Graphs Dynamo has compiled in this process so far (a recompile adds one)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])

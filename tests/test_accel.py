@@ -1,0 +1,95 @@
+"""Fast paths compute what the oracle (eager fp32, the reference computation) computes.
+
+fp32 compiled against eager: the same matching loss to 1e-5 relative and the same synthetic images after 3
+iterations to 1e-4 for DM, DC and DSA; evaluation networks reach the accuracy they reach eagerly; bf16 stays within
+its documented tolerance (docs/performance.md). Compiling takes seconds per graph here, so these tests use one
+small network and few iterations.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from ddstudy.accel import ORACLE, Accel, compile_available, compiled_graphs
+from ddstudy.data.build import VariantSpec, build_variant
+from ddstudy.distill.config import distill_config
+from ddstudy.distill.run import distill_cell, load_synthetic
+from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic
+from ddstudy.models import build_model
+
+FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
+COMPILED = Accel(compile=True)
+BF16 = Accel(precision="bf16")
+
+needs_compile = pytest.mark.skipif(not compile_available(torch.device("cpu")), reason="torch.compile unavailable")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory, fashion_options):
+    spec = VariantSpec("fashion-mnist", "color", 0.8, 4, test_attrs="uniform")
+    folder = tmp_path_factory.mktemp("ds") / spec.name
+    build_variant(spec, folder, fashion_options)
+    return folder
+
+
+def test_accel_settings():
+    assert ORACLE.oracle and not COMPILED.oracle and not BF16.oracle
+    assert COMPILED.describe() == "compiled fp32" and BF16.describe() == "eager bf16"
+    with pytest.raises(DDStudyError, match="unknown precision 'fp16'"):
+        Accel(precision="fp16")
+    net = build_model("ConvNetW32", 1, 10, 28, seed=0)
+    assert ORACLE.net(net) is net  # the oracle is the module itself
+
+
+@needs_compile
+@pytest.mark.parametrize("method", ["dm", "dc", "dsa"])
+def test_compiled_distillation_equals_oracle(dataset, tmp_path, method):
+    config = distill_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
+    eager = distill_cell(dataset, config, tmp_path / "eager", "cpu")
+    compiled = distill_cell(dataset, config, tmp_path / "compiled", "cpu", accel=COMPILED)
+    assert compiled["accel"] == {"compile": True, "precision": "fp32"} and eager["accel"]["compile"] is False
+    np.testing.assert_allclose(compiled["loss"]["curve"], eager["loss"]["curve"], rtol=1e-5)
+    a, _, _ = load_synthetic(tmp_path / "eager")
+    b, _, _ = load_synthetic(tmp_path / "compiled")
+    np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4, rtol=0)
+
+
+@needs_compile
+def test_fresh_networks_reuse_the_compiled_graph():
+    """Parameters are graph inputs: the fresh network of every iteration runs the same graph (no recompile)."""
+    x = torch.randn(8, 1, 28, 28)
+    first = COMPILED.net(build_model("ConvNetW32", 1, 10, 28, seed=1))
+    with torch.no_grad():
+        first.embed(x)
+        before = compiled_graphs()
+        for seed in range(2, 6):
+            COMPILED.net(build_model("ConvNetW32", 1, 10, 28, seed=seed)).embed(x)
+    assert compiled_graphs() == before
+
+
+@pytest.mark.parametrize("method", ["dm", "dc"])
+def test_bf16_distillation_within_tolerance(dataset, tmp_path, method):
+    """bf16 (autocast): the matching loss within 1 % relative at every iteration and the synthetic images within
+    3 % relative (Frobenius norm) of fp32 after 3 iterations — the tolerance docs/performance.md states."""
+    config = distill_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
+    fp32 = distill_cell(dataset, config, tmp_path / "fp32", "cpu")
+    bf16 = distill_cell(dataset, config, tmp_path / "bf16", "cpu", accel=BF16)
+    assert bf16["accel"]["precision"] == "bf16"
+    np.testing.assert_allclose(bf16["loss"]["curve"], fp32["loss"]["curve"], rtol=0.01)
+    a, _, _ = load_synthetic(tmp_path / "fp32")
+    b, _, _ = load_synthetic(tmp_path / "bf16")
+    assert float((a - b).norm() / a.norm()) < 0.03
+    assert not torch.equal(a, b)  # bf16 really ran
+
+
+@needs_compile
+def test_compiled_evaluation_matches_eager(dataset, tmp_path):
+    """Each evaluation network reaches (to float tolerance) the accuracy it reaches on the eager path."""
+    distill_cell(dataset, distill_config("random", 10), tmp_path / "set", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "set")
+    config = EvalConfig(num_eval=2, epochs=6)
+    eager = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
+    compiled = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, accel=COMPILED)
+    np.testing.assert_allclose(compiled["accs"], eager["accs"], atol=0.02)
+    assert compiled["accel"]["compile"] is True
