@@ -52,8 +52,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/ddstudy bench data
-	$(BIN)/ddstudy bench zoo
-	$(BIN)/ddstudy bench distill
+	$(BIN)/ddstudy bench
 
 # Share artifacts through the DVC remote (.dvc/config; default ../ddstudy-dvc-remote beside the clone).
 push: setup

@@ -42,7 +42,9 @@ class Accel:
     """Execution settings of a job; recorded in every artifact's meta (they can change the last bits)."""
 
     compile: bool = field(default=False, metadata={"help": "torch.compile the networks (false: eager, the oracle)"})
-    precision: str = field(default="fp32", metadata={"help": "fp32 | bf16 (autocast forwards; fp32 parameters)"})
+    precision: str = field(
+        default="fp32", metadata={"help": "bf16: autocast forwards, fp32 parameters", "choices": PRECISIONS}
+    )
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -1,9 +1,10 @@
 """``ddstudy bench``: timings printed as numbers (never asserted in tests).
 
-``bench data`` builds one full variant of each bias kind from Fashion-MNIST (60k train + 10k test) and, in the
-same process, compares each fast path with a straightforward one on a subset: the vectorised colouring against a
-per-image loop shaped like the reference's ``colorize`` calls, and the corruption workers against one process.
-CPU-seconds per wall-second are printed beside each figure, since timings on shared machines vary.
+``bench`` (the network cases) lives in :mod:`ddstudy.bench_nets`. ``bench data`` builds one full variant of each
+bias kind from Fashion-MNIST (60k train + 10k test) and, in the same process, compares each fast path with a
+straightforward one on a subset: the vectorised colouring against a per-image loop shaped like the reference's
+``colorize`` calls, and the corruption workers against one process. CPU-seconds per wall-second are printed beside
+each figure, since timings on shared machines vary.
 """
 
 from __future__ import annotations
@@ -71,79 +72,3 @@ def run_data_bench(n_images: int = 60000, workers: int = 2, fashion_mnist_dir: s
         wall, load = _timed(lambda w=w: corruptions.corrupt_by_attribute(subset, attrs, 4, (0, 0), workers=w))
         print(f"{f'corruption 6000 images, workers={w}':58s} {wall:8.2f} {6000 / wall:8.0f} {load:8.2f}")
     print("targets (issue 3): colour < 10 s, corruption < 120 s per 60k-sample variant on 2 cores")
-
-
-def run_zoo_bench(arch: str = "ConvNet", steps: int = 5, batch_size: int = 256, threads: int | None = None) -> None:
-    """Training throughput (images/s) of one SGD step on 3×28×28 inputs: default layout vs channels_last."""
-    import torch
-
-    from ddstudy.models import build_model
-
-    if threads:
-        torch.set_num_threads(threads)
-    print(f"zoo training benchmark: {arch}, batch {batch_size}, 3×28×28, {torch.get_num_threads()} threads")
-    print(f"{'layout':24s} {'s/step':>8s} {'img/s':>8s} {'cpu/wall':>8s}")
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(batch_size, 3, 28, 28, generator=generator)
-    labels = torch.randint(0, 10, (batch_size,), generator=generator)
-    for layout in ("contiguous (default)", "channels_last"):
-        model = build_model(arch, 3, 10, 28, seed=0)
-        x = images
-        if layout == "channels_last":
-            model = model.to(memory_format=torch.channels_last)
-            x = images.contiguous(memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
-
-        def step(model=model, x=x, optimizer=optimizer) -> None:
-            loss = torch.nn.functional.cross_entropy(model(x), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        step()  # warm-up
-        wall, load = _timed(lambda step=step: [step() for _ in range(steps)])
-        print(f"{layout:24s} {wall / steps:8.3f} {batch_size * steps / wall:8.0f} {load:8.2f}")
-
-
-def run_distill_bench(iterations: int = 3, threads: int | None = 2, real_per_class: int = 500) -> None:
-    """Seconds per outer iteration of DC (IPC 1), DSA (IPC 1) and DM (IPC 10) on the reference configuration
-    (ConvNet width 128, 3×28×28, batch_real 256), on random data; DM also with all classes in one forward pass
-    (the reference's BatchNorm branch) to compare against its per-class passes (the reference's default)."""
-    import tempfile
-
-    import torch
-
-    from ddstudy.data.tensors import TensorSplit
-    from ddstudy.distill.config import distill_config
-    from ddstudy.distill.dm import DistributionMatching
-    from ddstudy.distill.loop import run_distillation
-    from ddstudy.distill.real import RealPool
-    from ddstudy.distill.run import METHOD_IMPLEMENTATIONS
-
-    if threads:
-        torch.set_num_threads(threads)
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(10).repeat_interleave(real_per_class)
-    split = TensorSplit(torch.randn(len(labels), 3, 28, 28, generator=generator), labels, torch.full_like(labels, -1))
-    pool = RealPool(split, 10, torch.device("cpu"))
-
-    print(
-        f"distillation benchmark: ConvNet, 3×28×28, batch_real 256, {torch.get_num_threads()} threads, "
-        f"{iterations} iterations each"
-    )
-    print(f"{'method':34s} {'s/iter':>8s} {'cpu/wall':>8s}")
-    cases = [
-        ("DC, IPC 1", "dc", 1, METHOD_IMPLEMENTATIONS["dc"]),
-        ("DSA, IPC 1", "dsa", 1, METHOD_IMPLEMENTATIONS["dsa"]),
-        ("DM, IPC 10 (per-class passes)", "dm", 10, DistributionMatching(batched=False)),
-        ("DM, IPC 10 (one batched pass)", "dm", 10, DistributionMatching(batched=True)),
-    ]
-    for label, method, ipc, implementation in cases:
-        config = distill_config(method, ipc, iterations=iterations, checkpoint_every=10**6)
-        with tempfile.TemporaryDirectory() as tmp:
-            wall, load = _timed(
-                lambda config=config, implementation=implementation, tmp=tmp: run_distillation(
-                    implementation, config, "bench", pool, (3, 28, 28), torch.device("cpu"), Path(tmp) / "c", {}
-                )
-            )
-        print(f"{label:34s} {wall / iterations:8.2f} {load:8.2f}")

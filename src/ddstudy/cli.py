@@ -116,27 +116,48 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
         raise DDStudyError(f"expected comma-separated integers, got '{text}'") from None
 
 
-def _add_accel_args(parser: argparse.ArgumentParser) -> None:
-    """``--compile/--no-compile`` and ``--precision``, generated from :class:`ddstudy.accel.Accel`'s fields (their
-    defaults and help are defined there once)."""
+def _add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
+    """One flag per field of a settings dataclass: ``--field-name``, its default and help defined there once
+    (booleans get ``--x/--no-x``, tuples are comma-separated)."""
+    from dataclasses import MISSING, fields
+
+    for item in fields(cls):
+        flag = f"--{item.name.replace('_', '-')}"
+        default = item.default if item.default is not MISSING else None
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        text = f"{item.metadata.get('help', '')} (default {shown})"
+        kind = str(item.type)
+        if kind in ("bool", str(bool)):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        elif kind.startswith("tuple"):
+            parser.add_argument(flag, type=lambda v: tuple(p for p in v.split(",") if p), default=default, help=text)
+        elif kind in ("int", str(int)):
+            parser.add_argument(flag, type=int, default=default, help=text)
+        else:
+            parser.add_argument(flag, default=default, choices=item.metadata.get("choices"), help=text)
+
+
+def _dataclass_values(cls, args: argparse.Namespace) -> dict:
     from dataclasses import fields
 
-    from ddstudy.accel import PRECISIONS, Accel
+    return {item.name: getattr(args, item.name) for item in fields(cls)}
 
-    for item in fields(Accel):
-        flag, text = f"--{item.name}", f"{item.metadata['help']} (default {item.default})"
-        if item.type in (bool, "bool"):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=item.default, help=text)
-        else:
-            parser.add_argument(flag, choices=PRECISIONS, default=item.default, help=text)
+
+def _accel_settings():
+    from ddstudy.accel import Accel
+
+    return Accel
+
+
+def _bench_settings():
+    from ddstudy.bench_nets import BenchSettings
+
+    return BenchSettings
 
 
 def _accel(args: argparse.Namespace):
-    from dataclasses import fields
-
-    from ddstudy.accel import Accel
-
-    return Accel(**{item.name: getattr(args, item.name) for item in fields(Accel)})
+    cls = _accel_settings()
+    return cls(**_dataclass_values(cls, args))
 
 
 def _torch_device(args: argparse.Namespace):
@@ -326,17 +347,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench_distill(args: argparse.Namespace) -> int:
-    from ddstudy.bench import run_distill_bench
+def cmd_bench_nets(args: argparse.Namespace) -> int:
+    from ddstudy.bench_nets import BenchSettings, run_bench
 
-    run_distill_bench(iterations=args.iterations, threads=args.threads)
-    return 0
-
-
-def cmd_bench_zoo(args: argparse.Namespace) -> int:
-    from ddstudy.bench import run_zoo_bench
-
-    run_zoo_bench(arch=args.arch, steps=args.steps, batch_size=args.batch_size, threads=args.threads)
+    settings = BenchSettings(**_dataclass_values(BenchSettings, args))
+    run_bench(settings, as_json=args.json, fashion_mnist_dir=args.fashion_mnist_dir)
     return 0
 
 
@@ -418,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_train.add_argument("--no-normalize", action="store_true", help="train on [0,1] pixels, not normalised")
     zoo_train.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
     zoo_train.add_argument("--threads", type=int, help="torch CPU threads")
-    _add_accel_args(zoo_train)
+    _add_dataclass_args(zoo_train, _accel_settings())
     zoo_train.set_defaults(func=cmd_zoo_train)
     zoo_index = leaf(zoo, "index", help="write <zoo-root>/<dataset>/index.json")
     zoo_index.add_argument("--zoo-root", default="zoo")
@@ -466,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     clom.add_argument("--zoo-root", default="zoo", help="where the PTMs are (default zoo)")
     distill.add_argument("--device", default="auto")
     distill.add_argument("--threads", type=int)
-    _add_accel_args(distill)
+    _add_dataclass_args(distill, _accel_settings())
     distill.set_defaults(func=cmd_distill)
 
     evaluate = leaf(commands, "evaluate", help="evaluate a synthetic set with fresh networks of one architecture")
@@ -484,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=42)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int)
-    _add_accel_args(evaluate)
+    _add_dataclass_args(evaluate, _accel_settings())
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="aggregate results").add_subparsers(dest="action", required=True)
@@ -503,22 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
     report_all.add_argument("--synthetic-dir", default="synthetic")
     report_all.set_defaults(func=cmd_report_all)
 
-    bench = commands.add_parser("bench", help="print timings").add_subparsers(dest="what", required=True)
-    bench_data = leaf(bench, "data", help="time building one 60k-sample variant of each bias kind")
+    bench = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="time every network hot path, fast path against the oracle (or `bench data`: dataset builds)",
+        description="Network cases (see ddstudy.bench_nets): the oracle and each fast path in one process.",
+    )
+    _add_dataclass_args(bench, _bench_settings())
+    bench.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
+    bench.add_argument("--fashion-mnist-dir", help="folder with the Fashion-MNIST idx .gz files")
+    bench.set_defaults(func=cmd_bench_nets)
+    bench_kinds = bench.add_subparsers(dest="what")
+    bench_data = leaf(bench_kinds, "data", help="time building one 60k-sample variant of each bias kind")
     bench_data.add_argument("--n-images", type=int, default=60000)
     bench_data.add_argument("--workers", type=int, default=2)
     bench_data.add_argument("--fashion-mnist-dir")
     bench_data.set_defaults(func=cmd_bench)
-    bench_distill = leaf(bench, "distill", help="seconds per outer iteration of DC, DSA and DM (reference config)")
-    bench_distill.add_argument("--iterations", type=int, default=3)
-    bench_distill.add_argument("--threads", type=int, default=2)
-    bench_distill.set_defaults(func=cmd_bench_distill)
-    bench_zoo = leaf(bench, "zoo", help="PTM training throughput (images/s)")
-    bench_zoo.add_argument("--arch", default="ConvNet")
-    bench_zoo.add_argument("--steps", type=int, default=5)
-    bench_zoo.add_argument("--batch-size", type=int, default=256)
-    bench_zoo.add_argument("--threads", type=int)
-    bench_zoo.set_defaults(func=cmd_bench_zoo)
     return parser
 
 

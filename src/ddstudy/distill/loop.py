@@ -94,6 +94,24 @@ def init_synthetic(config: DistillConfig, pool: RealPool, shape: tuple[int, int,
     return images
 
 
+def new_context(
+    config: DistillConfig,
+    cell: str,
+    pool: RealPool,
+    shape: tuple[int, int, int],
+    device: torch.device,
+    extra_loss: ExtraLoss | None = None,
+    accel: Accel = ORACLE,
+) -> DistillContext:
+    """A fresh run's state: initial synthetic images (reference init), their labels and SGD optimiser."""
+    labels = torch.arange(pool.num_classes, device=device).repeat_interleave(config.ipc)
+    images = init_synthetic(config, pool, shape, cell).to(device).requires_grad_(True)
+    optimizer = torch.optim.SGD([images], lr=config.lr_img, momentum=config.momentum_img)
+    return DistillContext(
+        config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss, accel=accel
+    )
+
+
 @dataclass
 class DistillResult:
     images: torch.Tensor
@@ -123,12 +141,8 @@ def run_distillation(
 
     The resume fingerprint holds the device kind and the ``accel`` settings: a checkpoint written by another kind of
     device or another execution path is not continued (the result would not be the uninterrupted run's bytes)."""
-    labels = torch.arange(pool.num_classes, device=device).repeat_interleave(config.ipc)
-    images = init_synthetic(config, pool, shape, cell).to(device).requires_grad_(True)
-    optimizer = torch.optim.SGD([images], lr=config.lr_img, momentum=config.momentum_img)
-    ctx = DistillContext(
-        config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss, accel=accel
-    )
+    ctx = new_context(config, cell, pool, shape, device, extra_loss, accel)
+    images, optimizer = ctx.images, ctx.optimizer
 
     resume = ResumeState(
         checkpoint_dir,
@@ -184,7 +198,7 @@ def run_distillation(
             )
     return DistillResult(
         images.detach().cpu(),
-        labels.cpu(),
+        ctx.labels.cpu(),
         config.iterations,
         losses,
         ctx.extra_log,

@@ -1,0 +1,337 @@
+"""``ddstudy bench``: every network hot path, its fast path timed against the oracle in the same process.
+
+The oracle is today's straightforward path (:data:`ddstudy.accel.ORACLE`: eager fp32, classes one after another,
+networks one at a time) — the computation the equivalence tests hold the fast paths to. Each case prepares its
+workload once on real Fashion-MNIST (the reference timing config: ConvNet-128, batch_real 256, 1×28×28), then for
+the oracle and each fast path: one warm-up call (compiling happens there; its excess over a steady call is printed
+as ``compile_s``), then ``repeats`` timed calls, whose median is the figure. Beside it: the ratio to the oracle,
+counted FLOPs per second (``torch.utils.flop_counter`` on the oracle's warm-up call) and the share of the machine's
+peak (case ``peak``: a 2048² matmul in fp32 and bf16), CPU-seconds per wall-second (shared machines: a figure at
+cpu/wall well below the thread count was disturbed), the process's peak RSS so far, and graphs compiled during the
+timed calls (a recompile per fresh network would show here).
+
+Cases (one timed unit each):
+  peak   one 2048×2048 matmul, fp32 and bf16 (GFLOP/s of this machine)
+  dm     one DM iteration, IPC 10 (fresh network, 10 × 256 real images, DSA)
+  dc     one DC iteration, IPC 1 (outer 1: 10 classes of real and synthetic gradients)
+  dsa    one DSA iteration, IPC 1
+  dc10   DC at IPC 10, one outer step with its 50-epoch inner loop (outer_loop 2: two matching steps, one inner loop)
+  eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks)
+  score  test-set accuracy of one network on the 10,000 test images
+  zoo    one SGD step of PTM training, batch 256 (images/s = 256 / seconds)
+  clom   DM iteration with CLoM (ce, pool ConvNet, AlexNet, VGG11, ResNet18) minus the DM iteration without
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ddstudy.accel import ORACLE, Accel, compiled_graphs
+from ddstudy.data.sources import SourceOptions, load_source
+from ddstudy.data.tensors import Normalization, TensorSplit
+from ddstudy.device import resolve_device
+from ddstudy.distill.augment import DEFAULT_STRATEGY, diff_augment
+from ddstudy.distill.clom import Clom, ClomConfig, LoadedPTM
+from ddstudy.distill.config import distill_config
+from ddstudy.distill.dc import GradientMatching
+from ddstudy.distill.dm import DistributionMatching
+from ddstudy.distill.loop import new_context
+from ddstudy.distill.real import RealPool
+from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.metrics import accuracy_report
+from ddstudy.models import build_model, check_model_name
+from ddstudy.seeding import generator
+from ddstudy.training import train_epoch
+
+CASES = ("peak", "dm", "dc", "dsa", "dc10", "eval", "score", "zoo", "clom")
+CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What ``ddstudy bench`` measures; defaults are the reference timing configuration."""
+
+    cases: tuple[str, ...] = field(default=CASES, metadata={"help": "comma-separated cases"})
+    precisions: tuple[str, ...] = field(default=("fp32", "bf16"), metadata={"help": "fast paths to time"})
+    threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda[:N]"})
+    width: int = field(default=128, metadata={"help": "ConvNet width (128 = ConvNet)"})
+    channels: int = field(default=1, metadata={"help": "image channels (grey Fashion-MNIST repeated)"})
+    size: int = field(default=28, metadata={"help": "image size (Fashion-MNIST resized)"})
+    repeats: int = field(default=5, metadata={"help": "timed calls per path (median)"})
+    num_eval: int = field(default=20, metadata={"help": "networks of the eval case"})
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.cases if c not in CASES]
+        if unknown:
+            raise DDStudyError(f"unknown bench case '{unknown[0]}'; choose from: {', '.join(CASES)}")
+        for precision in self.precisions:
+            Accel(precision=precision)
+        if self.repeats < 1 or self.threads < 1 or self.num_eval < 1:
+            raise DDStudyError("--repeats, --threads and --num-eval must be ≥ 1")
+
+    @property
+    def model(self) -> str:
+        name = "ConvNet" if self.width == 128 else f"ConvNetW{self.width}"
+        check_model_name(name)
+        return name
+
+
+@dataclass
+class Workload:
+    """Real Fashion-MNIST in the benchmark's shape, normalised, on the device."""
+
+    pool: RealPool
+    test: TensorSplit
+    shape: tuple[int, int, int]
+    device: torch.device
+    model: str
+
+    @staticmethod
+    def load(settings: BenchSettings, device: torch.device, fashion_mnist_dir: str | None) -> Workload:
+        options = SourceOptions(fashion_mnist_dir=Path(fashion_mnist_dir) if fashion_mnist_dir else None)
+        source = load_source("fashion-mnist", options)
+
+        def shaped(images) -> torch.Tensor:
+            x = torch.from_numpy(images).repeat(1, settings.channels, 1, 1)
+            if settings.size != x.shape[-1]:
+                x = F.interpolate(x.float(), size=settings.size, mode="bilinear").round().clamp(0, 255).byte()
+            return x
+
+        train_images, test_images = shaped(source.train.images), shaped(source.test.images)
+        normalization = Normalization.of(train_images.numpy())
+
+        def split(images, labels) -> TensorSplit:
+            labels = torch.from_numpy(labels.astype("int64"))
+            return TensorSplit(normalization.apply(images), labels, torch.full_like(labels, -1))
+
+        train = split(train_images, source.train.labels)
+        test = split(test_images, source.test.labels)
+        pool = RealPool(train, source.num_classes, device)
+        return Workload(pool, test, (settings.channels, settings.size, settings.size), device, settings.model)
+
+
+Unit = Callable[[], object]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(unit: Unit, repeats: int, device: torch.device, count_flops: bool = False) -> dict:
+    """Warm-up call (FLOPs counted there when asked), then ``repeats`` timed calls: median seconds and the rest."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = None
+    graphs = compiled_graphs()
+    started = time.perf_counter()
+    if count_flops:
+        with FlopCounterMode(display=False) as counter:
+            unit()
+        flops = counter.get_total_flops()
+    else:
+        unit()
+    _sync(device)
+    first = time.perf_counter() - started
+    warm_graphs = compiled_graphs()
+    times = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        unit()
+        _sync(device)
+        times.append(time.perf_counter() - tick)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    seconds = statistics.median(times)
+    return {
+        "seconds": seconds,
+        "min_seconds": min(times),
+        "first_call_s": first,
+        "compile_s": max(0.0, first - seconds) if warm_graphs > graphs else 0.0,
+        "graphs_compiled": warm_graphs - graphs,
+        "recompiles": compiled_graphs() - warm_graphs,
+        "cpu_per_wall": cpu / wall if wall else 0.0,
+        "peak_rss_mb": _rss_mb(),
+        "flops": flops,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------ cases
+def _distill_unit(work: Workload, method: str, ipc: int, accel: Accel, **overrides) -> Unit:
+    config = distill_config(method, ipc, model=work.model, iterations=10**9, batch_real=256, **overrides)
+    ctx = new_context(config, f"bench/{method}", work.pool, work.shape, work.device, accel=accel)
+    implementation = DistributionMatching() if method == "dm" else GradientMatching()
+    iterations = itertools.count()
+    return lambda: implementation.step(ctx, next(iterations))
+
+
+def _ipc_set(work: Workload, ipc: int) -> tuple[torch.Tensor, torch.Tensor]:
+    chosen = [work.pool.sample_indices(c, ipc, generator("bench-set", c)) for c in range(work.pool.num_classes)]
+    index = torch.cat(chosen).to(work.pool.images.device)
+    return work.pool.images[index], work.pool.labels[index]
+
+
+def _eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
+    """One epoch of each of ``num_eval`` networks on an IPC-10 set, DSA augmentation, the protocol's optimiser."""
+    images, labels = _ipc_set(work, 10)
+    channels, size = work.shape[0], work.shape[1]
+    runs = []
+    for run in range(num_eval):
+        net = build_model(work.model, channels, work.pool.num_classes, size, seed=run).to(work.device)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
+        aug = generator("bench-aug", run)
+        runs.append((accel.net(net), optimizer, lambda x, aug=aug: diff_augment(x, DEFAULT_STRATEGY, aug, False)))
+    epochs = itertools.count()
+
+    def unit() -> None:
+        epoch = next(epochs)
+        for run, (net, optimizer, augment) in enumerate(runs):
+            order = generator("bench-order", run, epoch)
+            train_epoch(net, optimizer, images, labels, 256, order, work.device, augment, accel)
+
+    return unit
+
+
+def _score_unit(work: Workload, accel: Accel) -> Unit:
+    channels, size = work.shape[0], work.shape[1]
+    net = accel.net(build_model(work.model, channels, work.pool.num_classes, size, seed=0).to(work.device))
+    return lambda: accuracy_report(net, work.test, work.device, work.pool.num_classes, accel)
+
+
+def _zoo_unit(work: Workload, accel: Accel) -> Unit:
+    channels, size = work.shape[0], work.shape[1]
+    net = build_model(work.model, channels, work.pool.num_classes, size, seed=0).to(work.device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
+    fast = accel.net(net)
+    images, labels = work.pool.images[:256], work.pool.labels[:256]
+    steps = itertools.count()
+    return lambda: train_epoch(
+        fast, optimizer, images, labels, 256, generator("bench-zoo", next(steps)), work.device, None, accel
+    )
+
+
+def _clom_units(work: Workload, accel: Accel) -> tuple[Unit, Unit]:
+    """(DM + CLoM, DM alone) on the same iterations; random-init networks stand in for trained PTMs (same cost)."""
+    channels, size = work.shape[0], work.shape[1]
+    pool = {}
+    for arch in CLOM_POOL:
+        model = build_model(arch, channels, work.pool.num_classes, size, seed=0).to(work.device).eval()
+        model.requires_grad_(False)
+        identity = (
+            torch.zeros(1, channels, 1, 1, device=work.device),
+            torch.ones(1, channels, 1, 1, device=work.device),
+        )
+        pool[arch] = [LoadedPTM(arch, 0, model, identity)]
+    config = ClomConfig(distance="ce", zoo_source="bench", archs=CLOM_POOL, alphas=(1.0,))
+    clom = Clom(config, pool, work.pool.num_classes, identity, accel)
+    dm = distill_config("dm", 10, model=work.model, iterations=10**9, batch_real=256)
+    with_clom = new_context(dm, "bench/clom", work.pool, work.shape, work.device, clom, accel)
+    without = new_context(dm, "bench/clom", work.pool, work.shape, work.device, None, accel)
+    # Warm-up for every PTM of the pool (a run compiles each on its first draw; timed calls should not).
+    for (ptm,) in pool.values():
+        clom.loss_with(clom.pool[ptm.arch][0], with_clom.images, with_clom.labels, None).backward()
+    with_clom.images.grad = None
+    method, a, b = DistributionMatching(), itertools.count(), itertools.count()
+    return (lambda: method.step(with_clom, next(a))), (lambda: method.step(without, next(b)))
+
+
+def _peak(settings: BenchSettings, device: torch.device, emit) -> dict[str, float]:
+    peaks = {}
+    n = 2048
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        g = torch.Generator().manual_seed(0)
+        a = torch.randn(n, n, generator=g).to(device, dtype)
+        b = torch.randn(n, n, generator=g).to(device, dtype)
+        result = measure(lambda a=a, b=b: a @ b, max(settings.repeats, 5), device)
+        peaks[precision] = 2 * n**3 / result["seconds"] / 1e9
+        emit({"case": "peak", "path": precision, **result, "gflops": peaks[precision], "flops": 2 * n**3})
+    return peaks
+
+
+UNITS: dict[str, Callable[[Workload, Accel, BenchSettings], Unit]] = {
+    "dm": lambda w, a, s: _distill_unit(w, "dm", 10, a),
+    "dc": lambda w, a, s: _distill_unit(w, "dc", 1, a),
+    "dsa": lambda w, a, s: _distill_unit(w, "dsa", 1, a),
+    "dc10": lambda w, a, s: _distill_unit(w, "dc", 10, a, outer_loop=2, inner_loop=50),
+    "eval": lambda w, a, s: _eval_unit(w, a, s.num_eval),
+    "score": lambda w, a, s: _score_unit(w, a),
+    "zoo": lambda w, a, s: _zoo_unit(w, a),
+}
+
+
+def paths(settings: BenchSettings) -> list[tuple[str, Accel]]:
+    """The oracle first, then the compiled fast path in each requested precision."""
+    return [("oracle", ORACLE)] + [(f"fast-{p}", Accel(compile=True, precision=p)) for p in settings.precisions]
+
+
+def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir: str | None = None) -> list[dict]:
+    """Run the cases; print one table row (or JSON object) per case × path as it is measured; return the rows."""
+    torch.set_num_threads(settings.threads)
+    device = resolve_device(settings.device)
+    rows: list[dict] = []
+    header = (
+        f"{'case':6s} {'path':10s} {'s/unit':>8s} {'vs oracle':>9s} {'compile s':>9s} {'GFLOP/s':>8s} "
+        f"{'% peak':>6s} {'cpu/wall':>8s} {'RSS MB':>7s} {'recomp':>6s}"
+    )
+    context = {"device": str(device), "threads": torch.get_num_threads(), "model": settings.model}
+    context |= {"image_shape": [settings.channels, settings.size, settings.size], "torch": torch.__version__}
+    if not as_json:
+        print(f"ddstudy bench: {json.dumps(context)}; median of {settings.repeats} timed calls after one warm-up")
+        print(header)
+
+    def emit(row: dict) -> None:
+        row = {**row, **context}
+        rows.append(row)
+        if as_json:
+            print(json.dumps(row), flush=True)
+            return
+        ratio = f"{row['speedup']:.2f}×" if row.get("speedup") else ""
+        gflops = f"{row['gflops']:.0f}" if row.get("gflops") else ""
+        share = f"{100 * row['peak_share']:.0f}" if row.get("peak_share") else ""
+        print(
+            f"{row['case']:6s} {row['path']:10s} {row['seconds']:8.3f} {ratio:>9s} {row['compile_s']:9.1f} "
+            f"{gflops:>8s} {share:>6s} {row['cpu_per_wall']:8.2f} {row['peak_rss_mb']:7.0f} {row['recompiles']:6d}",
+            flush=True,
+        )
+
+    peaks = _peak(settings, device, emit) if "peak" in settings.cases else {}
+    needs_data = [c for c in settings.cases if c != "peak"]
+    work = Workload.load(settings, device, fashion_mnist_dir) if needs_data else None
+    for case in needs_data:
+        oracle_seconds = flops = None
+        for path, accel in paths(settings):
+            accel = accel.resolved(device)
+            if case == "clom":
+                with_unit, without_unit = _clom_units(work, accel)
+                plus = measure(with_unit, settings.repeats, device)
+                base = measure(without_unit, settings.repeats, device)
+                result = {**plus, "seconds": max(0.0, plus["seconds"] - base["seconds"]), "dm_seconds": base["seconds"]}
+                result["compile_s"] = plus["compile_s"] + base["compile_s"]
+            else:
+                result = measure(UNITS[case](work, accel, settings), settings.repeats, device, count_flops=accel.oracle)
+            if accel.oracle:
+                oracle_seconds, flops = result["seconds"], result["flops"]
+            row = {"case": case, "path": path, "accel": asdict(accel), **result, "flops": flops}
+            if oracle_seconds and result["seconds"]:
+                row["speedup"] = oracle_seconds / result["seconds"]
+            if flops and result["seconds"] and case != "clom":
+                row["gflops"] = flops / result["seconds"] / 1e9
+                peak = peaks.get(accel.precision)
+                row["peak_share"] = row["gflops"] / peak if peak else None
+            emit(row)
+    return rows
