@@ -93,3 +93,28 @@ def test_compiled_evaluation_matches_eager(dataset, tmp_path):
     compiled = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, accel=COMPILED)
     np.testing.assert_allclose(compiled["accs"], eager["accs"], atol=0.02)
     assert compiled["accel"]["compile"] is True
+
+
+@pytest.mark.parametrize("augment", ["none", "color_crop_cutout_flip_scale_rotate"])
+def test_stacked_evaluation_gives_each_network_its_own_run(dataset, tmp_path, augment):
+    """Vectorised evaluation (all networks in one vmapped pass): each network keeps its own initialisation, data
+    order and augmentation draws, so it ends where it ends when trained alone — same train loss to float tolerance
+    (grouped convolutions sum in another order), same test accuracy to one test sample in a hundred."""
+    distill_cell(dataset, distill_config("random", 3), tmp_path / "set", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "set")
+    config = EvalConfig(num_eval=3, epochs=4, batch_size=16, augment=augment)
+    alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
+    together = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, accel=Accel(vectorize=True))
+    assert together["accel"]["vectorize"] is True and together["n_runs"] == 3
+    np.testing.assert_allclose(together["accs"], alone["accs"], atol=0.01)
+    assert together["train_acc_mean"] == pytest.approx(alone["train_acc_mean"], abs=0.02)
+    assert len(set(together["accs"])) > 1 or len(set(alone["accs"])) == 1  # the runs differ as they do alone
+
+
+def test_stacked_evaluation_falls_back_for_batchnorm(dataset, tmp_path):
+    distill_cell(dataset, distill_config("random", 2), tmp_path / "set", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "set")
+    config = EvalConfig(num_eval=2, epochs=1, batch_size=16)
+    alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetBN", config)
+    together = evaluate_synthetic(images, labels, meta, dataset, "ConvNetBN", config, accel=Accel(vectorize=True))
+    assert together["accs"] == alone["accs"]  # BatchNorm networks train one after another: the same computation

@@ -10,6 +10,8 @@ oracle that ``ddstudy bench`` times every fast path against and that the equival
   recompile; ``ddstudy bench`` prints the count). Compiled kernels are kept on disk (:func:`compile_cache_dir`),
   so a later job pays seconds, not the first compile. Only first-order graphs are compiled: the synthetic side of
   gradient matching needs ``create_graph=True`` (a double backward Inductor does not compile) and stays eager.
+* ``vectorize``: the N networks of one evaluation trained as one stacked network (:mod:`ddstudy.stacked`); a GPU
+  lever, slower on a 2-core CPU.
 * ``precision``: ``bf16`` runs forwards under ``torch.autocast`` (normalisation, softmax and losses stay fp32, as
   autocast keeps them); parameters, gradients and optimiser state stay fp32. Not the reference computation:
   results agree with fp32 to the tolerance given in docs/performance.md, not bit for bit.
@@ -45,6 +47,9 @@ class Accel:
     precision: str = field(
         default="fp32", metadata={"help": "bf16: autocast forwards, fp32 parameters", "choices": PRECISIONS}
     )
+    vectorize: bool = field(
+        default=False, metadata={"help": "train the N evaluation networks together (vmap; pays on GPUs)"}
+    )
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -52,7 +57,7 @@ class Accel:
 
     @property
     def oracle(self) -> bool:
-        return not self.compile and self.precision == "fp32"
+        return not self.compile and self.precision == "fp32" and not self.vectorize
 
     def resolved(self, device: torch.device) -> Accel:
         """These settings as they can run on ``device`` (compile off, with one log line, where it cannot work)."""
@@ -77,7 +82,7 @@ class Accel:
         return _CompiledView(module)
 
     def describe(self) -> str:
-        return f"{'compiled' if self.compile else 'eager'} {self.precision}"
+        return f"{'compiled' if self.compile else 'eager'} {self.precision}" + (" vectorised" if self.vectorize else "")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,7 +16,8 @@ Cases (one timed unit each):
   dc     one DC iteration, IPC 1 (outer 1: 10 classes of real and synthetic gradients)
   dsa    one DSA iteration, IPC 1
   dc10   DC at IPC 10, one outer step with its 50-epoch inner loop (outer_loop 2: two matching steps, one inner loop)
-  eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks)
+  eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks); on CUDA
+         (or with --stacked) also the 20 networks stacked into one vmapped network
   score  test-set accuracy of one network on the 10,000 test images
   zoo    one SGD step of PTM training, batch 256 (images/s = 256 / seconds)
   clom   DM iteration with CLoM (ce, pool ConvNet, AlexNet, VGG11, ResNet18) minus the DM iteration without
@@ -51,6 +52,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
+from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import train_epoch
 
 CASES = ("peak", "dm", "dc", "dsa", "dc10", "eval", "score", "zoo", "clom")
@@ -70,6 +72,7 @@ class BenchSettings:
     size: int = field(default=28, metadata={"help": "image size (Fashion-MNIST resized)"})
     repeats: int = field(default=5, metadata={"help": "timed calls per path (median)"})
     num_eval: int = field(default=20, metadata={"help": "networks of the eval case"})
+    stacked: bool = field(default=False, metadata={"help": "also time eval with stacked networks (always on CUDA)"})
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.cases if c not in CASES]
@@ -207,6 +210,25 @@ def _eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
     return unit
 
 
+def _stacked_eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
+    """The eval case with the ``num_eval`` networks stacked into one vmapped network (``accel.vectorize``)."""
+    images, labels = _ipc_set(work, 10)
+    channels, size = work.shape[0], work.shape[1]
+    nets = [build_model(work.model, channels, work.pool.num_classes, size, seed=run) for run in range(num_eval)]
+    stack = StackedNetworks([net.to(work.device) for net in nets])
+    optimizer = torch.optim.SGD(stack.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
+    augs = [generator("bench-aug", run) for run in range(num_eval)]
+    augments = [lambda x, g=g: diff_augment(x, DEFAULT_STRATEGY, g, False) for g in augs]
+    epochs = itertools.count()
+
+    def unit() -> None:
+        epoch = next(epochs)
+        orders = [generator("bench-order", run, epoch) for run in range(num_eval)]
+        train_epoch_stacked(stack, optimizer, images, labels, 256, orders, work.device, augments, accel)
+
+    return unit
+
+
 def _score_unit(work: Workload, accel: Accel) -> Unit:
     channels, size = work.shape[0], work.shape[1]
     net = accel.net(build_model(work.model, channels, work.pool.num_classes, size, seed=0).to(work.device))
@@ -268,15 +290,19 @@ UNITS: dict[str, Callable[[Workload, Accel, BenchSettings], Unit]] = {
     "dc": lambda w, a, s: _distill_unit(w, "dc", 1, a),
     "dsa": lambda w, a, s: _distill_unit(w, "dsa", 1, a),
     "dc10": lambda w, a, s: _distill_unit(w, "dc", 10, a, outer_loop=2, inner_loop=50),
-    "eval": lambda w, a, s: _eval_unit(w, a, s.num_eval),
+    "eval": lambda w, a, s: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
     "score": lambda w, a, s: _score_unit(w, a),
     "zoo": lambda w, a, s: _zoo_unit(w, a),
 }
 
 
-def paths(settings: BenchSettings) -> list[tuple[str, Accel]]:
-    """The oracle first, then the compiled fast path in each requested precision."""
-    return [("oracle", ORACLE)] + [(f"fast-{p}", Accel(compile=True, precision=p)) for p in settings.precisions]
+def paths(settings: BenchSettings, case: str, device: torch.device) -> list[tuple[str, Accel]]:
+    """The oracle first, then the compiled fast path in each requested precision (and, for ``eval`` on CUDA or when
+    asked, the stacked networks)."""
+    chosen = [("oracle", ORACLE)] + [(f"fast-{p}", Accel(compile=True, precision=p)) for p in settings.precisions]
+    if case == "eval" and (settings.stacked or device.type == "cuda"):
+        chosen += [(f"stacked-{p}", Accel(precision=p, vectorize=True)) for p in settings.precisions]
+    return chosen
 
 
 def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir: str | None = None) -> list[dict]:
@@ -314,7 +340,7 @@ def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir:
     work = Workload.load(settings, device, fashion_mnist_dir) if needs_data else None
     for case in needs_data:
         oracle_seconds = flops = None
-        for path, accel in paths(settings):
+        for path, accel in paths(settings, case, device):
             accel = accel.resolved(device)
             if case == "clom":
                 with_unit, without_unit = _clom_units(work, accel)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -417,10 +417,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         evaluations=expand_evaluations(grid_params.get("evaluate"), cells, variants, f"{source}: grids.{name}"),
         eval_settings=grid_params.get("evaluate") or {},
         threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
-        accel=Accel(
-            compile=bool(grid_params.get("compile", params.get("compile", False))),
-            precision=grid_params.get("precision", params.get("precision", "fp32")),
-        ),
+        accel=Accel(**{f.name: grid_params.get(f.name, params.get(f.name, f.default)) for f in fields(Accel)}),
         clom_centre=_clom_config((grid_params.get("clom") or {}).get("center") or {}, f"grids.{name}.clom.center")
         if grid_params.get("clom")
         else None,

@@ -6,6 +6,7 @@ import re
 import shlex
 import sys
 from collections.abc import Iterable
+from dataclasses import fields
 from pathlib import Path
 
 from ddstudy.data.build import VariantSpec
@@ -103,8 +104,14 @@ def clom_args(clom) -> str:
 
 
 def accel_args(accel) -> str:
-    """``--compile``/``--no-compile`` and ``--precision`` of the grid's execution settings (zoo, distill, evaluate)."""
-    return shlex.join(["--compile" if accel.compile else "--no-compile", "--precision", accel.precision])
+    """The execution flags of the grid's :class:`ddstudy.accel.Accel` (zoo, distill, evaluate): ``--x``/``--no-x``
+    for a switch, ``--x value`` otherwise, one per field."""
+    args: list[str] = []
+    for item in fields(accel):
+        value = getattr(accel, item.name)
+        flag = item.name.replace("_", "-")
+        args += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+    return shlex.join(args)
 
 
 def evaluate_args(config) -> str:

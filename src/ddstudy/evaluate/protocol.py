@@ -29,6 +29,7 @@ from ddstudy.evaluate.metrics import accuracy_report
 from ddstudy.io import write_json
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
+from ddstudy.stacked import StackedNetworks, can_stack, train_epoch_stacked
 from ddstudy.training import train_epoch
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,53 @@ def train_and_test(
     return report | {"train_acc": train_acc, "train_loss": train_loss}
 
 
+def train_and_test_stacked(
+    arch: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test,
+    config: EvalConfig,
+    run_seeds: list[int],
+    num_classes: int,
+    device: torch.device,
+    accel: Accel = ORACLE,
+) -> list[dict] | None:
+    """:func:`train_and_test` for all runs at once (stacked networks, ``accel.vectorize``): each run keeps the
+    initialisation, data order and augmentation draws it has alone. None when ``arch`` cannot be stacked."""
+    channels, size = images.shape[1], images.shape[2]
+    nets = [build_model(arch, channels, num_classes, size, derive_seed(s, "net")).to(device) for s in run_seeds]
+    if not can_stack(nets[0]):
+        return None
+    stack = StackedNetworks(nets)
+    images, labels = images.to(device), labels.to(device)
+
+    def sgd(lr: float) -> torch.optim.Optimizer:
+        return torch.optim.SGD(stack.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+    lr = config.lr
+    optimizer = sgd(lr)
+    augments = None
+    if config.augment != "none":
+        generators = [generator(s, "augment") for s in run_seeds]
+        augments = [lambda x, g=g: diff_augment(x, config.augment, g, siamese=False) for g in generators]
+    losses = accs = [float("nan")] * len(run_seeds)
+    decay_after = config.epochs // 2 + 1
+    for epoch in range(config.epochs + 1):
+        orders = [generator(s, "order", epoch) for s in run_seeds]
+        losses, accs = train_epoch_stacked(
+            stack, optimizer, images, labels, config.batch_size, orders, device, augments, accel
+        )
+        if epoch == decay_after:
+            lr *= 0.1
+            optimizer = sgd(lr)
+    results = []
+    for index, net in enumerate(nets):
+        trained = accel.net(stack.network(index, net))
+        report = accuracy_report(trained, test, device, num_classes, accel)
+        results.append(report | {"train_acc": accs[index], "train_loss": losses[index]})
+    return results
+
+
 def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
     present = [v for v in values if v is not None]
     if not present:
@@ -134,10 +182,25 @@ def evaluate_synthetic(
     test = to_tensors(variant.test, normalization)
     resolved = config.resolved(synthetic_meta["method"])
     num_classes = synthetic_meta["num_classes"]
+    run_seeds = [
+        derive_seed(resolved.seed, synthetic_meta["cell"], arch, "eval", run) for run in range(resolved.num_eval)
+    ]
     runs = []
-    for run in range(resolved.num_eval):
-        run_seed = derive_seed(resolved.seed, synthetic_meta["cell"], arch, "eval", run)
-        result = train_and_test(arch, images, labels, test, resolved, run_seed, num_classes, device, accel)
+    if accel.vectorize:
+        runs = train_and_test_stacked(arch, images, labels, test, resolved, run_seeds, num_classes, device, accel)
+        if runs is None:
+            log.info("%s has BatchNorm: its %d networks train one after another", arch, resolved.num_eval)
+            runs = []
+        else:
+            log.info(
+                "%s × %s: %d networks trained together in %.0f s",
+                synthetic_meta["cell"],
+                arch,
+                len(runs),
+                time.perf_counter() - started,
+            )
+    for run in range(len(runs), resolved.num_eval):
+        result = train_and_test(arch, images, labels, test, resolved, run_seeds[run], num_classes, device, accel)
         runs.append(result)
         elapsed = time.perf_counter() - started
         log.info(
