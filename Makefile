@@ -39,6 +39,7 @@ demo: setup
 
 dry-run: setup
 	$(BIN)/snakemake -n --quiet rules --config grid=paper
+	$(BIN)/ddstudy plan --grid paper
 
 # pytest exits 5 when it collects no test: that is a failure here, never a silent pass.
 test: setup

@@ -61,10 +61,14 @@ class Accel:
 
     def resolved(self, device: torch.device) -> Accel:
         """These settings as they can run on ``device`` (compile off, with one log line, where it cannot work)."""
+        chosen = self
         if self.compile and not compile_available(device):
             log.warning("torch.compile is not available on %s here; running eager", device.type)
-            return replace(self, compile=False)
-        return self
+            chosen = replace(self, compile=False)
+        log.info("networks run %s on %s%s", chosen.describe(), device, " (the oracle path)" if chosen.oracle else "")
+        if chosen.compile:
+            log.info("compiled kernels are cached in %s (delete it to recompile)", compile_cache_dir())
+        return chosen
 
     def autocast(self, device: torch.device):
         """The precision context for forwards (a no-op in fp32)."""

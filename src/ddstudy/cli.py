@@ -36,6 +36,28 @@ def cmd_params_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ddstudy.config import load_study
+    from ddstudy.cost import plan
+
+    study = load_study(args.params, args.grid)
+    kind = args.device_kind or study.device_kind
+    rows = plan(study, study.cost, kind)
+    rate = dict(study.cost.throughput_gflops)[kind]
+    print(f"grid '{study.grid}' on {kind} ({rate:g} GFLOP/s per job, {study.cost.startup_s:g} s start-up per job):")
+    print(f"{'stage':10s} {'jobs':>6s} {'PFLOP':>10s} {'compute h':>10s} {'device h':>10s} {'longest limit':>14s}")
+    for row in rows:
+        print(
+            f"{row['stage']:10s} {row['jobs']:6d} {row['pflop']:10.3f} {row['compute_hours']:10.2f} "
+            f"{row['device_hours']:10.2f} {row['max_limit_min']:11d} min"
+        )
+    total = sum(r["device_hours"] for r in rows)
+    print(
+        f"{'total':10s} {sum(r['jobs'] for r in rows):6d} {sum(r['pflop'] for r in rows):10.3f} {'':10s} {total:10.1f}"
+    )
+    return 0
+
+
 def cmd_data_list(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
 
@@ -380,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     params = commands.add_parser("params", help="check params.yaml").add_subparsers(dest="action", required=True)
     with_params(leaf(params, "check", help="validate params.yaml")).set_defaults(func=cmd_params_check)
+
+    plan = with_params(leaf(commands, "plan", help="jobs, FLOPs and estimated device-hours of the grid per stage"))
+    plan.add_argument(
+        "--device-kind", choices=["cpu", "cuda"], help="default: cpu if params say device: cpu, else cuda"
+    )
+    plan.set_defaults(func=cmd_plan)
 
     data = commands.add_parser("data", help="build and inspect dataset variants").add_subparsers(
         dest="action", required=True

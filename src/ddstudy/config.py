@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from ddstudy.accel import Accel
+from ddstudy.cost import CostModel
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
 from ddstudy.distill.clom import ClomConfig
@@ -146,6 +147,12 @@ class Study:
     threads: dict | None = None
     clom_centre: ClomConfig | None = None
     accel: Accel = Accel()  # how networks run (compile, precision): top-level params, a grid may override
+    cost: CostModel = CostModel()  # throughput per device kind → Slurm time limits, `ddstudy plan`
+
+    @property
+    def device_kind(self) -> str:
+        """The device kind jobs run on for cost estimates: the CPU only when params say so (GPU nodes otherwise)."""
+        return "cpu" if self.device == "cpu" else "cuda"
 
     def cell(self, dataset: str, set_name: str) -> Cell:
         for cell in self.cells:
@@ -418,6 +425,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         eval_settings=grid_params.get("evaluate") or {},
         threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
         accel=Accel(**{f.name: grid_params.get(f.name, params.get(f.name, f.default)) for f in fields(Accel)}),
+        cost=_cost_model(params.get("cost") or {}),
         clom_centre=_clom_config((grid_params.get("clom") or {}).get("center") or {}, f"grids.{name}.clom.center")
         if grid_params.get("clom")
         else None,
@@ -425,6 +433,17 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     for method in {cell.config.method for cell in cells}:
         study.eval_config(method)  # fail now on a bad evaluation override, not in the middle of a run
     return study
+
+
+def _cost_model(settings: dict) -> CostModel:
+    defaults = CostModel()
+    throughput = dict(defaults.throughput_gflops) | (settings.get("throughput_gflops") or {})
+    return CostModel(
+        throughput_gflops=tuple(sorted(throughput.items())),
+        startup_s=float(settings.get("startup_s", defaults.startup_s)),
+        safety=float(settings.get("safety", defaults.safety)),
+        min_minutes=int(settings.get("min_minutes", defaults.min_minutes)),
+    )
 
 
 def load_study(path: str | Path = DEFAULT_PARAMS, grid: str | None = None) -> Study:

@@ -118,3 +118,26 @@ def evaluate_args(config) -> str:
     """The `ddstudy evaluate` arguments of an evaluation config (``epochs`` left out when it is automatic)."""
     names = ["num_eval", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed", "epochs"]
     return shlex.join(flags(config, names))
+
+
+def zoo_minutes(study, dataset: str, arch: str, init) -> int:
+    """Slurm time limit of one PTM training job, from its counted work (:mod:`ddstudy.cost`)."""
+    from ddstudy.cost import zoo_flops
+
+    flops = zoo_flops(study.zoo_model(dataset, arch, init), study.variant(dataset))
+    return study.cost.minutes(flops, study.device_kind)
+
+
+def distill_minutes(study, dataset: str, set_name: str) -> int:
+    from ddstudy.cost import distill_flops
+
+    flops = distill_flops(study.cell(dataset, set_name), study.variant(dataset))
+    return study.cost.minutes(flops, study.device_kind)
+
+
+def evaluate_minutes(study, dataset: str, set_name: str, arch: str) -> int:
+    from ddstudy.cost import evaluate_flops
+
+    cell = study.cell(dataset, set_name)
+    flops = evaluate_flops(cell, arch, study.variant(dataset), study.eval_config(cell.config.method))
+    return study.cost.minutes(flops, study.device_kind)

@@ -15,9 +15,12 @@ from ddstudy.workflow import (
     build_args,
     clom_args,
     distill_args,
+    distill_minutes,
     evaluate_args,
+    evaluate_minutes,
     figure_label,
     names_regex,
+    zoo_minutes,
     zoo_train_args,
 )
 

@@ -26,7 +26,7 @@ rule distill:
     resources:
         gpu=GPUS,
         mem_mb=16000,
-        runtime=720,
+        runtime=lambda wildcards: distill_minutes(STUDY, wildcards.dataset, wildcards.setname),
     conda:
         ENV
     shell:

@@ -27,7 +27,7 @@ rule evaluate:
     resources:
         gpu=GPUS,
         mem_mb=8000,
-        runtime=240,
+        runtime=lambda wildcards: evaluate_minutes(STUDY, wildcards.dataset, wildcards.setname, wildcards.arch),
     conda:
         ENV
     shell:

@@ -23,7 +23,7 @@ rule zoo_model:
     resources:
         gpu=GPUS,
         mem_mb=8000,
-        runtime=240,
+        runtime=lambda wildcards: zoo_minutes(STUDY, wildcards.dataset, wildcards.arch, wildcards.init),
     conda:
         ENV
     shell:
