@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
 COMPILE_CACHE_ENV = "DDSTUDY_COMPILE_CACHE"
+RECOMPILE_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class Accel:
         if not self.compile:
             return module
         compile_cache_dir()
+        # One graph per (train/eval mode, input shape, precision, grad mode) of a forward: a job meets a handful, a
+        # process running every bench case dozens. Past Dynamo's default of 8 it would silently run eager.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         return _CompiledView(module)
 
     def describe(self) -> str:
