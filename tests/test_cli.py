@@ -285,3 +285,35 @@ def test_distill_and_evaluate_cli(tmp_path, fashion_dir):
         assert not (tmp_path / "bad").exists()
     missing = run_cli("distill", "--dataset-dir", tmp_path / "nope", "--method", "dm", "--out", tmp_path / "bad")
     assert missing.returncode == 2 and "no meta.json" in missing.stderr
+
+
+def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
+    data = tmp_path / "ds"
+    built = run_cli("data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", data, env_dir=fashion_dir)
+    assert built.returncode == 0, built.stderr
+    syn = tmp_path / "syn"
+    args = ["--method", "dm", "--ipc", "1", "--iterations", "2", "--model", "ConvNetW32", "--batch-real", "8"]
+    result = run_cli("distill", "--dataset-dir", data, "--out", syn, *args, "--precision", "bf16", "--no-compile")
+    assert result.returncode == 0, result.stderr
+    assert "networks run eager bf16 on cpu" in result.stderr
+    meta = json.loads((syn / "meta.json").read_text())
+    assert meta["accel"] == {"compile": False, "precision": "bf16", "vectorize": False}
+    bad = run_cli("distill", "--dataset-dir", data, "--out", tmp_path / "bad", *args, "--precision", "fp16")
+    assert bad.returncode == 2 and "invalid choice: 'fp16'" in bad.stderr and not (tmp_path / "bad").exists()
+
+    plan = run_cli("plan", "--grid", "paper", cwd=Path(__file__).parents[1])
+    assert plan.returncode == 0, plan.stderr
+    assert "grid 'paper' on cuda" in plan.stdout and " 944 " in plan.stdout and "total" in plan.stdout
+
+    bench = run_cli("bench", "--cases", "zoo,nope")
+    assert bench.returncode == 2 and "unknown bench case 'nope'" in bench.stderr
+    assert len(bench.stderr.strip().splitlines()) == 1
+    bench = run_cli(
+        "bench", "--cases", "zoo", "--precisions", "fp32", "--width", "32", "--repeats", "1", "--threads", "1",
+        "--device", "cpu", "--json", "--fashion-mnist-dir", fashion_dir,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    rows = [json.loads(line) for line in bench.stdout.splitlines()]
+    assert [(r["case"], r["path"]) for r in rows] == [("zoo", "oracle"), ("zoo", "fast-fp32")]
+    assert rows[1]["speedup"] > 0 and rows[0]["flops"] > 0 and rows[1]["recompiles"] == 0
+    assert {"seconds", "compile_s", "cpu_per_wall", "peak_rss_mb", "gflops"} <= set(rows[0])

@@ -350,6 +350,17 @@ def cmd_report_ptm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_compare(args: argparse.Namespace) -> int:
+    from ddstudy.report.compare import compare_runs, summary
+    from ddstudy.report.output import write_csv
+
+    frame = compare_runs(args.metrics_a, args.metrics_b)
+    if args.out:
+        print(write_csv(frame, args.out))
+    print(summary(frame))
+    return 0
+
+
 def cmd_report_all(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
     from ddstudy.report.study import write_report
@@ -540,6 +551,11 @@ def build_parser() -> argparse.ArgumentParser:
     report_ptm.add_argument("--out", default="results/tables/ptm_study.csv")
     report_ptm.add_argument("--cross-arch", default="results/tables/ptm_cross_arch.csv")
     report_ptm.set_defaults(func=cmd_report_ptm)
+    report_compare = leaf(report, "compare", help="two runs' metrics side by side (e.g. bf16 against fp32)")
+    report_compare.add_argument("metrics_a", help="metrics folder of run A (the reference)")
+    report_compare.add_argument("metrics_b", help="metrics folder of run B")
+    report_compare.add_argument("--out", help="CSV with every cell (optional)")
+    report_compare.set_defaults(func=cmd_report_compare)
     report_all = with_params(leaf(report, "all", help="every table, figure, metrics.json and README index"))
     report_all.add_argument("--results", default="results")
     report_all.add_argument("--metrics-dir", default="metrics")

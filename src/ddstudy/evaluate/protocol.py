@@ -135,6 +135,7 @@ def train_and_test_stacked(
         augments = [lambda x, g=g: diff_augment(x, config.augment, g, siamese=False) for g in generators]
     losses = accs = [float("nan")] * len(run_seeds)
     decay_after = config.epochs // 2 + 1
+    started, every = time.perf_counter(), max(1, (config.epochs + 1) // 10)
     for epoch in range(config.epochs + 1):
         orders = [generator(s, "order", epoch) for s in run_seeds]
         losses, accs = train_epoch_stacked(
@@ -143,6 +144,17 @@ def train_and_test_stacked(
         if epoch == decay_after:
             lr *= 0.1
             optimizer = sgd(lr)
+        if (epoch + 1) % every == 0:
+            rate = (epoch + 1) / (time.perf_counter() - started)
+            log.info(
+                "%d stacked networks: epoch %d/%d, mean train acc %.3f (%.1f epochs/s, ETA %.0f s)",
+                len(run_seeds),
+                epoch + 1,
+                config.epochs + 1,
+                float(np.mean(accs)),
+                rate,
+                (config.epochs - epoch) / rate,
+            )
     results = []
     for index, net in enumerate(nets):
         trained = accel.net(stack.network(index, net))
