@@ -317,3 +317,81 @@ def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
     assert [(r["case"], r["path"]) for r in rows] == [("zoo", "oracle"), ("zoo", "fast-fp32")]
     assert rows[1]["speedup"] > 0 and rows[0]["flops"] > 0 and rows[1]["recompiles"] == 0
     assert {"seconds", "compile_s", "cpu_per_wall", "peak_rss_mb", "gflops"} <= set(rows[0])
+
+
+def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
+    """Issue 13: each of these was a traceback or a silent success; now one line, exit 2, nothing left behind."""
+    data = tmp_path / "ds"
+    assert (
+        run_cli(
+            "data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", data, env_dir=fashion_dir
+        ).returncode
+        == 0
+    )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    dm = [
+        "distill",
+        "--dataset-dir",
+        data,
+        "--method",
+        "dm",
+        "--ipc",
+        "1",
+        "--model",
+        "ConvNetW32",
+        "--batch-real",
+        "8",
+    ]
+    cases = [
+        ([*dm, "--iterations", "1", "--out", a_file], "is a file, not a folder"),
+        ([*dm, "--iterations", "0", "--out", tmp_path / "s0"], "dm needs iterations ≥ 1, got 0"),
+        ([*dm, "--iterations", "-5", "--out", tmp_path / "s5"], "dm needs iterations ≥ 1, got -5"),
+        ([*dm, "--iterations", "1", "--batch-real", "0", "--out", tmp_path / "sb"], "dm needs batch_real ≥ 1, got 0"),
+        (
+            [*dm, "--iterations", "1", "--clom-distance", "ce", "--clom-zoo-source", "x", "--clom-alphas", "abc",
+             "--out", tmp_path / "sc"],
+            "--clom-alphas: expected comma-separated numbers, got 'abc'",
+        ),
+        (
+            ["data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", "/proc/nope"],
+            "--out /proc/nope: cannot write there",
+        ),
+        (["zoo", "index", "--zoo-root", tmp_path / "zoo", "--dataset", "nozoo"], "no PTM checkpoints of 'nozoo'"),
+        (
+            ["zoo", "train", "--dataset-dir", data, "--arch", "LeNet", "--init", "0", "--save-epochs", "1,x",
+             "--out", tmp_path / "z"],
+            "--save-epochs: expected comma-separated integers",
+        ),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = run_cli(*args, env_dir=fashion_dir, cwd=tmp_path)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr
+    assert a_file.read_text() == "not a folder"
+    assert not any(tmp_path.glob(".*partial*")) and not any(tmp_path.glob("s*"))
+    assert not (tmp_path / "zoo" / "nozoo" / "index.json").exists()
+
+    syn = tmp_path / "syn"
+    assert run_cli(*dm, "--iterations", "1", "--out", syn).returncode == 0
+    evaluate = ["evaluate", "--synthetic", syn, "--dataset-dir", data, "--arch", "ConvNetW32", "--num-eval", "1"]
+    result = run_cli(*evaluate, "--epochs", "0", "--out", tmp_path / "m.json")
+    assert result.returncode == 2 and "eval epochs must be ≥ 1, got 0" in result.stderr
+    result = run_cli(*evaluate, "--epochs", "1", "--out", syn)
+    assert result.returncode == 2 and "is a folder, not a file" in result.stderr
+
+    root = Path(__file__).parents[1]
+    result = run_cli(
+        "report",
+        "bias",
+        "--params",
+        root / "params.yaml",
+        "--metrics-dir",
+        tmp_path / "none",
+        "--out",
+        tmp_path / "b.csv",
+    )
+    assert result.returncode == 2 and "no metrics of grid 'demo'" in result.stderr and not (tmp_path / "b.csv").exists()
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("ddstudy ")

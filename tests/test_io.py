@@ -57,3 +57,25 @@ def test_prune_stale_keeps_only_listed_files(tmp_path):
     removed = prune_stale(tmp_path, "*-by-ratio.png", [tmp_path / "a-by-ratio.png"])
     assert [p.name for p in removed] == ["b-by-ratio.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-by-ratio.png", "notes.txt"]
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_artifact_modes_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
+    """Shared file systems: artifacts are as readable as plain open()/mkdir() would make them (tempfile's 0600/0700
+    would hide them from colleagues and from Slurm jobs of another account)."""
+    import os
+    import stat
+
+    from ddstudy.io import atomic_directory, save_npz, write_json
+
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        save_npz(tmp_path / "a.npz", {"x": np.arange(3)})
+        with atomic_directory(tmp_path / "variant") as folder:
+            (folder / "meta.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "a.npz").stat().st_mode) == file_mode
+    assert stat.S_IMODE((tmp_path / "variant").stat().st_mode) == dir_mode

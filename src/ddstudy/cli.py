@@ -129,13 +129,19 @@ def cmd_data_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_list(text: str | None) -> tuple[int, ...] | None:
+def _int_list(text: str | None, flag: str = "a list option") -> tuple[int, ...] | None:
     if text is None or text == "all":
         return None
+    return _number_list(text, int, flag)
+
+
+def _number_list(text: str, kind: type, flag: str) -> tuple:
+    """``1,2,3`` → a tuple of numbers; anything else is one line naming the flag."""
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise DDStudyError(f"expected comma-separated integers, got '{text}'") from None
+        what = "integers" if kind is int else "numbers"
+        raise DDStudyError(f"{flag}: expected comma-separated {what}, got '{text}'") from None
 
 
 def _add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
@@ -203,10 +209,10 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         batch_size=args.batch_size,
-        milestones=_int_list(args.milestones) or (),
+        milestones=_int_list(args.milestones, "--milestones") or (),
         gamma=args.gamma,
         normalize=not args.no_normalize,
-        save_epochs=_int_list(args.save_epochs),
+        save_epochs=_int_list(args.save_epochs, "--save-epochs"),
     )
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     job = ZooJob(dataset, args.arch, args.init, args.seed)
@@ -276,7 +282,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             archs=tuple(args.clom_archs.split(",")),
             inits=args.clom_inits,
             epoch=args.clom_epoch,
-            alphas=tuple(float(a) for a in args.clom_alphas.split(",")),
+            alphas=_number_list(args.clom_alphas, float, "--clom-alphas"),
             batch_size=args.clom_batch_size,
             samples_per_step=args.clom_samples_per_step,
             ce_form=args.clom_ce_form,
@@ -294,6 +300,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ddstudy.distill.run import load_synthetic
     from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
+    from ddstudy.io import check_writable_target
 
     config = EvalConfig(
         num_eval=args.num_eval,
@@ -305,6 +312,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         augment=args.augment,
         seed=args.seed,
     )
+    check_writable_target(args.out, kind="file")
     images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
     record = evaluate_synthetic(
         images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args), _accel(args)
@@ -322,6 +330,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_metrics_is_an_error(frame, problems: list, study, metrics_dir: str) -> None:
+    """A table with no row at all is a failed run, not a result (one line instead of a warning per cell)."""
+    if len(frame) == 0:
+        raise DDStudyError(
+            f"no metrics of grid '{study.grid}' under {metrics_dir}/ ({len(problems)} missing or unreadable); "
+            "run the evaluations first (snakemake evaluations)"
+        )
+
+
 def cmd_report_bias(args: argparse.Namespace) -> int:
     from ddstudy.config import load_study
     from ddstudy.report.bias import bias_table, metrics_paths
@@ -329,6 +346,7 @@ def cmd_report_bias(args: argparse.Namespace) -> int:
 
     study = load_study(args.params, args.grid)
     frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
+    _no_metrics_is_an_error(frame, problems, study, args.metrics_dir)
     for problem in problems:
         print(f"ddstudy: warning: {problem}", file=sys.stderr)
     print(write_csv(frame, args.out))
@@ -343,6 +361,7 @@ def cmd_report_ptm(args: argparse.Namespace) -> int:
 
     study = load_study(args.params, args.grid)
     frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))
+    _no_metrics_is_an_error(frame, problems, study, args.metrics_dir)
     for problem in problems:
         print(f"ddstudy: warning: {problem}", file=sys.stderr)
     print(write_csv(frame, args.out))
@@ -394,9 +413,16 @@ def _add_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fashion-mnist-dir", help="folder with the Fashion-MNIST idx .gz files")
 
 
+def _version() -> str:
+    import ddstudy
+
+    return ddstudy.__version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     levels = ["DEBUG", "INFO", "WARNING", "ERROR"]
     parser = argparse.ArgumentParser(prog="ddstudy", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--log-level", default="INFO", choices=levels)
     # Leaf commands accept --log-level too (after the subcommand), without overriding the top-level default.
     common = argparse.ArgumentParser(add_help=False)

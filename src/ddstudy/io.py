@@ -3,6 +3,10 @@
 Every artifact is written to a temporary name in the destination's own directory and renamed into place, so an
 interrupted run never leaves a file (or a dataset folder) that looks finished. Arrays are stored as ``.npz`` and
 read back with ``allow_pickle=False``; a file that is not a valid archive is reported by path, in one line.
+
+Modes follow the umask, as ``open``/``mkdir`` would give them (files 0644 and folders 0755 under umask 022):
+``tempfile`` creates its files 0600 and folders 0700, which on a cluster's shared file system would hide every
+artifact from colleagues and from Slurm jobs running as another account.
 """
 
 from __future__ import annotations
@@ -32,6 +36,29 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it back at once
+    os.umask(mask)
+    return mask
+
+
+def check_writable_target(path: str | os.PathLike, kind: str = "folder") -> Path:
+    """Refuse an output path before any work: not an existing entry of the other kind, and its folder creatable
+    and writable (probed by creating a file there, since permission bits do not tell root about ``/proc``)."""
+    path = Path(path)
+    if path.exists() and (path.is_dir() != (kind == "folder")):
+        other = "a file" if kind == "folder" else "a folder"
+        raise DDStudyError(f"--out {path}: is {other}, not a {kind}; choose another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise DDStudyError(f"--out {path}: cannot write there ({err.strerror}); choose a writable location") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     """Open a temporary sibling of ``path`` for writing; rename it over ``path`` only on success."""
@@ -39,6 +66,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -59,6 +87,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
         if path.exists():

@@ -90,9 +90,11 @@ def test_dm_loss_falls_and_images_change(dataset, tmp_path):
     curve = meta["loss"]["curve"]
     assert np.mean(curve[-3:]) < np.mean(curve[:3])
     images, labels, _ = load_synthetic(tmp_path / "dm")
-    initial = distill_cell(dataset, distill_config("dm", 2, iterations=0, **FAST), tmp_path / "dm0", "cpu")
-    start, _, _ = load_synthetic(tmp_path / "dm0")
-    assert initial["iterations_done"] == 0 and not torch.allclose(images, start)
+    early = distill_cell(dataset, distill_config("dm", 2, iterations=1, **FAST), tmp_path / "dm1", "cpu")
+    start, _, _ = load_synthetic(tmp_path / "dm1")
+    assert early["iterations_done"] == 1 and not torch.allclose(images, start)
+    with pytest.raises(DDStudyError, match="dm needs iterations ≥ 1, got 0"):
+        distill_config("dm", 2, iterations=0)
     assert labels.tolist() == sorted(labels.tolist()) and images.shape == (20, 3, 28, 28)
     assert (tmp_path / "dm" / "grid.png").stat().st_size > 5000
 

@@ -21,7 +21,7 @@ import ddstudy
 from ddstudy.data import bias, corruptions
 from ddstudy.data.sources import SOURCES, SourceData, SourceOptions, Split, load_source, take_per_class
 from ddstudy.errors import DDStudyError
-from ddstudy.io import atomic_directory, save_npz, write_json
+from ddstudy.io import atomic_directory, check_writable_target, save_npz, write_json
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ BIASES = ("color", "corruption", "none")
 TEST_ATTR_MODES = ("conflicting", "uniform")
 DEFAULT_SEED = 42  # the reference's seed (biased_mnist.__init__, biased_cifar10.__init__)
 SPLIT_CODES = {"train": 0, "test": 1}  # mixed into the seed so the two splits draw independent noise
-ARRAY_CONTRACT = {"images": ("uint8", 4), "labels": ("int64", 1), "attrs": ("int64", 1)}
 
 
 def format_ratio(ratio: float) -> str:
@@ -158,6 +157,7 @@ def build_variant(
 ) -> dict:
     """Build ``spec`` into ``out_dir`` atomically and return its meta (also written as ``meta.json``)."""
     started = time.perf_counter()
+    check_writable_target(out_dir)
     source = source or load_source(spec.source, options)
     if spec.bias == "color" and source.train.images.shape[1] != 1:
         raise DDStudyError(f"colour bias needs a grey source; '{spec.source}' has 3 channels (use --bias corruption)")

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ddstudy.data.build import ARRAY_CONTRACT
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_npz, read_json, sha256_file
+
+# Each split's npz: arrays by name → (dtype, ndim). Kept here, not beside the builder, so that loading a variant
+# (every training job) does not import the corruption code and its scipy/scikit-image/OpenCV dependencies.
+ARRAY_CONTRACT = {"images": ("uint8", 4), "labels": ("int64", 1), "attrs": ("int64", 1)}
 
 
 @dataclass(frozen=True)

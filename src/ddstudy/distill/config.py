@@ -59,8 +59,15 @@ class DistillConfig:
             raise DDStudyError(f"init must be 'noise' or 'real', got '{self.init}'")
         if self.dis_metric not in ("ours", "mse", "cos"):
             raise DDStudyError(f"unknown gradient distance '{self.dis_metric}'; choose ours, mse or cos")
-        if self.iterations < 0 or self.batch_real < 1 or self.batch_train < 1 or self.checkpoint_every < 1:
-            raise DDStudyError("iterations ≥ 0, batch_real ≥ 1, batch_train ≥ 1 and checkpoint_every ≥ 1 are required")
+        lowest = {"iterations": 1 if self.method in DISTILL_METHODS else 0, "batch_real": 1, "batch_train": 1}
+        lowest |= {"checkpoint_every": 1, "outer_loop": 1, "inner_loop": 0}
+        for name, minimum in lowest.items():
+            value = getattr(self, name)
+            if value is not None and value < minimum:
+                what = f"{self.method} needs {name} ≥ {minimum}"
+                raise DDStudyError(
+                    f"{what}, got {value}" + (" (0 would store the initial images)" * (name == "iterations"))
+                )
         if self.method in ("dc", "dsa") and (self.outer_loop is None or self.inner_loop is None):
             get_loops(self.ipc)  # raises a clear error for an IPC without a table entry
 

@@ -30,7 +30,7 @@ from ddstudy.distill.dm import DistributionMatching
 from ddstudy.distill.loop import ExtraLoss, Method, run_distillation
 from ddstudy.distill.real import RealPool
 from ddstudy.errors import DDStudyError
-from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
+from ddstudy.io import check_writable_target, publish_directory, save_npz, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,9 @@ def distill_cell(
     (recorded in the meta).
     """
     started = time.perf_counter()
+    out_dir = check_writable_target(out_dir)
     device = torch.device(device)
     accel = accel.resolved(device)
-    out_dir = Path(out_dir)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]

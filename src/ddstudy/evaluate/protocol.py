@@ -52,8 +52,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.num_eval < 1:
             raise DDStudyError(f"num_eval must be ≥ 1, got {self.num_eval}")
-        if self.epochs is not None and self.epochs < 0:
-            raise DDStudyError(f"eval epochs must be ≥ 0, got {self.epochs}")
+        if self.epochs is not None and self.epochs < 1:
+            raise DDStudyError(f"eval epochs must be ≥ 1, got {self.epochs} (0 would score untrained networks)")
         if self.augment != "auto":
             check_strategy(self.augment)
 

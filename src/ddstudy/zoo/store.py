@@ -96,6 +96,8 @@ def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
             | {f"test_{k}": v for k, v in meta["test"].items() if k != "acc_per_class"}
             | {"path": str(meta_path.relative_to(root).with_suffix(".safetensors"))}
         )
+    if not entries:
+        raise DDStudyError(f"{root}: no PTM checkpoints of '{dataset}'; train its zoo first (snakemake zoo)")
     entries.sort(key=lambda e: (e["arch"], e["init"], e["epoch"]))
     path = root / "index.json"
     write_json(path, {"dataset": dataset, "checkpoints": entries})

@@ -31,7 +31,7 @@ from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.metrics import accuracy_report
-from ddstudy.io import publish_directory, write_json
+from ddstudy.io import check_writable_target, publish_directory, write_json
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.training import train_epoch
@@ -132,9 +132,9 @@ def train_zoo_model(
 
     ``accel``: training steps and test scoring through the compiled network and/or in bf16 (recorded in every
     checkpoint's meta and in the resume fingerprint)."""
+    out_dir = check_writable_target(out_dir)
     device = torch.device(device)
     accel = accel.resolved(device)
-    out_dir = Path(out_dir)
     staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
     if variant.meta["name"] != job.dataset:
