@@ -76,7 +76,9 @@ def test_bias_markdown_means_stds_counts_and_missing(populated):
     text = bias_markdown(frame)
     assert "| ratio 0 | ratio 0.9 |" in text
     dm = frame[(frame.method == "dm") & (frame.ratio == 0.0) & (frame.severity == 1)].iloc[0]
-    assert f"| dm | {fmt_acc(dm.acc_mean, dm.acc_std, 3)} |" in text
+    protocol = f"{dm.eval_epochs} epochs, {'no aug.' if dm.eval_augment == 'none' else 'DSA aug.'}"
+    assert f"| dm | {protocol} | {fmt_acc(dm.acc_mean, dm.acc_std, 3)} |" in text
+    assert "| method | trained | ratio 0 | ratio 0.9 |" in text  # every block states its rows' protocol
     assert "± 1.00 (3)" in text and "—" in text  # the missing random cell at ratio 0.9, severity 2
     assert "**Aligned / conflicting test accuracy**" in text
 
@@ -179,4 +181,4 @@ def test_every_figure_function_writes_a_png(tmp_path):
     text = ptm_markdown(ptm_full, centre)
     assert "**PTM epoch**" in text and "**domain (distance, source)**" in text and "+4.00" in text
     zoo = pd.DataFrame({"dataset": ["d"], "arch": ["LeNet"], "epoch": [1], "test_acc": [0.5]})
-    assert "| LeNet | 50.00 ± 0.00 (1) |" in zoo_markdown(zoo)
+    assert "| LeNet | 50.00 (1) |" in zoo_markdown(zoo)  # one init: no spread to show

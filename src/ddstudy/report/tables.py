@@ -23,15 +23,33 @@ def family_of(dataset: str) -> str:
     return re.sub(r"-r[0-9.]+-s[0-9]+", "", dataset)
 
 
+def _absent(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def fmt_acc(mean, std=None, n=None) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    """``mean ± std (n)`` in percent; one run has no spread, so it shows as ``mean (1)`` (no ``± 0.00``)."""
+    if _absent(mean):
         return MISSING
     text = f"{100 * mean:.2f}"
-    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+    single = not _absent(n) and int(n) == 1
+    if not _absent(std) and not single:
         text += f" ± {100 * std:.2f}"
-    if n is not None and not (isinstance(n, float) and math.isnan(n)):
+    if not _absent(n):
         text += f" ({int(n)})"
     return text
+
+
+def protocol_text(block: pd.DataFrame) -> str:
+    """How the rows of a block were evaluated: epochs and augmentation (runs are the n in each cell), e.g.
+    ``50 epochs, DSA aug.``; several protocols are listed with ``/``."""
+    seen = []
+    for epochs, augment in block[["eval_epochs", "eval_augment"]].itertuples(index=False):
+        text = f"{_plain(epochs)} epochs" if not _absent(epochs) else "epochs ?"
+        text += ", no aug." if augment in (None, "none") or _absent(augment) else ", DSA aug."
+        if text not in seen:
+            seen.append(text)
+    return " / ".join(seen)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -60,7 +78,8 @@ def bias_markdown(frame: pd.DataFrame) -> str:
         return "# Bias study\n\nNo metrics yet.\n"
     out = [
         "# Bias study: test accuracy (%) by bias-aligned ratio\n",
-        "Cells: mean ± std over evaluation runs (n runs); — = not produced by this grid.\n",
+        "Cells: mean ± std over evaluation runs (n runs; one run has no ±); — = not produced by this grid. "
+        "*trained*: the evaluation protocol of the row (epochs of training on the synthetic set, augmentation).\n",
     ]
     frame = frame.copy()
     frame["family"] = frame["dataset"].map(family_of)
@@ -77,8 +96,8 @@ def bias_markdown(frame: pd.DataFrame) -> str:
                 for ratio in ratios:
                     hit = block[(block["method"] == method) & (block["ratio"] == ratio)]
                     cells.append(fmt_acc(*hit[["acc_mean", "acc_std", "n_runs"]].iloc[0]) if len(hit) else MISSING)
-                rows.append([method] + cells)
-            out.append(markdown_table(["method"] + [f"ratio {r:g}" for r in ratios], rows))
+                rows.append([method, protocol_text(block[block["method"] == method])] + cells)
+            out.append(markdown_table(["method", "trained"] + [f"ratio {r:g}" for r in ratios], rows))
         rows = []
         for (method, ipc), block in group.groupby(["method", group["ipc"].map(_ipc_text)]):
             cells = []
