@@ -61,8 +61,7 @@ push: setup
 
 # dvc pull resets modification times; restamp marks what it restored as finished for Snakemake (see the script).
 pull: setup
-	$(BIN)/dvc pull
-	workflow/scripts/restamp.sh
+	workflow/scripts/pull.sh
 
 restamp: setup
 	workflow/scripts/restamp.sh

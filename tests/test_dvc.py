@@ -119,3 +119,17 @@ def test_remote_path_is_configurable_without_editing_tracked_files(origin):
         [p for p in (origin.parent / "ddstudy-dvc-remote").rglob("*") if p.is_file()]
     )
     assert git(clone, "status", "--porcelain") == ""  # .dvc/config.local is ignored by git
+
+
+def test_pull_without_a_remote_says_what_to_do(tmp_path):
+    """A fresh clone with no remote beside it: one line naming the missing folder and the two ways out."""
+    repo = tmp_path / "clone"
+    (repo / "workflow" / "scripts").mkdir(parents=True)
+    root = Path(__file__).parents[1]
+    for script in ("pull.sh", "restamp.sh"):
+        (repo / "workflow" / "scripts" / script).write_bytes((root / "workflow" / "scripts" / script).read_bytes())
+    run_ok([DVC, "init", "--no-scm", "-q"], repo, timeout=60)
+    run_ok([DVC, "remote", "add", "-d", "shared", "../../ddstudy-dvc-remote"], repo, timeout=60)
+    code, log = run_bounded(["bash", "workflow/scripts/pull.sh"], repo, timeout=60)
+    assert code == 1 and "does not exist yet: run `make push`" in log and "dvc remote modify --local shared" in log
+    assert len(log.strip().splitlines()) == 1

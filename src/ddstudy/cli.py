@@ -108,7 +108,8 @@ def cmd_data_show(args: argparse.Namespace) -> int:
                 f" aligned={counts['aligned']} conflicting={counts['conflicting']} ({counts['aligned_fraction']:.3f})"
             )
         print(line + f" sha256={meta['sha256'][split + '.npz'][:12]}…")
-    png = Path(args.png) if args.png else Path("results/figures/datasets") / f"{meta['name']}-samples.png"
+    # Not results/figures/datasets/: that folder is the pipeline's (a DVC output); an ad-hoc look would dirty it.
+    png = Path(args.png) if args.png else Path("results/figures/samples") / f"{meta['name']}-samples.png"
     plot_variant_samples(variant, png, per_class=args.per_class)
     print(f"  sample grid  {png}")
     return 0
@@ -465,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = leaf(data, "show", help="print a variant's meta and write a sample-grid PNG")
     show.add_argument("dir", help="variant folder")
-    show.add_argument("--png", help="output PNG (default results/figures/datasets/<name>-samples.png)")
+    show.add_argument("--png", help="output PNG (default results/figures/samples/<name>-samples.png, git-ignored)")
     show.add_argument("--per-class", type=int, default=8)
     show.set_defaults(func=cmd_data_show)
 
