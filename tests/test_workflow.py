@@ -1,5 +1,6 @@
 """Snakemake and DVC read the same grid: dry runs plan the expected jobs."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,3 +82,26 @@ def test_paper_dry_run_plans_distillation_and_evaluation():
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings); 830 + 240 cross-arch of CLoM cells
     assert counts["distill"] == 944 and counts["evaluate"] == 1214 and counts["bias_table"] == 1
     assert counts["ptm_table"] == 1
+
+
+def test_slurm_requests_per_rule_from_params(tmp_path):
+    """Baselines select real images (no GPU), data and report jobs too; GPU rules ask for one GPU; memory per rule
+    and a CPU partition come from params (issue 13); time limits from the cost model (issue 12)."""
+    extra = tmp_path / "resources.yaml"
+    extra.write_text("resources: {cpu_partition: cpuq, mem_mb: {select: 3000}}\n")
+    result = snakemake("-n", "--forceall", "--configfile", "params.yaml", str(extra), "--config", "grid=demo")
+    assert result.returncode == 0, result.stderr
+    blocks = result.stdout.split("\n\n")
+
+    def resources_of(rule):
+        found = [b for b in blocks if re.search(rf"^\s*(local)?rule {rule}:", b, re.MULTILINE)]
+        assert found, rule
+        return [line for b in found for line in b.splitlines() if "resources:" in line]
+
+    for line in resources_of("select"):
+        assert "gpu" not in line and "slurm_partition=cpuq" in line and "mem_mb=3000" in line
+    for rule in ("biased_dataset", "clean_dataset", "report", "bias_table"):
+        assert all("gpu" not in line and "slurm_partition=cpuq" in line for line in resources_of(rule)), rule
+    for rule in ("distill", "evaluate", "zoo_model"):
+        assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
+    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 26

@@ -148,6 +148,7 @@ class Study:
     clom_centre: ClomConfig | None = None
     accel: Accel = Accel()  # how networks run (compile, precision): top-level params, a grid may override
     cost: CostModel = CostModel()  # throughput per device kind → Slurm time limits, `ddstudy plan`
+    resources: dict | None = None  # params `resources`: cpu_partition, mem_mb per rule group (defaults filled in)
 
     @property
     def device_kind(self) -> str:
@@ -426,6 +427,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
         accel=Accel(**{f.name: grid_params.get(f.name, params.get(f.name, f.default)) for f in fields(Accel)}),
         cost=_cost_model(params.get("cost") or {}),
+        resources=_resources(params.get("resources") or {}),
         clom_centre=_clom_config((grid_params.get("clom") or {}).get("center") or {}, f"grids.{name}.clom.center")
         if grid_params.get("clom")
         else None,
@@ -433,6 +435,25 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     for method in {cell.config.method for cell in cells}:
         study.eval_config(method)  # fail now on a bad evaluation override, not in the middle of a run
     return study
+
+
+RESOURCE_MEM_MB = {
+    "biased_dataset": 6000,
+    "clean_dataset": 4000,
+    "figures": 4000,
+    "zoo_model": 8000,
+    "distill": 16000,
+    "select": 8000,
+    "evaluate": 8000,
+    "tables": 4000,
+}
+
+
+def _resources(settings: dict) -> dict:
+    return {
+        "cpu_partition": settings.get("cpu_partition"),
+        "mem_mb": RESOURCE_MEM_MB | (settings.get("mem_mb") or {}),
+    }
 
 
 def _cost_model(settings: dict) -> CostModel:

@@ -141,3 +141,15 @@ def evaluate_minutes(study, dataset: str, set_name: str, arch: str) -> int:
     cell = study.cell(dataset, set_name)
     flops = evaluate_flops(cell, arch, study.variant(dataset), study.eval_config(cell.config.method))
     return study.cost.minutes(flops, study.device_kind)
+
+
+def job_resources(study, group: str, gpu: bool = False) -> dict:
+    """Slurm requests of a rule's jobs from params ``resources`` (``**`` into a rule's ``resources:``): memory, and
+    one GPU for a GPU rule unless params say ``device: cpu``; jobs without a GPU go to ``cpu_partition`` when set."""
+    settings = study.resources
+    chosen = {"mem_mb": settings["mem_mb"][group]}
+    if gpu and study.device != "cpu":
+        chosen["gpu"] = 1
+    elif settings.get("cpu_partition"):
+        chosen["slurm_partition"] = settings["cpu_partition"]
+    return chosen

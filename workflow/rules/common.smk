@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from ddstudy.config import study_from_params
+from ddstudy.distill.config import DISTILL_METHODS
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
 from ddstudy.report.zoo import zoo_figure_path
@@ -19,6 +20,7 @@ from ddstudy.workflow import (
     evaluate_args,
     evaluate_minutes,
     figure_label,
+    job_resources,
     names_regex,
     zoo_minutes,
     zoo_train_args,
@@ -37,8 +39,6 @@ for _arg in getattr(_defaults, "args", None) or []:
         _variable = _value.strip("'\"").lstrip("$").strip("{}")
         raise WorkflowError(f"resource {_name} is {_value}: set it, e.g. `export {_variable}=<name>`, and rerun")
 
-# GPU jobs ask Slurm for one GPU unless the grid runs on the CPU (params `device: cpu`).
-GPUS = 0 if STUDY.device == "cpu" else 1
 ACCEL = accel_args(STUDY.accel)  # --compile/--no-compile --precision: how networks run in every training job
 DATASETS_DIR = "data/datasets"
 FIGURES_DIR = "results/figures"

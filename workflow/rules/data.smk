@@ -15,7 +15,7 @@ rule biased_dataset:
         "logs/data/{variant}.log",
     threads: STUDY.workers
     resources:
-        mem_mb=6000,
+        **job_resources(STUDY, "biased_dataset"),
         runtime=30,
     conda:
         ENV
@@ -35,7 +35,7 @@ rule clean_dataset:
     log:
         "logs/data/{variant}.log",
     resources:
-        mem_mb=4000,
+        **job_resources(STUDY, "clean_dataset"),
         runtime=15,
     conda:
         ENV
@@ -59,7 +59,7 @@ if DATASET_FIGURES:  # a grid without biased variants has no sample figures
         log:
             "logs/data/figures.log",
         resources:
-            mem_mb=4000,
+            **job_resources(STUDY, "figures"),
             runtime=15,
         conda:
             ENV

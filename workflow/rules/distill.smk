@@ -12,7 +12,7 @@ rule distill:
         directory(f"{SYNTHETIC_DIR}/{{dataset}}/{{setname}}"),
     wildcard_constraints:
         dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
-        setname=names_regex(sorted({c.set_name for c in STUDY.cells})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method in DISTILL_METHODS})),
     params:
         ddstudy=DDSTUDY,
         args=lambda wildcards: distill_args(STUDY.cell(wildcards.dataset, wildcards.setname).config),
@@ -24,14 +24,23 @@ rule distill:
         "logs/distill/{dataset}/{setname}.log",
     threads: STUDY.threads["distill"]
     resources:
-        gpu=GPUS,
-        mem_mb=16000,
+        **job_resources(STUDY, "distill", gpu=True),
         runtime=lambda wildcards: distill_minutes(STUDY, wildcards.dataset, wildcards.setname),
     conda:
         ENV
     shell:
         "{params.ddstudy} distill {params.args} {params.clom} --zoo-root {params.zoo_root} --device {params.device} {params.accel} "
         "--threads {threads} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
+
+
+use rule distill as select with:
+    """A random / herding / full-data baseline: a selection of real images, no GPU needed."""
+    wildcard_constraints:
+        dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method not in DISTILL_METHODS})),
+    resources:
+        **job_resources(STUDY, "select"),
+        runtime=lambda wildcards: distill_minutes(STUDY, wildcards.dataset, wildcards.setname),
 
 
 rule synthetic_sets:

@@ -25,8 +25,7 @@ rule evaluate:
     group:
         "evaluate"
     resources:
-        gpu=GPUS,
-        mem_mb=8000,
+        **job_resources(STUDY, "evaluate", gpu=True),
         runtime=lambda wildcards: evaluate_minutes(STUDY, wildcards.dataset, wildcards.setname, wildcards.arch),
     conda:
         ENV
@@ -49,6 +48,8 @@ if STUDY.evaluations:
             metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
         log:
             "logs/report/bias_table.log",
+        resources:
+            **job_resources(STUDY, "tables"),
         conda:
             ENV
         shell:
@@ -70,6 +71,8 @@ if any(c.clom for c in STUDY.cells):
             metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
         log:
             "logs/report/ptm_table.log",
+        resources:
+            **job_resources(STUDY, "tables"),
         conda:
             ENV
         shell:

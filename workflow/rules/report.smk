@@ -27,6 +27,8 @@ rule report:
         synthetic=SYNTHETIC_DIR,
     log:
         "logs/report/report.log",
+    resources:
+        **job_resources(STUDY, "tables"),
     conda:
         ENV
     shell:

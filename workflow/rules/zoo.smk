@@ -19,10 +19,9 @@ rule zoo_model:
         accel=ACCEL,
     log:
         "logs/zoo/{dataset}/{arch}/init{init}.log",
-    threads: 2
+    threads: STUDY.threads["zoo"]
     resources:
-        gpu=GPUS,
-        mem_mb=8000,
+        **job_resources(STUDY, "zoo_model", gpu=True),
         runtime=lambda wildcards: zoo_minutes(STUDY, wildcards.dataset, wildcards.arch, wildcards.init),
     conda:
         ENV
@@ -48,6 +47,8 @@ rule zoo_index:
         zoo_root=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
     log:
         "logs/zoo/{dataset}/index.log",
+    resources:
+        **job_resources(STUDY, "tables"),
     conda:
         ENV
     shell:
@@ -72,6 +73,8 @@ if STUDY.zoo:
             figures=lambda wildcards, output: os.path.dirname(output.figures[0]),
         log:
             "logs/zoo/report.log",
+        resources:
+            **job_resources(STUDY, "tables"),
         conda:
             ENV
         shell:
