@@ -1,12 +1,15 @@
 """Study figures: accuracy vs bias-aligned ratio, aligned vs conflicting accuracy, ratio × severity heatmaps,
 CLoM gains by PTM axis, cross-architecture bars, and synthetic images by method × ratio.
 
-Every figure has a title, labelled axes with units and a legend; error bars are the std over evaluation runs.
+Every figure has a title, labelled axes with units and a legend that says what its error bars are (the std over
+evaluation runs); a method has one colour and marker in all of them (:mod:`ddstudy.report.style`), and accuracy axes
+run from 0 to 100 %.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -17,19 +20,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.report.style import ERROR_BARS, accuracy_axis, clom_setting_text, method_style  # noqa: E402
 from ddstudy.report.tables import METHOD_ORDER, PTM_AXES, ptm_axis  # noqa: E402
 
 DISTILLED = ("dc", "dsa", "dm")
 
 
-def _ordered(methods) -> list[str]:
+def _rank(label: str) -> tuple[int, str]:
     """Reference order (dc, dsa, dm, baselines); labels like 'dm IPC 10' sort by their method word."""
+    method = label.split(" ")[0]
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else 99, label)
 
-    def key(label: str):
-        method = label.split(" ")[0]
-        return (METHOD_ORDER.index(method) if method in METHOD_ORDER else 99, label)
 
-    return sorted(methods, key=key)
+def _ordered(methods) -> list[str]:
+    return sorted(methods, key=_rank)
 
 
 def _value_text(value) -> str:
@@ -54,9 +58,9 @@ def plot_acc_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path
                 data["ratio"],
                 100 * data["acc_mean"],
                 yerr=100 * data["acc_std"].fillna(0),
-                marker="o",
                 capsize=3,
                 label=f"{method} (n={int(data['n_runs'].min())})",
+                **method_style(method),
             )
         if len(full):
             ax.errorbar(
@@ -64,17 +68,16 @@ def plot_acc_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path
                 100 * full["acc_mean"],
                 yerr=100 * full["acc_std"].fillna(0),
                 ls="--",
-                color="black",
-                marker="s",
                 capsize=3,
-                label="full training set",
+                label=f"full training set (n={int(full['n_runs'].min())})",
+                **method_style("full"),
             )
         ax.set_title(f"IPC {int(ipc)}" if ipc is not None else "all")
         ax.set_xlabel("bias-aligned ratio of the training set")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0].set_ylabel("test accuracy on the unbiased test set (%)")
-    fig.suptitle(title.replace(" — ", "\n"), fontsize=10)
+    accuracy_axis(axes[0], "test accuracy on the unbiased test set (%)")
+    fig.suptitle(title.replace(" — ", "\n") + f"\n{ERROR_BARS}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -84,22 +87,27 @@ def plot_aligned_conflicting(frame: pd.DataFrame, path: str | Path, title: str) 
     data = frame.dropna(subset=["acc_aligned", "acc_conflicting"])
     fig, axes = _panels(1, width=10.0, height=4.5)
     ax = axes[0]
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, ((method, ipc), block) in enumerate(data.groupby(["method", data["ipc"].fillna(-1)])):
+    seen: dict[str, int] = {}
+    for (method, ipc), block in sorted(
+        data.groupby(["method", data["ipc"].fillna(-1)]), key=lambda kv: (_rank(kv[0][0]), kv[0][1])
+    ):
         block = block.sort_values("ratio")
         label = method if ipc == -1 else f"{method} IPC {int(ipc)}"
-        colour = colours[k % len(colours)]
-        ax.plot(block["ratio"], 100 * block["acc_aligned"], marker="o", color=colour, label=f"{label}: aligned")
+        style = method_style(method)
+        alpha = (1.0, 0.65, 0.4)[min(seen.get(method, 0), 2)]  # further IPCs of a method: lighter
+        seen[method] = seen.get(method, 0) + 1
+        ax.plot(block["ratio"], 100 * block["acc_aligned"], alpha=alpha, label=f"{label}: aligned", **style)
+        style["marker"] = "x"
         ax.plot(
             block["ratio"],
             100 * block["acc_conflicting"],
-            marker="x",
             ls="--",
-            color=colour,
+            alpha=alpha,
             label=f"{label}: conflicting",
+            **style,
         )
     ax.set_xlabel("bias-aligned ratio of the training set")
-    ax.set_ylabel("test accuracy (%)")
+    accuracy_axis(ax, "test accuracy (%), mean over evaluation runs")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(title.replace(" — ", "\n"), fontsize=10)
@@ -140,37 +148,39 @@ def plot_clom_gains(frame: pd.DataFrame, centre: dict, path: str | Path, title: 
     }
     for ax, axis in zip(axes, axes_present, strict=False):
         members = clom[(clom["axis"] == axis) | (clom["axis"] == "centre")]
-        names = [
-            f"{r.clom_distance}\n{r.zoo_source[:18]}" if axis == "domain" else _value_text(getattr(r, axis))
-            for r in members.itertuples()
-        ]
+        names = []
+        for r in members.itertuples():
+            if axis == "domain":
+                own = r.zoo_source == getattr(r, "dataset", None)
+                source = "this dataset" if own else "\n".join(textwrap.wrap(r.zoo_source, 22))
+                name = f"{r.clom_distance}, PTMs on\n{source}"
+            else:
+                name = _value_text(getattr(r, axis))
+            names.append(name + ("\n(centre)" if r.axis == "centre" else ""))
         gains = 100 * members["gain_vs_no_clom"].astype(float)
-        ax.bar(
+        bars = ax.bar(
             range(len(members)),
             gains,
             yerr=100 * members["acc_std"].astype(float),
             capsize=3,
             color=["tab:green" if g >= 0 else "tab:red" for g in gains],
         )
-        ax.set_xticks(range(len(members)), names, fontsize=7, rotation=20)
+        for bar, axis_of in zip(bars, members["axis"], strict=True):
+            if axis_of == "centre":  # the same centre bar stands in every panel: hatched, so it reads as shared
+                bar.set_hatch("//")
+                bar.set_edgecolor("black")
+        ax.set_xticks(range(len(members)), names, fontsize=7)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xlabel(labels[axis])
         ax.set_title(labels[axis])
         ax.grid(alpha=0.3, axis="y")
     axes[0].set_ylabel("accuracy gain over no CLoM (points)")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(
+        f"{title}\nhatched: the centre setting (in every panel); error bars: std over the CLoM run's evaluations",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-def setting_label(set_name: str, dataset: str) -> str:
-    """'dc_ipc1_clom-ce-<dataset>-ConvNet-i1-e150-a1000' → 'CLoM ce · PTMs on own data · ConvNet-i1-e150-a1000'."""
-    if "_clom-" not in set_name:
-        return "without CLoM"
-    slug = set_name.split("_clom-", 1)[1]
-    distance, _, rest = slug.partition("-")
-    rest = rest.replace(dataset, "PTMs on own data", 1)
-    return f"CLoM {distance} · {rest}"
 
 
 def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
@@ -180,10 +190,11 @@ def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
     width = 0.8 / max(1, len(cross))
     for k, row in enumerate(cross.itertuples(index=False)):
         values = [100 * getattr(row, a) if not pd.isna(getattr(row, a)) else 0 for a in archs]
-        ax.bar(np.arange(len(archs)) + k * width, values, width, label=setting_label(row.set_name, row.dataset))
+        label = f"{row.method} IPC {_value_text(row.ipc)}, {clom_setting_text(row.set_name, row.dataset)}"
+        ax.bar(np.arange(len(archs)) + k * width, values, width, label=label)
     ax.set_xticks(np.arange(len(archs)) + width * (len(cross) - 1) / 2, archs)
     ax.set_xlabel("evaluation architecture")
-    ax.set_ylabel("test accuracy (%)")
+    accuracy_axis(ax, "test accuracy (%), mean over evaluation runs")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title.replace(" — ", "\n"), fontsize=9)

@@ -8,12 +8,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ddstudy.errors import DDStudyError  # noqa: E402
 from ddstudy.io import read_json  # noqa: E402
 from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.report.style import accuracy_axis  # noqa: E402
 
 ZOO_COLUMNS = [
     "dataset",
@@ -51,15 +53,28 @@ def plot_zoo_accuracy(frame: pd.DataFrame, dataset: str, path: str | Path) -> Pa
         for arch, group in data.groupby("arch"):
             stats = group.groupby("epoch")[column].agg(["mean", "std", "count"])
             label = f"{arch} (n={int(stats['count'].max())} inits)"
+            # Only saved epochs are points; a solid line would claim values at the epochs in between.
+            consecutive = len(stats) < 2 or bool((np.diff(stats.index) == 1).all())
             ax.errorbar(
-                stats.index, 100 * stats["mean"], yerr=100 * stats["std"].fillna(0), marker="o", capsize=3, label=label
+                stats.index,
+                100 * stats["mean"],
+                yerr=100 * stats["std"].fillna(0),
+                marker="o",
+                ls="-" if consecutive else ":",
+                capsize=3,
+                label=label,
             )
         ax.set_title(title)
         ax.set_xlabel("training epoch of the PTM")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy (%)")
+    accuracy_axis(axes[0], "accuracy (%)")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"PTM zoo on {dataset}: accuracy by epoch (mean ± std over inits)", fontsize=10)
+    saved = ", ".join(str(e) for e in sorted(data["epoch"].unique()))
+    fig.suptitle(
+        f"PTM zoo on {dataset}: accuracy by epoch, mean ± std over inits (error bars)\n"
+        f"points: saved epochs ({saved}); dotted lines join points that are not consecutive epochs",
+        fontsize=10,
+    )
     fig.tight_layout()
     return save_figure(fig, path)
