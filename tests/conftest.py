@@ -73,3 +73,14 @@ def cifar_root(tmp_path) -> Path:
         entry = {"batch_label": name, "labels": labels.astype(int).tolist(), "data": data, "filenames": []}
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def colour_variant(tmp_path_factory, fashion_options) -> Path:
+    """A colour-biased variant (ratio 0.8, severity 4, uniform test attributes) of the toy Fashion-MNIST; read-only."""
+    from ddstudy.data.build import VariantSpec, build_variant
+
+    spec = VariantSpec("fashion-mnist", "color", 0.8, 4, test_attrs="uniform")
+    folder = tmp_path_factory.mktemp("ds") / spec.name
+    build_variant(spec, folder, fashion_options)
+    return folder

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from ddstudy.accel import ORACLE, Accel, compile_available, compiled_graphs
-from ddstudy.data.build import VariantSpec, build_variant
 from ddstudy.distill.config import distill_config
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
@@ -25,12 +24,9 @@ BF16 = Accel(precision="bf16")
 needs_compile = pytest.mark.skipif(not compile_available(torch.device("cpu")), reason="torch.compile unavailable")
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, fashion_options):
-    spec = VariantSpec("fashion-mnist", "color", 0.8, 4, test_attrs="uniform")
-    folder = tmp_path_factory.mktemp("ds") / spec.name
-    build_variant(spec, folder, fashion_options)
-    return folder
+@pytest.fixture()
+def dataset(colour_variant):
+    return colour_variant
 
 
 def test_accel_settings():
@@ -48,7 +44,8 @@ def test_compiled_distillation_equals_oracle(dataset, tmp_path, method):
     config = distill_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
     eager = distill_cell(dataset, config, tmp_path / "eager", "cpu")
     compiled = distill_cell(dataset, config, tmp_path / "compiled", "cpu", accel=COMPILED)
-    assert compiled["accel"] == {"compile": True, "precision": "fp32"} and eager["accel"]["compile"] is False
+    assert compiled["accel"] == {"compile": True, "precision": "fp32", "vectorize": False}
+    assert eager["accel"]["compile"] is False
     np.testing.assert_allclose(compiled["loss"]["curve"], eager["loss"]["curve"], rtol=1e-5)
     a, _, _ = load_synthetic(tmp_path / "eager")
     b, _, _ = load_synthetic(tmp_path / "compiled")

@@ -21,6 +21,12 @@ def run_cli(*args, env_dir=None, cwd=None):
     )
 
 
+def build_clean(out, fashion_dir) -> None:
+    """The clean toy Fashion-MNIST variant in ``out``, built through the CLI as a user would."""
+    built = run_cli("data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", out, env_dir=fashion_dir)
+    assert built.returncode == 0, built.stderr
+
+
 def test_build_show_and_list(tmp_path, fashion_dir, capsys):
     out = tmp_path / "v"
     result = run_cli(
@@ -87,12 +93,7 @@ def test_missing_fashion_mnist(tmp_path):
 
 def test_corrupt_npz_in_show(tmp_path, fashion_dir):
     out = tmp_path / "v"
-    assert (
-        run_cli(
-            "data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", out, env_dir=fashion_dir
-        ).returncode
-        == 0
-    )
+    build_clean(out, fashion_dir)
     (out / "train.npz").write_bytes(b"PK\x03\x04 truncated")
     result = run_cli("data", "show", out, "--png", tmp_path / "g.png")
     assert result.returncode == 2 and "train.npz" in result.stderr and "rebuild" in result.stderr
@@ -170,12 +171,7 @@ def test_figures_for_a_grid(tmp_path, fashion_dir, monkeypatch):
 
 def test_zoo_train_index_and_errors(tmp_path, fashion_dir):
     data = tmp_path / "ds"
-    assert (
-        run_cli(
-            "data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", data, env_dir=fashion_dir
-        ).returncode
-        == 0
-    )
+    build_clean(data, fashion_dir)
     out = tmp_path / "zoo" / "fashion-mnist-clean" / "LeNet" / "init0"
     result = run_cli(
         "zoo",
@@ -289,8 +285,7 @@ def test_distill_and_evaluate_cli(tmp_path, fashion_dir):
 
 def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
     data = tmp_path / "ds"
-    built = run_cli("data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", data, env_dir=fashion_dir)
-    assert built.returncode == 0, built.stderr
+    build_clean(data, fashion_dir)
     syn = tmp_path / "syn"
     args = ["--method", "dm", "--ipc", "1", "--iterations", "2", "--model", "ConvNetW32", "--batch-real", "8"]
     result = run_cli("distill", "--dataset-dir", data, "--out", syn, *args, "--precision", "bf16", "--no-compile")
@@ -322,27 +317,11 @@ def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
     """Issue 13: each of these was a traceback or a silent success; now one line, exit 2, nothing left behind."""
     data = tmp_path / "ds"
-    assert (
-        run_cli(
-            "data", "build", "--source", "fashion-mnist", "--bias", "none", "--out", data, env_dir=fashion_dir
-        ).returncode
-        == 0
-    )
+    build_clean(data, fashion_dir)
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
-    dm = [
-        "distill",
-        "--dataset-dir",
-        data,
-        "--method",
-        "dm",
-        "--ipc",
-        "1",
-        "--model",
-        "ConvNetW32",
-        "--batch-real",
-        "8",
-    ]
+    dm = ["distill", "--dataset-dir", data, "--method", "dm", "--ipc", "1"]
+    dm += ["--model", "ConvNetW32", "--batch-real", "8"]
     cases = [
         ([*dm, "--iterations", "1", "--out", a_file], "is a file, not a folder"),
         ([*dm, "--iterations", "0", "--out", tmp_path / "s0"], "dm needs iterations ≥ 1, got 0"),

@@ -80,7 +80,8 @@ def test_paper_dry_run_plans_distillation_and_evaluation():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     counts = job_counts(result.stdout)
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings); 830 + 240 cross-arch of CLoM cells
-    assert counts["distill"] == 944 and counts["evaluate"] == 1214 and counts["bias_table"] == 1
+    assert counts["distill"] + counts["select"] == 944 and counts["select"] == 350  # baselines: their own CPU rule
+    assert counts["evaluate"] == 1214 and counts["bias_table"] == 1
     assert counts["ptm_table"] == 1
 
 

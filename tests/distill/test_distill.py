@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from ddstudy.data.build import VariantSpec, build_variant
 from ddstudy.distill.augment import AUGMENT_FAMILIES, diff_augment
 from ddstudy.distill.baselines import herding_order
 from ddstudy.distill.config import distill_config
@@ -18,12 +17,9 @@ from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metr
 FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory, fashion_options):
-    spec = VariantSpec("fashion-mnist", "color", 0.8, 4, test_attrs="uniform")
-    folder = tmp_path_factory.mktemp("ds") / spec.name
-    build_variant(spec, folder, fashion_options)
-    return folder
+@pytest.fixture()
+def dataset(colour_variant):
+    return colour_variant
 
 
 # ------------------------------------------------------------------------------------------------ DC distance

@@ -71,7 +71,6 @@ def distill_cell(
     started = time.perf_counter()
     out_dir = check_writable_target(out_dir)
     device = torch.device(device)
-    accel = accel.resolved(device)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]
@@ -81,6 +80,9 @@ def distill_cell(
     shape = tuple(variant.meta["image_shape"])
     normalization = Normalization.of(variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
+    if config.method in ("random", "herding") or (config.method in DISTILL_METHODS and config.init == "real"):
+        pool.check_ipc(config.ipc)  # refused here, before anything is loaded or compiled
+    accel = accel.resolved(device)
     extra_loss: ExtraLoss | None = None
     extra_meta: dict | None = None
     if clom is not None:

@@ -107,7 +107,7 @@ def plot_aligned_conflicting(frame: pd.DataFrame, path: str | Path, title: str) 
             **style,
         )
     ax.set_xlabel("bias-aligned ratio of the training set")
-    accuracy_axis(ax, "test accuracy (%), mean over evaluation runs")
+    accuracy_axis(ax, "test accuracy (%), mean over runs")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(title.replace(" — ", "\n"), fontsize=10)
@@ -194,12 +194,12 @@ def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
         ax.bar(np.arange(len(archs)) + k * width, values, width, label=label)
     ax.set_xticks(np.arange(len(archs)) + width * (len(cross) - 1) / 2, archs)
     ax.set_xlabel("evaluation architecture")
-    accuracy_axis(ax, "test accuracy (%), mean over evaluation runs")
+    accuracy_axis(ax, "test accuracy (%), mean over runs")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title.replace(" — ", "\n"), fontsize=9)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)  # the legend below is wider than the axes: keep all of it
 
 
 def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Path, title: str) -> Path:
