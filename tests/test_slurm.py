@@ -60,3 +60,26 @@ def test_missing_partition_is_a_one_line_error(tmp_path, fashion_dir):
     env = {k: v for k, v in os.environ.items() if k != "DDSTUDY_SLURM_PARTITION"}
     code, log = run_bounded([str(SNAKEMAKE), "-n", "--cores", "8", "--profile", "slurm"], root, timeout=300, env=env)
     assert code != 0 and "export DDSTUDY_SLURM_PARTITION=<name>" in log
+
+
+def test_profile_dry_run_shows_per_rule_requests(tmp_path, fashion_dir):
+    """Issue 13: with the Slurm profile, baselines and data/report jobs ask for no GPU and go to the CPU partition
+    from params; distillation and evaluation ask for one GPU on the default partition; time limits per job."""
+    from tests.workflow_support import edit_params
+
+    root = workdir(tmp_path / "w", fashion_dir)
+    edit_params(root, lambda p: p.update(device="auto", resources={"cpu_partition": "cpuq"}))
+    env = {**os.environ, "DDSTUDY_SLURM_PARTITION": "gpuq"}
+    log = run_ok([str(SNAKEMAKE), "-n", "--cores", "8", "--profile", "slurm"], root, timeout=300, env=env)
+    requests = {}
+    rule = None
+    for line in log.splitlines():
+        if line.strip().startswith(("rule ", "localrule ")):
+            rule = line.strip().split()[1].rstrip(":")
+        elif "resources:" in line and rule:
+            requests.setdefault(rule, line)
+    assert "gpu" not in requests["select"] and "slurm_partition=cpuq" in requests["select"]
+    assert "gpu" not in requests["biased_dataset"] and "slurm_partition=cpuq" in requests["biased_dataset"]
+    for gpu_rule in ("distill", "evaluate"):
+        assert "gpu=1" in requests[gpu_rule] and "slurm_partition=gpuq" in requests[gpu_rule], requests[gpu_rule]
+        assert "runtime=10" in requests[gpu_rule]  # a tiny job: the minimum limit, not a fixed 720 minutes
