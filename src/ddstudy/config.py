@@ -442,7 +442,7 @@ RESOURCE_MEM_MB = {
     "clean_dataset": 4000,
     "figures": 4000,
     "zoo_model": 8000,
-    "distill": 16000,
+    "distill": 8000,
     "select": 8000,
     "evaluate": 8000,
     "tables": 4000,

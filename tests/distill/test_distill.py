@@ -136,11 +136,38 @@ def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
     assert not (tmp_path / "resumed").exists()
     state = json.loads((tmp_path / ".resumed.partial" / "ckpt" / "state.json").read_text())
     assert state["iteration"] == 2
+    # The fingerprint holds the device kind and the execution path: resuming needs both to match.
+    fingerprint = state["fingerprint"]
+    assert fingerprint["device_type"] == "cpu" and fingerprint["accel"]["precision"] == "fp32"
     resumed = distill_cell(dataset, config, tmp_path / "resumed", "cpu")
     assert resumed["resumed_from"] == 2
     assert resumed["synthetic_sha256"] == straight["synthetic_sha256"]
     assert resumed["loss"]["curve"] == straight["loss"]["curve"]
     assert not (tmp_path / ".resumed.partial").exists()
+
+
+def test_a_checkpoint_of_another_execution_path_is_not_resumed(dataset, tmp_path):
+    from ddstudy.accel import Accel
+    from ddstudy.distill import run as run_module
+
+    config = distill_config("dm", 1, iterations=3, checkpoint_every=1, **FAST)
+    original = run_module.run_distillation
+
+    def killed(*args, **kwargs):
+        def stop(iteration, loss):
+            if iteration == 1:
+                raise KeyboardInterrupt("simulated kill")
+
+        return original(*args, **kwargs, on_iteration=stop)
+
+    run_module.run_distillation = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            distill_cell(dataset, config, tmp_path / "s", "cpu")
+    finally:
+        run_module.run_distillation = original
+    bf16 = distill_cell(dataset, config, tmp_path / "s", "cpu", accel=Accel(precision="bf16"))
+    assert bf16["resumed_from"] is None and bf16["accel"]["precision"] == "bf16"
 
 
 def test_nan_loss_names_the_iteration(dataset, tmp_path):
