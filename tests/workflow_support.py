@@ -49,6 +49,9 @@ def tiny_params(fashion_dir: Path) -> dict:
     return {
         "grid": "tiny",
         "device": "cpu",
+        "compile": False,  # DVC stages list these params: a params.yaml must name them
+        "precision": "fp32",
+        "vectorize": False,
         "threads": {"zoo": 1, "distill": 1, "evaluate": 1},
         "sources": {"fashion_mnist_dir": str(fashion_dir)},
         "build": {"workers": 1},
