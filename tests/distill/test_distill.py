@@ -113,16 +113,15 @@ def test_dc_with_inner_loop_and_batchnorm(dataset, tmp_path):
     assert meta["config"]["outer_loop"] == 2 and np.isfinite(meta["loss"]["last"])
 
 
-def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
+def distil_until_killed(dataset, config, out, at_iteration: int) -> None:
+    """Run ``distill_cell`` and kill it (KeyboardInterrupt) after update ``at_iteration`` + 1, as a crash would."""
     from ddstudy.distill import run as run_module
 
-    config = distill_config("dsa", 1, iterations=5, checkpoint_every=2, **FAST)
-    straight = distill_cell(dataset, config, tmp_path / "straight", "cpu")
     original = run_module.run_distillation
 
     def killed(*args, **kwargs):
         def stop(iteration, loss):
-            if iteration == 2:  # after the 3rd update; the last checkpoint holds 2
+            if iteration == at_iteration:
                 raise KeyboardInterrupt("simulated kill")
 
         return original(*args, **kwargs, on_iteration=stop)
@@ -130,9 +129,15 @@ def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
     run_module.run_distillation = killed
     try:
         with pytest.raises(KeyboardInterrupt):
-            distill_cell(dataset, config, tmp_path / "resumed", "cpu")
+            distill_cell(dataset, config, out, "cpu")
     finally:
         run_module.run_distillation = original
+
+
+def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
+    config = distill_config("dsa", 1, iterations=5, checkpoint_every=2, **FAST)
+    straight = distill_cell(dataset, config, tmp_path / "straight", "cpu")
+    distil_until_killed(dataset, config, tmp_path / "resumed", at_iteration=2)  # the last checkpoint holds 2
     assert not (tmp_path / "resumed").exists()
     state = json.loads((tmp_path / ".resumed.partial" / "ckpt" / "state.json").read_text())
     assert state["iteration"] == 2
@@ -148,24 +153,9 @@ def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
 
 def test_a_checkpoint_of_another_execution_path_is_not_resumed(dataset, tmp_path):
     from ddstudy.accel import Accel
-    from ddstudy.distill import run as run_module
 
     config = distill_config("dm", 1, iterations=3, checkpoint_every=1, **FAST)
-    original = run_module.run_distillation
-
-    def killed(*args, **kwargs):
-        def stop(iteration, loss):
-            if iteration == 1:
-                raise KeyboardInterrupt("simulated kill")
-
-        return original(*args, **kwargs, on_iteration=stop)
-
-    run_module.run_distillation = killed
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            distill_cell(dataset, config, tmp_path / "s", "cpu")
-    finally:
-        run_module.run_distillation = original
+    distil_until_killed(dataset, config, tmp_path / "s", at_iteration=1)
     bf16 = distill_cell(dataset, config, tmp_path / "s", "cpu", accel=Accel(precision="bf16"))
     assert bf16["resumed_from"] is None and bf16["accel"]["precision"] == "bf16"
 
