@@ -27,11 +27,6 @@ from ddstudy.accel import ORACLE, Accel
 from ddstudy.training import Augment
 
 
-def can_stack(net: nn.Module) -> bool:
-    """Whether a network trains correctly when stacked: no BatchNorm running statistics."""
-    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-
-
 class StackedNetworks:
     def __init__(self, nets: Sequence[nn.Module]):
         self.count = len(nets)

@@ -22,13 +22,10 @@ from torch import nn
 from ddstudy.distill.augment import diff_augment
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.matching import match_loss
+from ddstudy.models import has_batchnorm
 from ddstudy.training import train_epoch
 
 BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
-
-
-def has_batchnorm(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
 def freeze_batchnorm(ctx: DistillContext, net: nn.Module, iteration: int, outer: int) -> None:

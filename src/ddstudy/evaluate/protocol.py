@@ -27,9 +27,9 @@ from ddstudy.distill.augment import DEFAULT_STRATEGY, check_strategy, diff_augme
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.metrics import accuracy_report
 from ddstudy.io import write_json
-from ddstudy.models import build_model, check_model_name
+from ddstudy.models import build_model, check_model_name, has_batchnorm
 from ddstudy.seeding import derive_seed, generator
-from ddstudy.stacked import StackedNetworks, can_stack, train_epoch_stacked
+from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import train_epoch
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def train_and_test_stacked(
     initialisation, data order and augmentation draws it has alone. None when ``arch`` cannot be stacked."""
     channels, size = images.shape[1], images.shape[2]
     nets = [build_model(arch, channels, num_classes, size, derive_seed(s, "net")).to(device) for s in run_seeds]
-    if not can_stack(nets[0]):
+    if has_batchnorm(nets[0]):  # running statistics cannot be shared by stacked networks
         return None
     stack = StackedNetworks(nets)
     images, labels = images.to(device), labels.to(device)
