@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "bf16")
 COMPILE_CACHE_ENV = "DDSTUDY_COMPILE_CACHE"
 RECOMPILE_LIMIT = 64
+# Read before Dynamo is imported: importing it writes Inductor's own default (/tmp/torchinductor_<user>) there.
+_USER_INDUCTOR_CACHE = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def compile_cache_dir() -> Path:
     """Where Inductor keeps compiled kernels across processes: ``$DDSTUDY_COMPILE_CACHE``, else
     ``$TORCHINDUCTOR_CACHE_DIR``, else ``~/.cache/ddstudy/torch-compile``. Safe to delete at any time (the next job
     compiles again); ``rm -rf ~/.cache/ddstudy/torch-compile`` clears it."""
-    chosen = os.environ.get(COMPILE_CACHE_ENV) or os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    chosen = os.environ.get(COMPILE_CACHE_ENV) or _USER_INDUCTOR_CACHE
     path = Path(chosen) if chosen else Path.home() / ".cache" / "ddstudy" / "torch-compile"
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
     return path

@@ -16,8 +16,9 @@ Cases (one timed unit each):
   dc     one DC iteration, IPC 1 (outer 1: 10 classes of real and synthetic gradients)
   dsa    one DSA iteration, IPC 1
   dc10   DC at IPC 10, one outer step with its 50-epoch inner loop (outer_loop 2: two matching steps, one inner loop)
-  eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks); on CUDA
-         (or with --stacked) also the 20 networks stacked into one vmapped network
+  eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks)
+On CUDA (or with --stacked) the GPU levers are timed alone too: dm/dc/dsa/dc10 with the classes batched into one pass
+(path ``batched-*``, eager) and eval with the 20 networks stacked into one vmapped network (``stacked-*``).
   score  test-set accuracy of one network on the 10,000 test images
   zoo    one SGD step of PTM training, batch 256 (images/s = 256 / seconds)
   clom   DM iteration with CLoM (ce, pool ConvNet, AlexNet, VGG11, ResNet18) minus the DM iteration without
@@ -72,7 +73,9 @@ class BenchSettings:
     size: int = field(default=28, metadata={"help": "image size (Fashion-MNIST resized)"})
     repeats: int = field(default=5, metadata={"help": "timed calls per path (median)"})
     num_eval: int = field(default=20, metadata={"help": "networks of the eval case"})
-    stacked: bool = field(default=False, metadata={"help": "also time eval with stacked networks (always on CUDA)"})
+    stacked: bool = field(
+        default=False, metadata={"help": "also time the GPU levers (classes batched, stacked eval; always on CUDA)"}
+    )
 
     def __post_init__(self) -> None:
         unknown = [c for c in self.cases if c not in CASES]
@@ -175,10 +178,10 @@ def measure(unit: Unit, repeats: int, device: torch.device, count_flops: bool = 
 
 
 # ------------------------------------------------------------------------------------------------------ cases
-def _distill_unit(work: Workload, method: str, ipc: int, accel: Accel, **overrides) -> Unit:
+def _distill_unit(work: Workload, method: str, ipc: int, accel: Accel, batched: bool | None, **overrides) -> Unit:
     config = distill_config(method, ipc, model=work.model, iterations=10**9, batch_real=256, **overrides)
     ctx = new_context(config, f"bench/{method}", work.pool, work.shape, work.device, accel=accel)
-    implementation = DistributionMatching() if method == "dm" else GradientMatching()
+    implementation = DistributionMatching(batched) if method == "dm" else GradientMatching(batched)
     iterations = itertools.count()
     return lambda: implementation.step(ctx, next(iterations))
 
@@ -285,23 +288,30 @@ def _peak(settings: BenchSettings, device: torch.device, emit) -> dict[str, floa
     return peaks
 
 
-UNITS: dict[str, Callable[[Workload, Accel, BenchSettings], Unit]] = {
-    "dm": lambda w, a, s: _distill_unit(w, "dm", 10, a),
-    "dc": lambda w, a, s: _distill_unit(w, "dc", 1, a),
-    "dsa": lambda w, a, s: _distill_unit(w, "dsa", 1, a),
-    "dc10": lambda w, a, s: _distill_unit(w, "dc", 10, a, outer_loop=2, inner_loop=50),
-    "eval": lambda w, a, s: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
-    "score": lambda w, a, s: _score_unit(w, a),
-    "zoo": lambda w, a, s: _zoo_unit(w, a),
+# case → unit(workload, accel, settings, batched); ``batched``: classes in one pass (None: the method's own rule).
+UNITS: dict[str, Callable[[Workload, Accel, BenchSettings, bool | None], Unit]] = {
+    "dm": lambda w, a, s, b: _distill_unit(w, "dm", 10, a, b),
+    "dc": lambda w, a, s, b: _distill_unit(w, "dc", 1, a, b),
+    "dsa": lambda w, a, s, b: _distill_unit(w, "dsa", 1, a, b),
+    "dc10": lambda w, a, s, b: _distill_unit(w, "dc", 10, a, b, outer_loop=2, inner_loop=50),
+    "eval": lambda w, a, s, b: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
+    "score": lambda w, a, s, b: _score_unit(w, a),
+    "zoo": lambda w, a, s, b: _zoo_unit(w, a),
 }
+BATCHABLE = ("dm", "dc", "dsa", "dc10")
 
 
-def paths(settings: BenchSettings, case: str, device: torch.device) -> list[tuple[str, Accel]]:
-    """The oracle first, then the compiled fast path in each requested precision (and, for ``eval`` on CUDA or when
-    asked, the stacked networks)."""
-    chosen = [("oracle", ORACLE)] + [(f"fast-{p}", Accel(compile=True, precision=p)) for p in settings.precisions]
-    if case == "eval" and (settings.stacked or device.type == "cuda"):
-        chosen += [(f"stacked-{p}", Accel(precision=p, vectorize=True)) for p in settings.precisions]
+def paths(settings: BenchSettings, case: str, device: torch.device) -> list[tuple[str, Accel, bool | None]]:
+    """The oracle first (classes one by one, networks one by one), then the compiled fast path in each requested
+    precision; on CUDA, or with ``--stacked``, also the GPU levers alone: classes batched (eager, for dm/dc/dsa/dc10)
+    and the evaluation networks stacked."""
+    chosen = [("oracle", ORACLE, False)]
+    chosen += [(f"fast-{p}", Accel(compile=True, precision=p), None) for p in settings.precisions]
+    if settings.stacked or device.type == "cuda":
+        if case in BATCHABLE:
+            chosen += [(f"batched-{p}", Accel(precision=p), True) for p in settings.precisions]
+        if case == "eval":
+            chosen += [(f"stacked-{p}", Accel(precision=p, vectorize=True), None) for p in settings.precisions]
     return chosen
 
 
@@ -340,7 +350,7 @@ def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir:
     work = Workload.load(settings, device, fashion_mnist_dir) if needs_data else None
     for case in needs_data:
         oracle_seconds = flops = None
-        for path, accel in paths(settings, case, device):
+        for path, accel, batched in paths(settings, case, device):
             accel = accel.resolved(device)
             if case == "clom":
                 with_unit, without_unit = _clom_units(work, accel)
@@ -349,8 +359,9 @@ def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir:
                 result = {**plus, "seconds": max(0.0, plus["seconds"] - base["seconds"]), "dm_seconds": base["seconds"]}
                 result["compile_s"] = plus["compile_s"] + base["compile_s"]
             else:
-                result = measure(UNITS[case](work, accel, settings), settings.repeats, device, count_flops=accel.oracle)
-            if accel.oracle:
+                unit = UNITS[case](work, accel, settings, batched)
+                result = measure(unit, settings.repeats, device, count_flops=path == "oracle")
+            if path == "oracle":
                 oracle_seconds, flops = result["seconds"], result["flops"]
             row = {"case": case, "path": path, "accel": asdict(accel), **result, "flops": flops}
             if oracle_seconds and result["seconds"]:
