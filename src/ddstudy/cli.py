@@ -43,7 +43,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     study = load_study(args.params, args.grid)
     kind = args.device_kind or study.device_kind
     rows = plan(study, study.cost, kind)
-    rate = dict(study.cost.throughput_gflops)[kind]
+    rate = study.cost.gflops(kind)
     print(f"grid '{study.grid}' on {kind} ({rate:g} GFLOP/s per job, {study.cost.startup_s:g} s start-up per job):")
     print(f"{'stage':10s} {'jobs':>6s} {'PFLOP':>10s} {'compute h':>10s} {'device h':>10s} {'longest limit':>14s}")
     for row in rows:

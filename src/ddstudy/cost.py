@@ -40,8 +40,14 @@ class CostModel:
     safety: float = 3.0
     min_minutes: int = 10
 
+    def gflops(self, device_kind: str) -> float:
+        return dict(self.throughput_gflops)[device_kind]
+
+    def compute_seconds(self, flops: float, device_kind: str) -> float:
+        return flops / (self.gflops(device_kind) * 1e9)
+
     def seconds(self, flops: float, device_kind: str) -> float:
-        return flops / (dict(self.throughput_gflops)[device_kind] * 1e9) + self.startup_s
+        return self.compute_seconds(flops, device_kind) + self.startup_s
 
     def minutes(self, flops: float, device_kind: str) -> int:
         """A Slurm time limit (minutes) for a job of ``flops`` on ``device_kind``."""
@@ -143,7 +149,7 @@ def plan(study, model: CostModel, device_kind: str) -> list[dict]:
                 "stage": stage,
                 "jobs": len(work),
                 "pflop": sum(work) / 1e15,
-                "compute_hours": sum(work) / (dict(model.throughput_gflops)[device_kind] * 1e9) / 3600,
+                "compute_hours": model.compute_seconds(sum(work), device_kind) / 3600,
                 "device_hours": seconds / 3600,
                 "max_limit_min": max(limits, default=0),
             }

@@ -64,6 +64,21 @@ class EvalConfig:
         return replace(self, augment=augment, epochs=epochs)
 
 
+def sgd_schedule(config: EvalConfig, parameters: list[torch.Tensor]):
+    """Yield (epoch, optimiser) for the ``epochs + 1`` passes: SGD at ``lr``, then, after pass ``epochs // 2 + 1``, a
+    new SGD (momentum reset, as the reference re-creates it) at ``lr × 0.1``."""
+
+    def sgd(lr: float) -> torch.optim.Optimizer:
+        return torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+    decay_after = config.epochs // 2 + 1
+    optimizer = sgd(config.lr)
+    for epoch in range(config.epochs + 1):
+        yield epoch, optimizer
+        if epoch == decay_after:
+            optimizer = sgd(config.lr * 0.1)
+
+
 def train_and_test(
     arch: str,
     images: torch.Tensor,
@@ -82,24 +97,16 @@ def train_and_test(
     net = build_model(arch, channels, num_classes, size, derive_seed(run_seed, "net")).to(device)
     fast = accel.net(net)
     images, labels = images.to(device), labels.to(device)
-    lr = config.lr
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
     augment = None
     if config.augment != "none":
         aug_generator = generator(run_seed, "augment")
         augment = lambda x: diff_augment(x, config.augment, aug_generator, siamese=False)  # noqa: E731
     train_loss = train_acc = float("nan")
-    decay_after = config.epochs // 2 + 1
-    for epoch in range(config.epochs + 1):
+    for epoch, optimizer in sgd_schedule(config, list(net.parameters())):
         order = generator(run_seed, "order", epoch)
         train_loss, train_acc = train_epoch(
             fast, optimizer, images, labels, config.batch_size, order, device, augment, accel
         )
-        if epoch == decay_after:
-            lr *= 0.1
-            optimizer = torch.optim.SGD(
-                net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
-            )
     report = accuracy_report(fast, test, device, num_classes, accel)
     return report | {"train_acc": train_acc, "train_loss": train_loss}
 
@@ -123,27 +130,17 @@ def train_and_test_stacked(
         return None
     stack = StackedNetworks(nets)
     images, labels = images.to(device), labels.to(device)
-
-    def sgd(lr: float) -> torch.optim.Optimizer:
-        return torch.optim.SGD(stack.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
-
-    lr = config.lr
-    optimizer = sgd(lr)
     augments = None
     if config.augment != "none":
         generators = [generator(s, "augment") for s in run_seeds]
         augments = [lambda x, g=g: diff_augment(x, config.augment, g, siamese=False) for g in generators]
     losses = accs = [float("nan")] * len(run_seeds)
-    decay_after = config.epochs // 2 + 1
     started, every = time.perf_counter(), max(1, (config.epochs + 1) // 10)
-    for epoch in range(config.epochs + 1):
+    for epoch, optimizer in sgd_schedule(config, stack.parameters()):
         orders = [generator(s, "order", epoch) for s in run_seeds]
         losses, accs = train_epoch_stacked(
             stack, optimizer, images, labels, config.batch_size, orders, device, augments, accel
         )
-        if epoch == decay_after:
-            lr *= 0.1
-            optimizer = sgd(lr)
         if (epoch + 1) % every == 0:
             rate = (epoch + 1) / (time.perf_counter() - started)
             log.info(
