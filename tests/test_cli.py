@@ -342,6 +342,10 @@ def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
              "--out", tmp_path / "z"],
             "--save-epochs: expected comma-separated integers",
         ),
+        (
+            ["zoo", "train", "--dataset-dir", data, "--arch", "LeNet", "--init", "0,1", "--out", tmp_path / "z"],
+            "--init names 2 init(s) but --out 1 folder(s)",
+        ),
     ]  # fmt: skip
     for args, message in cases:
         result = run_cli(*args, env_dir=fashion_dir, cwd=tmp_path)

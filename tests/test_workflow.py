@@ -72,8 +72,12 @@ def test_dvc_sees_the_stage():
 def test_paper_dry_run_plans_the_zoo():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     counts = job_counts(result.stdout)
-    assert counts["zoo_model"] == 104 and counts["zoo_report"] == 1
+    # 104 PTMs; the paper grid vectorises, so each (dataset, arch) block's inits are one job (issue 12):
+    # 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 12 of 2 (the biased-set ConvNets)
+    assert counts["zoo_inits_0_to_9"] == 8 and counts["zoo_inits_0_to_1"] == 12 and "zoo_model" not in counts
+    assert counts["zoo_report"] == 1
     assert "gpu=1" in result.stdout.replace(" ", "")
+    assert "--init 0,1,2,3,4,5,6,7,8,9" in result.stdout and "--vectorize" in result.stdout
 
 
 def test_paper_dry_run_plans_distillation_and_evaluation():

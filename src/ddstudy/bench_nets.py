@@ -18,7 +18,8 @@ Cases (one timed unit each):
   dc10   DC at IPC 10, one outer step with its 50-epoch inner loop (outer_loop 2: two matching steps, one inner loop)
   eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks)
 On CUDA (or with --stacked) the GPU levers are timed alone too: dm/dc/dsa/dc10 with the classes batched into one pass
-(path ``batched-*``, eager) and eval with the 20 networks stacked into one vmapped network (``stacked-*``).
+(path ``batched-*``, eager), eval with the 20 networks stacked into one vmapped network (``stacked-*``) and zoo with
+10 inits stacked (seconds per network-step).
   score  test-set accuracy of one network on the 10,000 test images
   zoo    one SGD step of PTM training, batch 256 (images/s = 256 / seconds)
   clom   DM iteration with CLoM (ce, pool ConvNet, AlexNet, VGG11, ResNet18) minus the DM iteration without
@@ -73,6 +74,7 @@ class BenchSettings:
     size: int = field(default=28, metadata={"help": "image size (Fashion-MNIST resized)"})
     repeats: int = field(default=5, metadata={"help": "timed calls per path (median)"})
     num_eval: int = field(default=20, metadata={"help": "networks of the eval case"})
+    zoo_inits: int = field(default=10, metadata={"help": "inits trained together in the zoo case's stacked path"})
     stacked: bool = field(
         default=False, metadata={"help": "also time the GPU levers (classes batched, stacked eval; always on CUDA)"}
     )
@@ -83,8 +85,8 @@ class BenchSettings:
             raise DDStudyError(f"unknown bench case '{unknown[0]}'; choose from: {', '.join(CASES)}")
         for precision in self.precisions:
             Accel(precision=precision)
-        if self.repeats < 1 or self.threads < 1 or self.num_eval < 1:
-            raise DDStudyError("--repeats, --threads and --num-eval must be ≥ 1")
+        if min(self.repeats, self.threads, self.num_eval, self.zoo_inits) < 1:
+            raise DDStudyError("--repeats, --threads, --num-eval and --zoo-inits must be ≥ 1")
 
     @property
     def model(self) -> str:
@@ -250,6 +252,26 @@ def _zoo_unit(work: Workload, accel: Accel) -> Unit:
     )
 
 
+def _stacked_zoo_unit(work: Workload, accel: Accel, inits: int) -> Unit:
+    """The zoo case with ``inits`` networks stacked (a zoo block's inits trained together, ``vectorize``): one SGD
+    step of each; the bench divides its time by ``inits``, so it reads per network like the oracle."""
+    channels, size = work.shape[0], work.shape[1]
+    nets = [
+        build_model(work.model, channels, work.pool.num_classes, size, seed=i).to(work.device) for i in range(inits)
+    ]
+    stack = StackedNetworks(nets)
+    optimizer = torch.optim.SGD(stack.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
+    images, labels = work.pool.images[:256], work.pool.labels[:256]
+    steps = itertools.count()
+
+    def unit() -> None:
+        step = next(steps)
+        orders = [generator("bench-zoo", i, step) for i in range(inits)]
+        train_epoch_stacked(stack, optimizer, images, labels, 256, orders, work.device, None, accel)
+
+    return unit
+
+
 def _clom_units(work: Workload, accel: Accel) -> tuple[Unit, Unit]:
     """(DM + CLoM, DM alone) on the same iterations; random-init networks stand in for trained PTMs (same cost)."""
     channels, size = work.shape[0], work.shape[1]
@@ -296,7 +318,7 @@ UNITS: dict[str, Callable[[Workload, Accel, BenchSettings, bool | None], Unit]] 
     "dc10": lambda w, a, s, b: _distill_unit(w, "dc", 10, a, b, outer_loop=2, inner_loop=50),
     "eval": lambda w, a, s, b: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
     "score": lambda w, a, s, b: _score_unit(w, a),
-    "zoo": lambda w, a, s, b: _zoo_unit(w, a),
+    "zoo": lambda w, a, s, b: _stacked_zoo_unit(w, a, s.zoo_inits) if a.vectorize else _zoo_unit(w, a),
 }
 BATCHABLE = ("dm", "dc", "dsa", "dc10")
 
@@ -310,7 +332,7 @@ def paths(settings: BenchSettings, case: str, device: torch.device) -> list[tupl
     if settings.stacked or device.type == "cuda":
         if case in BATCHABLE:
             chosen += [(f"batched-{p}", Accel(precision=p), True) for p in settings.precisions]
-        if case == "eval":
+        if case in ("eval", "zoo"):
             chosen += [(f"stacked-{p}", Accel(precision=p, vectorize=True), None) for p in settings.precisions]
     return chosen
 
@@ -361,6 +383,9 @@ def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir:
             else:
                 unit = UNITS[case](work, accel, settings, batched)
                 result = measure(unit, settings.repeats, device, count_flops=path == "oracle")
+                if case == "zoo" and accel.vectorize:  # per network, as the oracle's one network
+                    result["seconds"] /= settings.zoo_inits
+                    result["min_seconds"] /= settings.zoo_inits
             if path == "oracle":
                 oracle_seconds, flops = result["seconds"], result["flops"]
             row = {"case": case, "path": path, "accel": asdict(accel), **result, "flops": flops}

@@ -202,7 +202,7 @@ def _torch_device(args: argparse.Namespace):
 
 def cmd_zoo_train(args: argparse.Namespace) -> int:
     from ddstudy.data.store import load_variant
-    from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
+    from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_models
 
     config = ZooTrainConfig(
         epochs=args.epochs,
@@ -216,14 +216,18 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         save_epochs=_int_list(args.save_epochs, "--save-epochs"),
     )
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
-    job = ZooJob(dataset, args.arch, args.init, args.seed)
-    run = train_zoo_model(job, args.dataset_dir, args.out, config, _torch_device(args), accel=_accel(args))
-    last = run["history"][-1]
-    print(
-        f"{args.out}: {job.arch} init{job.init} on {dataset}, {len(run['epochs_saved'])} checkpoints; "
-        f"epoch {last['epoch']} train acc {last['train_acc']:.3f}"
-        + (f", test acc {last['test']['acc']:.3f}" if last.get("test") else "")
-    )
+    inits = _int_list(args.init, "--init") or ()
+    if len(inits) != len(args.out):
+        raise DDStudyError(f"--init names {len(inits)} init(s) but --out {len(args.out)} folder(s); give one each")
+    jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
+    runs = train_zoo_models(jobs, args.dataset_dir, args.out, config, _torch_device(args), accel=_accel(args))
+    for out, job, run in zip(args.out, jobs, runs, strict=True):
+        last = run["history"][-1]
+        print(
+            f"{out}: {job.arch} init{job.init} on {dataset}, {len(run['epochs_saved'])} checkpoints; "
+            f"epoch {last['epoch']} train acc {last['train_acc']:.3f}"
+            + (f", test acc {last['test']['acc']:.3f}" if last.get("test") else "")
+        )
     return 0
 
 
@@ -482,11 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = commands.add_parser("zoo", help="train and index pre-trained model zoos").add_subparsers(
         dest="action", required=True
     )
-    zoo_train = leaf(zoo, "train", help="train one PTM (dataset × arch × init) with per-epoch checkpoints")
+    zoo_train = leaf(zoo, "train", help="train PTMs (dataset × arch × inits) with per-epoch checkpoints")
     zoo_train.add_argument("--dataset-dir", required=True, help="a built dataset variant folder")
     zoo_train.add_argument("--arch", required=True, help="model registry name (ConvNet, AlexNet, VGG11, ...)")
-    zoo_train.add_argument("--init", type=int, required=True, help="init index (seeds the initial weights)")
-    zoo_train.add_argument("--out", required=True, help="output folder (zoo/<dataset>/<arch>/init<i>)")
+    zoo_train.add_argument(
+        "--init", required=True, help="init index (seeds the initial weights), or a comma list trained in one job"
+    )
+    zoo_train.add_argument(
+        "--out", required=True, nargs="+", help="output folder per init (zoo/<dataset>/<arch>/init<i>)"
+    )
     zoo_train.add_argument("--seed", type=int, default=42, help="grid seed (default 42)")
     zoo_train.add_argument("--epochs", type=int, default=150, help="reference 150")
     zoo_train.add_argument("--save-epochs", default="all", help="comma list, or 'all' (reference: every epoch)")

@@ -56,10 +56,12 @@ def flags(config, names: list[str]) -> list[str]:
     return args
 
 
-def zoo_train_args(entry) -> str:
-    """The `ddstudy zoo train` arguments of a grid's zoo entry (recipe explicit, so the log shows all of it)."""
+def zoo_train_args(entry, inits: tuple[int, ...] | None = None) -> str:
+    """The `ddstudy zoo train` arguments of a grid's zoo entry (recipe explicit, so the log shows all of it);
+    ``inits``: the inits of a block trained in one job (``--out`` then names one folder per init)."""
     job, config = entry.job, entry.config
-    args = ["--arch", job.arch, "--init", str(job.init), "--seed", str(job.seed)]
+    init_text = ",".join(map(str, inits)) if inits is not None else str(job.init)
+    args = ["--arch", job.arch, "--init", init_text, "--seed", str(job.seed)]
     args += flags(config, ["epochs", "lr", "momentum", "weight_decay", "batch_size", "milestones", "gamma"])
     args += ["--save-epochs", ",".join(map(str, config.save_epochs)) if config.save_epochs else "all"]
     if not config.normalize:
@@ -118,6 +120,25 @@ def evaluate_args(config) -> str:
     """The `ddstudy evaluate` arguments of an evaluation config (``epochs`` left out when it is automatic)."""
     names = ["num_eval", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed", "epochs"]
     return shlex.join(flags(config, names))
+
+
+def zoo_blocks(study) -> dict[tuple[int, ...], list[str]]:
+    """The grid's PTMs grouped for one job per block when ``vectorize`` trains a block's inits together:
+    inits → the ``dataset/arch`` blocks with exactly those inits (one recipe each), in grid order."""
+    blocks: dict[tuple, list[int]] = {}
+    for entry in study.zoo:
+        blocks.setdefault((entry.job.dataset, entry.job.arch, entry.config), []).append(entry.job.init)
+    by_inits: dict[tuple[int, ...], list[str]] = {}
+    for (dataset, arch, _), inits in blocks.items():
+        by_inits.setdefault(tuple(inits), []).append(f"{dataset}/{arch}")
+    return by_inits
+
+
+def inits_rule_name(inits: tuple[int, ...]) -> str:
+    """``zoo_inits_0_to_9`` for a block's inits 0..9 (any other set: the inits joined by ``_``)."""
+    if inits == tuple(range(inits[0], inits[0] + len(inits))) and len(inits) > 1:
+        return f"zoo_inits_{inits[0]}_to_{inits[-1]}"
+    return "zoo_inits_" + "_".join(map(str, inits))
 
 
 def zoo_minutes(study, dataset: str, arch: str, init) -> int:

@@ -176,3 +176,63 @@ def test_zoo_table_and_figure(zoo, variant, tmp_path):
     assert list(frame.columns[:4]) == ["dataset", "arch", "init", "epoch"] and len(frame) == 4
     path = plot_zoo_accuracy(frame, variant[0], tmp_path / "fig.png")
     assert path.stat().st_size > 10_000
+
+
+def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):
+    """``vectorize``: a block's inits in one stacked pass per step; each keeps its initial weights and data order,
+    so its checkpoints equal the ones it gets alone (weights to float tolerance: grouped convolutions sum in another
+    order; train and test accuracy to one sample in a hundred). Killed after epoch 2 and rerun, it resumes."""
+    from safetensors.torch import load_file
+
+    from ddstudy.accel import Accel
+    from ddstudy.zoo.train import train_zoo_models
+
+    name, folder = variant
+    root, alone = zoo
+    jobs = [ZooJob(name, "LeNet", init) for init in (0, 1)]
+    outs = [tmp_path / "LeNet" / f"init{init}" for init in (0, 1)]
+    together = train_zoo_models(jobs, folder, outs, CONFIG, accel=Accel(vectorize=True))
+    for init, run in enumerate(together):
+        assert run["accel"]["vectorize"] is True and run["init"] == init
+        assert [h["epoch"] for h in run["history"]] == [1, 2, 3]
+        for mine, theirs in zip(run["history"], alone[init]["history"], strict=True):
+            assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-3)
+        for epoch in (1, 3):
+            stacked = load_file(outs[init] / f"epoch{epoch}.safetensors")
+            single = load_file(root / name / "LeNet" / f"init{init}" / f"epoch{epoch}.safetensors")
+            for key, value in single.items():
+                torch.testing.assert_close(stacked[key], value, rtol=1e-3, atol=1e-4)
+            test = json.loads((outs[init] / f"epoch{epoch}.json").read_text())["test"]
+            assert test["acc"] == pytest.approx(alone[init]["history"][epoch - 1]["test"]["acc"], abs=0.01)
+    assert not (tmp_path / "LeNet" / ".LeNet-inits.partial").exists()
+
+    def kill(epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    resumed_outs = [tmp_path / "again" / f"init{init}" for init in (0, 1)]
+    with pytest.raises(KeyboardInterrupt):
+        train_zoo_models(jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=kill)
+    assert (tmp_path / "again" / ".LeNet-inits.partial" / "resume.json").is_file()
+    seen = []
+    resumed = train_zoo_models(
+        jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=seen.append
+    )
+    assert seen == [3]
+    assert resumed == together
+    for init in (0, 1):
+        for epoch in (1, 3):
+            a = json.loads((outs[init] / f"epoch{epoch}.json").read_text())["weights_sha256"]
+            assert a == json.loads((resumed_outs[init] / f"epoch{epoch}.json").read_text())["weights_sha256"]
+
+
+def test_inits_without_vectorize_train_alone(tmp_path, variant, zoo):
+    from ddstudy.zoo.train import train_zoo_models
+
+    name, folder = variant
+    root, alone = zoo
+    jobs = [ZooJob(name, "LeNet", init) for init in (0, 1)]
+    runs = train_zoo_models(jobs, folder, [tmp_path / f"init{i}" for i in (0, 1)], CONFIG)
+    assert runs == [alone[0], alone[1]]
+    with pytest.raises(DDStudyError, match="distinct inits"):
+        train_zoo_models([jobs[0], jobs[0]], folder, [tmp_path / "a", tmp_path / "b"], CONFIG)

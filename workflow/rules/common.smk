@@ -22,6 +22,8 @@ from ddstudy.workflow import (
     figure_label,
     job_resources,
     names_regex,
+    inits_rule_name,
+    zoo_blocks,
     zoo_minutes,
     zoo_train_args,
 )

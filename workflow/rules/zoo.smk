@@ -1,33 +1,70 @@
-# Zoo stage: one job per PTM (dataset × arch × init), an index per dataset, the zoo table and figures.
+# Zoo stage: one job per PTM (dataset × arch × init; with `vectorize` one per dataset × arch), an index per dataset, the zoo table and figures.
 import os
 
 
-rule zoo_model:
-    """Train one PTM with the grid's recipe, keeping checkpoints at the requested epochs (resumes after a crash)."""
-    input:
-        f"{DATASETS_DIR}/{{dataset}}",
-    output:
-        directory(f"{ZOO_ROOT}/{{dataset}}/{{arch}}/init{{init}}"),
-    wildcard_constraints:
-        dataset=names_regex(STUDY.zoo_datasets),
-        arch=names_regex(sorted({m.job.arch for m in STUDY.zoo})),
-        init=r"\d+",
-    params:
-        ddstudy=DDSTUDY,
-        args=lambda wildcards: zoo_train_args(STUDY.zoo_model(wildcards.dataset, wildcards.arch, wildcards.init)),
-        device=STUDY.device,
-        accel=ACCEL,
-    log:
-        "logs/zoo/{dataset}/{arch}/init{init}.log",
-    threads: STUDY.threads["zoo"]
-    resources:
-        **job_resources(STUDY, "zoo_model", gpu=True),
-        runtime=lambda wildcards: zoo_minutes(STUDY, wildcards.dataset, wildcards.arch, wildcards.init),
-    conda:
-        ENV
-    shell:
-        "{params.ddstudy} zoo train {params.args} --device {params.device} {params.accel} --threads {threads} "
-        "--dataset-dir {input} --out {output} > {log} 2>&1"
+if not STUDY.accel.vectorize:
+
+    rule zoo_model:
+        """Train one PTM with the grid's recipe, keeping checkpoints at the requested epochs (resumes after a crash)."""
+        input:
+            f"{DATASETS_DIR}/{{dataset}}",
+        output:
+            directory(f"{ZOO_ROOT}/{{dataset}}/{{arch}}/init{{init}}"),
+        wildcard_constraints:
+            dataset=names_regex(STUDY.zoo_datasets),
+            arch=names_regex(sorted({m.job.arch for m in STUDY.zoo})),
+            init=r"\d+",
+        params:
+            ddstudy=DDSTUDY,
+            args=lambda wildcards: zoo_train_args(STUDY.zoo_model(wildcards.dataset, wildcards.arch, wildcards.init)),
+            device=STUDY.device,
+            accel=ACCEL,
+        log:
+            "logs/zoo/{dataset}/{arch}/init{init}.log",
+        threads: STUDY.threads["zoo"]
+        resources:
+            **job_resources(STUDY, "zoo_model", gpu=True),
+            runtime=lambda wildcards: zoo_minutes(STUDY, wildcards.dataset, wildcards.arch, wildcards.init),
+        conda:
+            ENV
+        shell:
+            "{params.ddstudy} zoo train {params.args} --device {params.device} {params.accel} --threads {threads} "
+            "--dataset-dir {input} --out {output} > {log} 2>&1"
+
+else:
+    # `vectorize`: the inits of a (dataset, architecture) block train together in one job (stacked networks);
+    # one rule per set of inits, its wildcard `block` = dataset/arch.
+    for _inits, _blocks in zoo_blocks(STUDY).items():
+
+        rule:
+            name:
+                inits_rule_name(_inits)
+            input:
+                lambda wildcards: f"{DATASETS_DIR}/{wildcards.block.split('/')[0]}",
+            output:
+                [directory(f"{ZOO_ROOT}/{{block}}/init{i}") for i in _inits],
+            wildcard_constraints:
+                block=names_regex(_blocks),
+            params:
+                ddstudy=DDSTUDY,
+                args=lambda wildcards, inits=_inits: zoo_train_args(
+                    STUDY.zoo_model(*wildcards.block.split("/"), inits[0]), inits
+                ),
+                device=STUDY.device,
+                accel=ACCEL,
+            log:
+                "logs/zoo/{block}/inits.log",
+            threads: STUDY.threads["zoo"]
+            resources:
+                **job_resources(STUDY, "zoo_model", gpu=True),
+                runtime=lambda wildcards, inits=_inits: sum(
+                    zoo_minutes(STUDY, *wildcards.block.split("/"), i) for i in inits
+                ),
+            conda:
+                ENV
+            shell:
+                "{params.ddstudy} zoo train {params.args} --device {params.device} {params.accel} "
+                "--threads {threads} --dataset-dir {input} --out {output} > {log} 2>&1"
 
 
 rule zoo_index:

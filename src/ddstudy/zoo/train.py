@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,8 +32,9 @@ from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.metrics import accuracy_report
 from ddstudy.io import check_writable_target, publish_directory, write_json
-from ddstudy.models import build_model, check_model_name
+from ddstudy.models import build_model, check_model_name, has_batchnorm
 from ddstudy.seeding import derive_seed, generator
+from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import train_epoch
 from ddstudy.zoo.store import save_checkpoint
 
@@ -118,6 +119,60 @@ def _restore_momentum(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
 
 
+def _base_meta(job: ZooJob, variant, config: ZooTrainConfig, normalization: Normalization, accel: Accel) -> dict:
+    """What every checkpoint JSON and ``run.json`` of ``job`` says about how it was made."""
+    return {
+        "dataset": job.dataset,
+        "dataset_sha256": variant.meta["sha256"],
+        "arch": job.arch,
+        "init": job.init,
+        "seed": job.seed,
+        "init_seed": job.init_seed,
+        "config": asdict(config),
+        "normalization": normalization.to_dict(),
+        "image_shape": variant.meta["image_shape"],
+        "num_classes": variant.meta["num_classes"],
+        "class_names": variant.meta["class_names"],
+        "accel": accel.to_dict(),
+        "ddstudy_version": ddstudy.__version__,
+    }
+
+
+def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig):
+    """(variant, normalisation, train tensors, test tensors) of the dataset ``job`` trains on."""
+    variant = load_variant(dataset_dir)
+    if variant.meta["name"] != job.dataset:
+        raise DDStudyError(f"{dataset_dir} holds variant '{variant.meta['name']}', not '{job.dataset}'")
+    channels = variant.meta["image_shape"][0]
+    normalization = Normalization.of(variant.train.images) if config.normalize else Normalization.identity(channels)
+    return variant, normalization, to_tensors(variant.train, normalization), to_tensors(variant.test, normalization)
+
+
+def _log_epoch(job: ZooJob, config: ZooTrainConfig, record: EpochRecord, images: int, eta: float) -> None:
+    test_text = f" test {record.test['acc']:.3f}" if record.test else ""
+    log.info(
+        "%s/%s/init%d epoch %d/%d: loss %.3f train %.3f%s (%.1f s/epoch, %.0f img/s, ETA %.0f s)",
+        job.dataset,
+        job.arch,
+        job.init,
+        record.epoch,
+        config.epochs,
+        record.train_loss,
+        record.train_acc,
+        test_text,
+        record.seconds,
+        images / max(record.seconds, 1e-9),
+        eta,
+    )
+
+
+def _finish(staging: Path, out_dir: Path, meta: dict, saved: list[int], history: list[dict]) -> dict:
+    run = meta | {"epochs_saved": saved, "history": [h | {"seconds": None} for h in history]}
+    write_json(staging / "run.json", run)  # timings stay in the log: same seed, same bytes
+    publish_directory(staging, out_dir)
+    return run
+
+
 def train_zoo_model(
     job: ZooJob,
     dataset_dir: str | Path,
@@ -136,13 +191,9 @@ def train_zoo_model(
     device = torch.device(device)
     accel = accel.resolved(device)
     staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
-    variant = load_variant(dataset_dir)
-    if variant.meta["name"] != job.dataset:
-        raise DDStudyError(f"{dataset_dir} holds variant '{variant.meta['name']}', not '{job.dataset}'")
+    variant, normalization, train, test = _load_data(job, dataset_dir, config)
     channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
     num_classes = variant.meta["num_classes"]
-    normalization = Normalization.of(variant.train.images) if config.normalize else Normalization.identity(channels)
-    train, test = to_tensors(variant.train, normalization), to_tensors(variant.test, normalization)
 
     model = build_model(job.arch, channels, num_classes, size, job.init_seed).to(device)
     optimizer = torch.optim.SGD(
@@ -167,21 +218,7 @@ def train_zoo_model(
         log.info("%s/%s/init%d: resuming after epoch %d", job.dataset, job.arch, job.init, resume["epoch"])
     staging.mkdir(parents=True, exist_ok=True)
 
-    base_meta = {
-        "dataset": job.dataset,
-        "dataset_sha256": variant.meta["sha256"],
-        "arch": job.arch,
-        "init": job.init,
-        "seed": job.seed,
-        "init_seed": job.init_seed,
-        "config": asdict(config),
-        "normalization": normalization.to_dict(),
-        "image_shape": variant.meta["image_shape"],
-        "num_classes": num_classes,
-        "class_names": variant.meta["class_names"],
-        "accel": accel.to_dict(),
-        "ddstudy_version": ddstudy.__version__,
-    }
+    base_meta = _base_meta(job, variant, config, normalization, accel)
     to_save = set(config.epochs_to_save)
     fast = accel.net(model)
     started = time.perf_counter()
@@ -216,27 +253,115 @@ def train_zoo_model(
             history=history,
         )
         done = epoch - start_epoch + 1
-        eta = (time.perf_counter() - started) / done * (config.epochs - epoch)
-        test_text = f" test {record.test['acc']:.3f}" if record.test else ""
-        log.info(
-            "%s/%s/init%d epoch %d/%d: loss %.3f train %.3f%s (%.1f s/epoch, %.0f img/s, ETA %.0f s)",
-            job.dataset,
-            job.arch,
-            job.init,
-            epoch,
-            config.epochs,
-            loss,
-            acc,
-            test_text,
-            record.seconds,
-            len(train.labels) / max(record.seconds, 1e-9),
-            eta,
+        _log_epoch(
+            job, config, record, len(train.labels), (time.perf_counter() - started) / done * (config.epochs - epoch)
         )
         if on_epoch_end:
             on_epoch_end(record)
 
-    run = base_meta | {"epochs_saved": sorted(to_save), "history": [h | {"seconds": None} for h in history]}
-    write_json(staging / "run.json", run)  # timings stay in the log: same seed, same bytes
     resume_state.remove()
-    publish_directory(staging, out_dir)
-    return run
+    return _finish(staging, out_dir, base_meta, sorted(to_save), history)
+
+
+def train_zoo_models(
+    jobs: Sequence[ZooJob],
+    dataset_dir: str | Path,
+    out_dirs: Sequence[str | Path],
+    config: ZooTrainConfig = ZooTrainConfig(),
+    device: torch.device | str = "cpu",
+    staging_dir: str | Path | None = None,
+    accel: Accel = ORACLE,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Several inits of one architecture on one dataset — a zoo block's inits in one job.
+
+    With ``accel.vectorize`` they train together as stacked networks (:mod:`ddstudy.stacked`, the same lever as
+    the stacked evaluation: one vmapped pass per step instead of one small pass per network, for GPUs). Each init
+    keeps what it has alone — its initial weights, its data order per epoch, its own loss and SGD state (SGD with
+    momentum and weight decay is elementwise) — so its checkpoints are those of :func:`train_zoo_model` up to
+    floating-point summation order (tested). The resume state holds all inits (one fingerprint); each finished
+    init folder is published on its own. Without ``vectorize``, with one init, or for networks with BatchNorm
+    (running statistics cannot be stacked), the inits train one after another through :func:`train_zoo_model`."""
+    if not jobs or len(jobs) != len(out_dirs):
+        raise DDStudyError(f"{len(jobs)} zoo jobs need as many output folders, got {len(out_dirs)}")
+    if len({(j.dataset, j.arch, j.seed) for j in jobs}) != 1 or len({j.init for j in jobs}) != len(jobs):
+        raise DDStudyError("trained together, zoo jobs must share dataset, architecture and seed, with distinct inits")
+    out_dirs = [check_writable_target(o) for o in out_dirs]
+    device = torch.device(device)
+    accel = accel.resolved(device)
+    first = jobs[0]
+    variant, normalization, train, test = _load_data(first, dataset_dir, config)
+    channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
+    num_classes = variant.meta["num_classes"]
+    models = [build_model(j.arch, channels, num_classes, size, j.init_seed).to(device) for j in jobs]
+    if not accel.vectorize or len(jobs) == 1 or has_batchnorm(models[0]):
+        if accel.vectorize and len(jobs) > 1:
+            log.info("%s has BatchNorm: its %d inits train one after another", first.arch, len(jobs))
+        return [
+            train_zoo_model(j, dataset_dir, o, config, device, accel=accel) for j, o in zip(jobs, out_dirs, strict=True)
+        ]
+
+    staging = Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{first.arch}-inits.partial"
+    stagings = [staging / o.name for o in out_dirs]
+    stack = StackedNetworks(models)
+    optimizer = torch.optim.SGD(
+        stack.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    fingerprint = {
+        "jobs": [asdict(j) for j in jobs],
+        "config": asdict(config),
+        "dataset_sha256": variant.meta["sha256"],
+        "device_type": device.type,
+        "accel": accel.to_dict(),
+    }
+    resume_state = ResumeState(staging, "resume", fingerprint)
+    histories: list[list[dict]] = [[] for _ in jobs]
+    start_epoch = 1
+    saved = resume_state.load()
+    if saved is not None:
+        resume, tensors = saved
+        with torch.no_grad():
+            for name, value in stack.params.items():
+                value.copy_(tensors[f"stack.{name}"])
+        _restore_momentum(optimizer, tensors)
+        histories, start_epoch = resume["histories"], resume["epoch"] + 1
+        log.info("%s/%s, %d inits: resuming after epoch %d", first.dataset, first.arch, len(jobs), resume["epoch"])
+    for folder in stagings:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    metas = [_base_meta(j, variant, config, normalization, accel) for j in jobs]
+    to_save = set(config.epochs_to_save)
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs + 1):
+        tick = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(epoch)
+        orders = [j.order_generator(epoch) for j in jobs]
+        losses, accs = train_epoch_stacked(
+            stack, optimizer, train.images, train.labels, config.batch_size, orders, device, None, accel
+        )
+        seconds = time.perf_counter() - tick
+        eta = (time.perf_counter() - started) / (epoch - start_epoch + 1) * (config.epochs - epoch)
+        for i, job in enumerate(jobs):
+            record = EpochRecord(epoch, config.lr_at(epoch), losses[i], accs[i], seconds)
+            if epoch in to_save:
+                net = stack.network(i, models[i])
+                record.test = accuracy_report(accel.net(net), test, device, num_classes, accel)
+                meta = metas[i] | {"train_loss": losses[i], "train_acc": accs[i], "test": record.test}
+                save_checkpoint(stagings[i], epoch, net, meta)
+            histories[i].append(asdict(record))
+            _log_epoch(job, config, record, len(train.labels) * len(jobs), eta)
+        resume_state.save(
+            {f"stack.{k}": v for k, v in stack.params.items()} | _momentum_tensors(optimizer),
+            epoch=epoch,
+            histories=histories,
+        )
+        if on_epoch_end:
+            on_epoch_end(epoch)
+
+    resume_state.remove()
+    runs = [
+        _finish(s, o, m, sorted(to_save), h) for s, o, m, h in zip(stagings, out_dirs, metas, histories, strict=True)
+    ]
+    staging.rmdir()
+    return runs
