@@ -13,11 +13,11 @@ import torch
 from ddstudy.accel import ORACLE, Accel, compile_available, compiled_graphs
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
-from ddstudy.distill.config import distill_config
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic
 from ddstudy.models import build_model
+from tests.method_support import quick_config
 
 FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
 COMPILED = Accel(compile=True)
@@ -43,7 +43,7 @@ def test_accel_settings():
 @needs_compile
 @pytest.mark.parametrize("method", ["dm", "dc", "dsa"])
 def test_compiled_distillation_equals_oracle(dataset, tmp_path, method):
-    config = distill_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
+    config = quick_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
     eager = distill_cell(dataset, config, tmp_path / "eager", "cpu")
     compiled = distill_cell(dataset, config, tmp_path / "compiled", "cpu", accel=COMPILED)
     assert compiled["accel"] == {"compile": True, "precision": "fp32", "vectorize": False}
@@ -71,7 +71,7 @@ def test_fresh_networks_reuse_the_compiled_graph():
 def test_bf16_distillation_within_tolerance(dataset, tmp_path, method):
     """bf16 (autocast): the matching loss within 1 % relative at every iteration and the synthetic images within
     3 % relative (Frobenius norm) of fp32 after 3 iterations — the tolerance docs/performance.md states."""
-    config = distill_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
+    config = quick_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
     fp32 = distill_cell(dataset, config, tmp_path / "fp32", "cpu")
     bf16 = distill_cell(dataset, config, tmp_path / "bf16", "cpu", accel=BF16)
     assert bf16["accel"]["precision"] == "bf16"
@@ -85,7 +85,7 @@ def test_bf16_distillation_within_tolerance(dataset, tmp_path, method):
 @needs_compile
 def test_compiled_evaluation_matches_eager(dataset, tmp_path):
     """Each evaluation network reaches (to float tolerance) the accuracy it reaches on the eager path."""
-    distill_cell(dataset, distill_config("random", 10), tmp_path / "set", "cpu")
+    distill_cell(dataset, quick_config("random", 10), tmp_path / "set", "cpu")
     images, labels, meta = load_synthetic(tmp_path / "set")
     config = EvalConfig(num_eval=2, epochs=6)
     eager = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
@@ -99,7 +99,7 @@ def test_stacked_evaluation_gives_each_network_its_own_run(dataset, tmp_path, au
     """Vectorised evaluation (all networks in one vmapped pass): each network keeps its own initialisation, data
     order and augmentation draws, so it ends where it ends when trained alone — same train loss to float tolerance
     (grouped convolutions sum in another order), same test accuracy to one test sample in a hundred."""
-    distill_cell(dataset, distill_config("random", 3), tmp_path / "set", "cpu")
+    distill_cell(dataset, quick_config("random", 3), tmp_path / "set", "cpu")
     images, labels, meta = load_synthetic(tmp_path / "set")
     config = EvalConfig(num_eval=3, epochs=4, batch_size=16, augment=augment)
     alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
@@ -111,7 +111,7 @@ def test_stacked_evaluation_gives_each_network_its_own_run(dataset, tmp_path, au
 
 
 def test_stacked_evaluation_falls_back_for_batchnorm(dataset, tmp_path):
-    distill_cell(dataset, distill_config("random", 2), tmp_path / "set", "cpu")
+    distill_cell(dataset, quick_config("random", 2), tmp_path / "set", "cpu")
     images, labels, meta = load_synthetic(tmp_path / "set")
     config = EvalConfig(num_eval=2, epochs=1, batch_size=16)
     alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetBN", config)
@@ -130,7 +130,7 @@ def test_classes_batched_gradient_matching_equals_per_class(dataset, tmp_path, m
     variant = load_variant(dataset)
     split = to_tensors(variant.train, Normalization.of(variant.train.images))
     pool = RealPool(split, 10, torch.device("cpu"))
-    config = distill_config(method, 2, iterations=3, outer_loop=2, inner_loop=1, **{**FAST, "model": model})
+    config = quick_config(method, 2, iterations=3, outer_loop=2, inner_loop=1, **{**FAST, "model": model})
     results = {}
     for batched in (False, True):
         results[batched] = run_distillation(

@@ -127,7 +127,7 @@ def test_figures_for_a_grid(tmp_path, fashion_dir, monkeypatch):
         },
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    from ddstudy.config import load_study
+    from ddstudy.params import load_study
 
     for spec in load_study(tmp_path / "params.yaml").variants:
         assert (
@@ -271,7 +271,8 @@ def test_distill_and_evaluate_cli(tmp_path, fashion_dir):
     record = json.loads(metrics.read_text())
     assert record["n_runs"] == 2 and record["eval_config"]["augment"] == "color_crop_cutout_flip_scale_rotate"
     for args, message in (
-        (["--method", "kip"], "unknown method 'kip'"),
+        (["--method", "kip"], "invalid choice: 'kip'"),
+        (["--method", "dm", "--outer-loop", "2"], "--outer-loop is not a setting of dm"),
         (["--method", "dc", "--ipc", "0"], "IPC must be"),
         (["--method", "dc", "--ipc", "7"], "IPC 7"),
         (["--method", "random", "--ipc", "500"], "larger than class"),
@@ -298,7 +299,7 @@ def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
 
     plan = run_cli("plan", "--grid", "paper", cwd=Path(__file__).parents[1])
     assert plan.returncode == 0, plan.stderr
-    assert "grid 'paper' on cuda" in plan.stdout and " 944 " in plan.stdout and "total" in plan.stdout
+    assert "grid 'paper' on cuda" in plan.stdout and " 1094 " in plan.stdout and "total" in plan.stdout
 
     bench = run_cli("bench", "--cases", "zoo,nope")
     assert bench.returncode == 2 and "unknown bench case 'nope'" in bench.stderr

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ddstudy.config import load_study
 from ddstudy.cost import CostModel, distill_flops, evaluate_flops, forward_flops, plan, variant_sizes, zoo_flops
+from ddstudy.params import load_study
 from ddstudy.workflow import distill_minutes, evaluate_minutes, zoo_minutes
 
 

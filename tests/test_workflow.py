@@ -75,6 +75,7 @@ def test_paper_dry_run_plans_the_zoo():
     # 104 PTMs; the paper grid vectorises, so each (dataset, arch) block's inits are one job (issue 12):
     # 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 12 of 2 (the biased-set ConvNets)
     assert counts["zoo_inits_0_to_9"] == 8 and counts["zoo_inits_0_to_1"] == 12 and "zoo_model" not in counts
+    assert counts["zoo_inits_10_to_19"] == 50  # MTT's experts: 10 per distilled variant
     assert counts["zoo_report"] == 1
     assert "gpu=1" in result.stdout.replace(" ", "")
     assert "--init 0,1,2,3,4,5,6,7,8,9" in result.stdout and "--vectorize" in result.stdout
@@ -83,9 +84,11 @@ def test_paper_dry_run_plans_the_zoo():
 def test_paper_dry_run_plans_distillation_and_evaluation():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     counts = job_counts(result.stdout)
-    # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings); 830 + 240 cross-arch of CLoM cells
-    assert counts["distill"] + counts["select"] == 944 and counts["select"] == 350  # baselines: their own CPU rule
-    assert counts["evaluate"] == 1214 and counts["bias_table"] == 1
+    # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
+    # IPCs); each evaluated once, plus 240 cross-arch evaluations
+    assert counts["distill"] + counts["select"] == 1094 and counts["select"] == 350  # baselines: their own CPU rule
+    assert counts["evaluate"] == 1364 and counts["bias_table"] == 1
+    assert "--method mtt" in result.stdout and "zoo/mnist-clean/ConvNet/init19" in result.stdout
     assert counts["ptm_table"] == 1
 
 
@@ -109,4 +112,4 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
         assert all("gpu" not in line and "slurm_partition=cpuq" in line for line in resources_of(rule)), rule
     for rule in ("distill", "evaluate", "zoo_model"):
         assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
-    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 26
+    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 27

@@ -25,13 +25,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ddstudy.errors import DDStudyError
+from ddstudy.knobs import knob
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,9 @@ _USER_INDUCTOR_CACHE = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 class Accel:
     """Execution settings of a job; recorded in every artifact's meta (they can change the last bits)."""
 
-    compile: bool = field(default=False, metadata={"help": "torch.compile the networks (false: eager, the oracle)"})
-    precision: str = field(
-        default="fp32", metadata={"help": "bf16: autocast forwards, fp32 parameters", "choices": PRECISIONS}
-    )
-    vectorize: bool = field(
-        default=False, metadata={"help": "train the N evaluation networks together (vmap; pays on GPUs)"}
-    )
+    compile: bool = knob(False, "torch.compile the networks (false: eager, the oracle)")
+    precision: str = knob("fp32", "bf16: autocast forwards, fp32 parameters", PRECISIONS)
+    vectorize: bool = knob(False, "train the N evaluation networks (and a zoo block's inits) together (vmap; GPUs)")
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

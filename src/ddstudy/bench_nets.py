@@ -40,18 +40,18 @@ import torch
 import torch.nn.functional as F
 
 from ddstudy.accel import ORACLE, Accel, compiled_graphs
+from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.data.sources import SourceOptions, load_source
 from ddstudy.data.tensors import Normalization, TensorSplit
 from ddstudy.device import resolve_device
-from ddstudy.distill.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.distill.clom import Clom, ClomConfig, LoadedPTM
-from ddstudy.distill.config import distill_config
 from ddstudy.distill.dc import GradientMatching
 from ddstudy.distill.dm import DistributionMatching
 from ddstudy.distill.loop import new_context
 from ddstudy.distill.real import RealPool
+from ddstudy.distill.registry import method_config
 from ddstudy.errors import DDStudyError
-from ddstudy.evaluate.metrics import accuracy_report
+from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
@@ -181,7 +181,7 @@ def measure(unit: Unit, repeats: int, device: torch.device, count_flops: bool = 
 
 # ------------------------------------------------------------------------------------------------------ cases
 def _distill_unit(work: Workload, method: str, ipc: int, accel: Accel, batched: bool | None, **overrides) -> Unit:
-    config = distill_config(method, ipc, model=work.model, iterations=10**9, batch_real=256, **overrides)
+    config = method_config(method, ipc, model=work.model, iterations=10**9, batch_real=256, **overrides)
     ctx = new_context(config, f"bench/{method}", work.pool, work.shape, work.device, accel=accel)
     implementation = DistributionMatching(batched) if method == "dm" else GradientMatching(batched)
     iterations = itertools.count()
@@ -286,7 +286,7 @@ def _clom_units(work: Workload, accel: Accel) -> tuple[Unit, Unit]:
         pool[arch] = [LoadedPTM(arch, 0, model, identity)]
     config = ClomConfig(distance="ce", zoo_source="bench", archs=CLOM_POOL, alphas=(1.0,))
     clom = Clom(config, pool, work.pool.num_classes, identity, accel)
-    dm = distill_config("dm", 10, model=work.model, iterations=10**9, batch_real=256)
+    dm = method_config("dm", 10, model=work.model, iterations=10**9, batch_real=256)
     with_clom = new_context(dm, "bench/clom", work.pool, work.shape, work.device, clom, accel)
     without = new_context(dm, "bench/clom", work.pool, work.shape, work.device, None, accel)
     # Warm-up for every PTM of the pool (a run compiles each on its first draw; timed calls should not).

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ddstudy.io import read_json, write_json
-from ddstudy.zoo.store import load_tensors, save_tensors
+from ddstudy.io import load_tensors, read_json, save_tensors, write_json
 
 
 class ResumeState:

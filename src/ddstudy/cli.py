@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ddstudy.errors import DDStudyError
+from ddstudy.knobs import add_flags, from_args
 
 log = logging.getLogger("ddstudy")
 
@@ -26,7 +27,7 @@ def _source_options(args: argparse.Namespace):
 
 
 def cmd_params_check(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
+    from ddstudy.params import load_study
 
     study = load_study(args.params, args.grid)
     print(
@@ -37,8 +38,8 @@ def cmd_params_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
     from ddstudy.cost import plan
+    from ddstudy.params import load_study
 
     study = load_study(args.params, args.grid)
     kind = args.device_kind or study.device_kind
@@ -59,7 +60,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
+    from ddstudy.params import load_study
 
     study = load_study(args.params, args.grid)
     chosen = {"all": study.variants, "biased": study.biased, "clean": study.clean}[args.kind]
@@ -71,16 +72,7 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 def cmd_data_build(args: argparse.Namespace) -> int:
     from ddstudy.data.build import VariantSpec, build_variant
 
-    spec = VariantSpec(
-        source=args.source,
-        bias=args.bias,
-        ratio=args.ratio,
-        severity=args.severity,
-        seed=args.seed,
-        test_attrs=args.test_attrs,
-        train_per_class=args.train_per_class,
-        test_per_class=args.test_per_class,
-    )
+    spec = VariantSpec(**from_args(VariantSpec, args))
     out = Path(args.out) if args.out else Path("data/datasets") / spec.name
     meta = build_variant(spec, out, _source_options(args), workers=args.workers)
     train, test = meta["counts"]["train"], meta["counts"]["test"]
@@ -116,8 +108,8 @@ def cmd_data_show(args: argparse.Namespace) -> int:
 
 
 def cmd_data_figures(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
     from ddstudy.io import prune_stale
+    from ddstudy.params import load_study
     from ddstudy.report.samples import write_dataset_figures
 
     study = load_study(args.params, args.grid)
@@ -145,31 +137,40 @@ def _number_list(text: str, kind: type, flag: str) -> tuple:
         raise DDStudyError(f"{flag}: expected comma-separated {what}, got '{text}'") from None
 
 
-def _add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
-    """One flag per field of a settings dataclass: ``--field-name``, its default and help defined there once
-    (booleans get ``--x/--no-x``, tuples are comma-separated)."""
-    from dataclasses import MISSING, fields
+def _fields(cls):
+    from ddstudy.knobs import flag_fields
 
-    for item in fields(cls):
-        flag = f"--{item.name.replace('_', '-')}"
-        default = item.default if item.default is not MISSING else None
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        text = f"{item.metadata.get('help', '')} (default {shown})"
-        kind = str(item.type)
-        if kind in ("bool", str(bool)):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
-        elif kind.startswith("tuple"):
-            parser.add_argument(flag, type=lambda v: tuple(p for p in v.split(",") if p), default=default, help=text)
-        elif kind in ("int", str(int)):
-            parser.add_argument(flag, type=int, default=default, help=text)
-        else:
-            parser.add_argument(flag, default=default, choices=item.metadata.get("choices"), help=text)
+    return flag_fields(cls)
 
 
-def _dataclass_values(cls, args: argparse.Namespace) -> dict:
-    from dataclasses import fields
+def _variant_settings():
+    from ddstudy.data.build import VariantSpec
 
-    return {item.name: getattr(args, item.name) for item in fields(cls)}
+    return VariantSpec
+
+
+def _zoo_settings():
+    from ddstudy.zoo.train import ZooTrainConfig
+
+    return ZooTrainConfig
+
+
+def _eval_settings():
+    from ddstudy.evaluate.protocol import EvalConfig
+
+    return EvalConfig
+
+
+def _clom_settings():
+    from ddstudy.distill.clom import ClomConfig
+
+    return ClomConfig
+
+
+def _methods():
+    from ddstudy.distill.registry import METHODS
+
+    return METHODS
 
 
 def _accel_settings():
@@ -186,7 +187,7 @@ def _bench_settings():
 
 def _accel(args: argparse.Namespace):
     cls = _accel_settings()
-    return cls(**_dataclass_values(cls, args))
+    return cls(**from_args(cls, args))
 
 
 def _torch_device(args: argparse.Namespace):
@@ -204,17 +205,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
     from ddstudy.data.store import load_variant
     from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_models
 
-    config = ZooTrainConfig(
-        epochs=args.epochs,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        milestones=_int_list(args.milestones, "--milestones") or (),
-        gamma=args.gamma,
-        normalize=not args.no_normalize,
-        save_epochs=_int_list(args.save_epochs, "--save-epochs"),
-    )
+    config = ZooTrainConfig(**from_args(ZooTrainConfig, args))
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     inits = _int_list(args.init, "--init") or ()
     if len(inits) != len(args.out):
@@ -239,9 +230,8 @@ def cmd_zoo_index(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo_report(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
-    from ddstudy.io import prune_stale
-    from ddstudy.report.output import write_csv
+    from ddstudy.io import prune_stale, write_csv
+    from ddstudy.params import load_study
     from ddstudy.report.zoo import plot_zoo_accuracy, zoo_figure_path, zoo_frame
 
     study = load_study(args.params, args.grid)
@@ -256,43 +246,23 @@ def cmd_zoo_report(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from ddstudy.distill.config import distill_config
+    from ddstudy.distill.clom import ClomConfig
+    from ddstudy.distill.registry import METHODS, method_spec
     from ddstudy.distill.run import distill_cell
+    from ddstudy.knobs import build, given_flags
 
-    config = distill_config(
-        args.method,
-        args.ipc,
-        model=args.model,
-        iterations=args.iterations,
-        lr_img=args.lr_img,
-        lr_net=args.lr_net,
-        momentum_img=args.momentum_img,
-        batch_real=args.batch_real,
-        batch_train=args.batch_train,
-        init=args.init,
-        dis_metric=args.dis_metric,
-        dsa_strategy=args.dsa_strategy,
-        outer_loop=args.outer_loop,
-        inner_loop=args.inner_loop,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-    )
-    clom = None
-    if args.clom_distance:
-        from ddstudy.distill.clom import ClomConfig
-
-        clom = ClomConfig(
-            distance=args.clom_distance,
-            zoo_source=args.clom_zoo_source or "",
-            archs=tuple(args.clom_archs.split(",")),
-            inits=args.clom_inits,
-            epoch=args.clom_epoch,
-            alphas=_number_list(args.clom_alphas, float, "--clom-alphas"),
-            batch_size=args.clom_batch_size,
-            samples_per_step=args.clom_samples_per_step,
-            ce_form=args.clom_ce_form,
-            renormalize=args.clom_renormalize,
+    spec = method_spec(args.method)
+    values = from_args(spec.config, args)
+    foreign = given_flags([m.config for m in METHODS.values()], args) - set(values)
+    if foreign:
+        name = sorted(foreign)[0].replace("_", "-")
+        raise DDStudyError(
+            f"--{name} is not a setting of {args.method}; see `ddstudy distill --method {args.method} -h`"
         )
+    config = build(spec.config, values, f"{args.method}: ")
+    clom = None
+    if given_flags([ClomConfig], args, prefix="clom-"):
+        clom = ClomConfig(**from_args(ClomConfig, args, prefix="clom-"))
     meta = distill_cell(args.dataset_dir, config, args.out, _torch_device(args), clom, args.zoo_root, _accel(args))
     loss = meta["loss"]
     print(
@@ -307,16 +277,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
     from ddstudy.io import check_writable_target
 
-    config = EvalConfig(
-        num_eval=args.num_eval,
-        epochs=args.epochs,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        augment=args.augment,
-        seed=args.seed,
-    )
+    config = EvalConfig(**from_args(EvalConfig, args))
     check_writable_target(args.out, kind="file")
     images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
     record = evaluate_synthetic(
@@ -345,9 +306,9 @@ def _no_metrics_is_an_error(frame, problems: list, study, metrics_dir: str) -> N
 
 
 def cmd_report_bias(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
+    from ddstudy.io import write_csv
+    from ddstudy.params import load_study
     from ddstudy.report.bias import bias_table, metrics_paths
-    from ddstudy.report.output import write_csv
 
     study = load_study(args.params, args.grid)
     frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
@@ -359,9 +320,9 @@ def cmd_report_bias(args: argparse.Namespace) -> int:
 
 
 def cmd_report_ptm(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
+    from ddstudy.io import write_csv
+    from ddstudy.params import load_study
     from ddstudy.report.bias import metrics_paths
-    from ddstudy.report.output import write_csv
     from ddstudy.report.ptm import ptm_tables
 
     study = load_study(args.params, args.grid)
@@ -375,8 +336,8 @@ def cmd_report_ptm(args: argparse.Namespace) -> int:
 
 
 def cmd_report_compare(args: argparse.Namespace) -> int:
+    from ddstudy.io import write_csv
     from ddstudy.report.compare import compare_runs, summary
-    from ddstudy.report.output import write_csv
 
     frame = compare_runs(args.metrics_a, args.metrics_b)
     if args.out:
@@ -386,7 +347,7 @@ def cmd_report_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report_all(args: argparse.Namespace) -> int:
-    from ddstudy.config import load_study
+    from ddstudy.params import load_study
     from ddstudy.report.study import write_report
 
     study = load_study(args.params, args.grid)
@@ -407,7 +368,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_bench_nets(args: argparse.Namespace) -> int:
     from ddstudy.bench_nets import BenchSettings, run_bench
 
-    settings = BenchSettings(**_dataclass_values(BenchSettings, args))
+    settings = BenchSettings(**from_args(BenchSettings, args))
     run_bench(settings, as_json=args.json, fashion_mnist_dir=args.fashion_mnist_dir)
     return 0
 
@@ -424,13 +385,20 @@ def _version() -> str:
     return ddstudy.__version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags are one line naming the problem (exit 2), like every other bad input; ``-h`` shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"ddstudy: error: {self.prog.removeprefix('ddstudy ')}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     levels = ["DEBUG", "INFO", "WARNING", "ERROR"]
-    parser = argparse.ArgumentParser(prog="ddstudy", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="ddstudy", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--log-level", default="INFO", choices=levels)
     # Leaf commands accept --log-level too (after the subcommand), without overriding the top-level default.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--log-level", default=argparse.SUPPRESS, choices=levels, help="logging level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -455,14 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     build = leaf(data, "build", help="build one dataset variant (biased or clean)")
-    build.add_argument("--source", required=True, help="mnist | cifar10 | fashion-mnist")
-    build.add_argument("--bias", required=True, help="color | corruption | none")
-    build.add_argument("--ratio", type=float, help="bias-aligned ratio in [0, 1]")
-    build.add_argument("--severity", type=int, help="severity 1-4 (colour: 1-5)")
-    build.add_argument("--seed", type=int, default=42, help="seed of the colour jitter / corruptions (default 42)")
-    build.add_argument("--test-attrs", default="conflicting", help="conflicting (reference) | uniform")
-    build.add_argument("--train-per-class", type=int, help="keep the first N training samples per class")
-    build.add_argument("--test-per-class", type=int, help="keep the first N test samples per class")
+    add_flags(build, _variant_settings())
     build.add_argument("--workers", type=int, default=2, help="processes for the corruption bias (default 2)")
     build.add_argument("--out", help="output folder (default data/datasets/<canonical name>)")
     _add_source_args(build)
@@ -496,18 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, nargs="+", help="output folder per init (zoo/<dataset>/<arch>/init<i>)"
     )
     zoo_train.add_argument("--seed", type=int, default=42, help="grid seed (default 42)")
-    zoo_train.add_argument("--epochs", type=int, default=150, help="reference 150")
-    zoo_train.add_argument("--save-epochs", default="all", help="comma list, or 'all' (reference: every epoch)")
-    zoo_train.add_argument("--lr", type=float, default=0.01)
-    zoo_train.add_argument("--momentum", type=float, default=0.9)
-    zoo_train.add_argument("--weight-decay", type=float, default=0.005)
-    zoo_train.add_argument("--batch-size", type=int, default=256)
-    zoo_train.add_argument("--milestones", default="50,100", help="MultiStepLR epochs (reference 50,100)")
-    zoo_train.add_argument("--gamma", type=float, default=0.1)
-    zoo_train.add_argument("--no-normalize", action="store_true", help="train on [0,1] pixels, not normalised")
+    add_flags(zoo_train, _zoo_settings())
     zoo_train.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
     zoo_train.add_argument("--threads", type=int, help="torch CPU threads")
-    _add_dataclass_args(zoo_train, _accel_settings())
+    add_flags(zoo_train, _accel_settings())
     zoo_train.set_defaults(func=cmd_zoo_train)
     zoo_index = leaf(zoo, "index", help="write <zoo-root>/<dataset>/index.json")
     zoo_index.add_argument("--zoo-root", default="zoo")
@@ -521,41 +474,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     distill = leaf(commands, "distill", help="distil one synthetic set (dc, dsa, dm) or select a baseline")
     distill.add_argument("--dataset-dir", required=True, help="a built dataset variant folder")
-    distill.add_argument("--method", required=True, help="dc | dsa | dm | random | herding | full")
-    distill.add_argument("--ipc", type=int, default=1, help="images per class")
+    methods = _methods()
+    distill.add_argument("--method", required=True, choices=list(methods), help="the method (registry order)")
     distill.add_argument("--out", required=True, help="output folder (synthetic/<dataset>/<method>_ipc<ipc>)")
-    distill.add_argument("--model", help="network inside distillation (reference ConvNet)")
-    for flag, kind in (
-        ("--iterations", int),
-        ("--lr-img", float),
-        ("--lr-net", float),
-        ("--momentum-img", float),
-        ("--batch-real", int),
-        ("--batch-train", int),
-        ("--outer-loop", int),
-        ("--inner-loop", int),
-        ("--checkpoint-every", int),
-    ):
-        distill.add_argument(flag, type=kind, help="default: the method's reference value")
-    distill.add_argument("--init", choices=["noise", "real"], help="reference: DC/DSA noise, DM real")
-    distill.add_argument("--dis-metric", choices=["ours", "mse", "cos"], help="DC gradient distance (ours)")
-    distill.add_argument("--dsa-strategy", help="DSA strategy (DSA/DM: color_crop_cutout_flip_scale_rotate)")
-    distill.add_argument("--seed", type=int, default=42)
-    clom = distill.add_argument_group("CLoM (pre-trained model guidance; off unless --clom-distance is given)")
-    clom.add_argument("--clom-distance", choices=["ce", "cos"], help="ce: in-domain PTMs; cos: out-of-domain")
-    clom.add_argument("--clom-zoo-source", help="dataset variant the PTMs were trained on")
-    clom.add_argument("--clom-archs", default="ConvNet", help="comma-separated architecture pool (ConvNet)")
-    clom.add_argument("--clom-inits", type=int, default=1, help="PTMs per architecture (reference 1)")
-    clom.add_argument("--clom-epoch", type=int, default=150, help="PTM checkpoint epoch (reference 150)")
-    clom.add_argument("--clom-alphas", default="1000", help="one α, or comma-separated, one per architecture")
-    clom.add_argument("--clom-batch-size", type=int, default=8196, help="real batch of the cos distance")
-    clom.add_argument("--clom-samples-per-step", type=int, default=1, help="PTMs averaged per step (reference 1)")
-    clom.add_argument("--clom-ce-form", choices=["reference", "paper"], default="reference")
-    clom.add_argument("--clom-renormalize", action="store_true", help="feed PTMs their own input normalisation")
-    clom.add_argument("--zoo-root", default="zoo", help="where the PTMs are (default zoo)")
+    settings = distill.add_argument_group("method settings (each method takes its own; unset: its reference default)")
+    added: set[str] = set()
+    for spec in methods.values():  # one flag per setting of any method; the chosen method's class applies defaults
+        add_flags(settings, spec.config, omit=added, defaults=False, default_text="the method's reference value")
+        added |= {f.name for f in _fields(spec.config)}
+    clom = distill.add_argument_group("CLoM (pre-trained model guidance; on when any --clom-* flag is given)")
+    add_flags(clom, _clom_settings(), prefix="clom-", defaults=False)
+    clom.add_argument("--zoo-root", default="zoo", help="where the PTMs (and MTT's experts) are (default zoo)")
     distill.add_argument("--device", default="auto")
     distill.add_argument("--threads", type=int)
-    _add_dataclass_args(distill, _accel_settings())
+    add_flags(distill, _accel_settings())
     distill.set_defaults(func=cmd_distill)
 
     evaluate = leaf(commands, "evaluate", help="evaluate a synthetic set with fresh networks of one architecture")
@@ -563,17 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset-dir", required=True, help="the dataset variant it was distilled from")
     evaluate.add_argument("--arch", required=True, help="evaluation architecture")
     evaluate.add_argument("--out", required=True, help="metrics JSON")
-    evaluate.add_argument("--num-eval", type=int, default=20, help="fresh networks (reference 20)")
-    evaluate.add_argument("--epochs", type=int, help="default 300, 1000 with augmentation (reference)")
-    evaluate.add_argument("--lr", type=float, default=0.01)
-    evaluate.add_argument("--momentum", type=float, default=0.9)
-    evaluate.add_argument("--weight-decay", type=float, default=0.0005)
-    evaluate.add_argument("--batch-size", type=int, default=256)
-    evaluate.add_argument("--augment", default="auto", help="auto (DSA for dsa/dm) | none | a DSA strategy")
-    evaluate.add_argument("--seed", type=int, default=42)
+    add_flags(evaluate, _eval_settings())
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--threads", type=int)
-    _add_dataclass_args(evaluate, _accel_settings())
+    add_flags(evaluate, _accel_settings())
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="aggregate results").add_subparsers(dest="action", required=True)
@@ -603,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time every network hot path, fast path against the oracle (or `bench data`: dataset builds)",
         description="Network cases (see ddstudy.bench_nets): the oracle and each fast path in one process.",
     )
-    _add_dataclass_args(bench, _bench_settings())
+    add_flags(bench, _bench_settings())
     bench.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
     bench.add_argument("--fashion-mnist-dir", help="folder with the Fashion-MNIST idx .gz files")
     bench.set_defaults(func=cmd_bench_nets)

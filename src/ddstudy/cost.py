@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from ddstudy.data.build import VariantSpec
+from ddstudy.distill.registry import method_spec
+from ddstudy.distill.settings import BACKWARD
 
 # Nominal sizes of each source: (train images, test images, grey channels, image size, classes).
 SOURCE_SIZES = {
@@ -27,8 +29,6 @@ SOURCE_SIZES = {
     "cifar10": (50000, 10000, 3, 32, 10),
     "cifar100": (50000, 10000, 3, 32, 100),
 }
-BACKWARD = 2.0  # a backward pass ≈ two forwards (gradients w.r.t. activations and weights)
-DOUBLE_BACKWARD = 3.0  # DC/DSA synthetic side: backward with create_graph, then the matching loss's backward
 
 
 @dataclass(frozen=True)
@@ -91,26 +91,12 @@ def zoo_flops(model, spec: VariantSpec) -> float:
 
 
 def distill_flops(cell, spec: VariantSpec) -> float:
-    """One synthetic set: the method's loops over real batches and synthetic images (plus CLoM's PTM passes)."""
+    """One synthetic set: the method's own count (its registry entry's ``cost``) plus CLoM's PTM passes."""
     train, _, (channels, size, _), classes = variant_sizes(spec)
     config = cell.config
     f = forward_flops(config.model, channels, size, classes)
-    real = min(config.batch_real, train // classes)
     syn = config.ipc
-    if config.method == "dm":
-        per_iteration = classes * (real + syn * (1 + BACKWARD)) * f
-        steps = config.iterations
-    elif config.method in ("dc", "dsa"):
-        outer, inner = config.loops
-        matching = classes * (real * (1 + BACKWARD) + syn * (1 + BACKWARD + DOUBLE_BACKWARD)) * f
-        inner_epochs = (outer - 1) * inner * classes * syn * (1 + BACKWARD) * f
-        per_iteration = outer * matching + inner_epochs
-        steps = config.iterations * outer
-    elif config.method == "herding":
-        return train * f  # one embedding pass over the training set
-    else:
-        return 0.0  # random, full: a selection
-    total = config.iterations * per_iteration
+    total, steps = method_spec(config.method).cost(config, train // classes, classes, f)
     if cell.clom is not None:
         ptm = max(forward_flops(a, channels, size, classes) for a in cell.clom.archs)
         batch = cell.clom.batch_size if cell.clom.distance == "cos" or cell.clom.ce_form == "paper" else 0

@@ -187,3 +187,49 @@ def prune_stale(folder: str | os.PathLike, pattern: str, keep: list[str | os.Pat
             path.unlink()
             removed.append(path)
     return removed
+
+
+def save_tensors(path: Path, tensors: dict, metadata: dict[str, str] | None = None) -> str:
+    """Write torch tensors as safetensors atomically; return the file's sha256 (torch imported here: this module
+    serves the data stage too, which needs no torch)."""
+    from safetensors.torch import save as save_safetensors
+
+    blob = save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    with atomic_file(path, "wb") as handle:
+        handle.write(blob)
+    return sha256_file(path)
+
+
+def load_tensors(path: Path, expected_sha256: str | None = None) -> dict:
+    """Tensors of a safetensors file (never unpickles), checked against ``expected_sha256`` when given."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    if not path.is_file():
+        raise DDStudyError(f"{path}: checkpoint not found")
+    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+        raise DDStudyError(f"{path}: sha256 differs from its JSON (tampered or corrupt); retrain or re-pull it")
+    try:
+        return load_safetensors(path.read_bytes())
+    except (SafetensorError, ValueError) as err:
+        raise DDStudyError(f"{path}: not a readable safetensors file ({err}); retrain or re-pull it") from None
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110, tight: bool = False) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it (matplotlib's PNG output is byte-stable for a given
+    figure)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    plt.close(fig)
+    return path
+
+
+def write_csv(frame, path: str | Path) -> Path:
+    """A pandas frame as CSV, atomically (floats to 6 significant digits: stable bytes across runs)."""
+    path = Path(path)
+    with atomic_file(path, "w") as handle:
+        frame.to_csv(handle, index=False, float_format="%.6g")
+    return path

@@ -6,11 +6,11 @@ import re
 import shlex
 import sys
 from collections.abc import Iterable
-from dataclasses import fields
 from pathlib import Path
 
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
+from ddstudy.knobs import to_args
 
 # `python -m ddstudy` from the interpreter running Snakemake: works without an activated venv and on cluster nodes.
 DDSTUDY = f"{shlex.quote(sys.executable)} -m ddstudy"
@@ -23,14 +23,7 @@ def names_regex(names: Iterable[str]) -> str:
 
 def build_args(spec: VariantSpec, sources: SourceOptions) -> str:
     """The `ddstudy data build` arguments that rebuild ``spec`` (every setting explicit, nothing implied)."""
-    args = ["--source", spec.source, "--bias", spec.bias, "--seed", str(spec.seed)]
-    if spec.bias != "none":
-        args += ["--ratio", str(spec.ratio), "--severity", str(spec.severity), "--test-attrs", spec.test_attrs]
-    if spec.train_per_class:
-        args += ["--train-per-class", str(spec.train_per_class)]
-    if spec.test_per_class:
-        args += ["--test-per-class", str(spec.test_per_class)]
-    args += ["--data-root", str(sources.root)]
+    args = to_args(spec) + ["--data-root", str(sources.root)]
     if sources.download:
         args.append("--download")
     if sources.fashion_mnist_dir:
@@ -43,83 +36,33 @@ def figure_label(path: str) -> str:
     return Path(path).stem
 
 
-def flags(config, names: list[str]) -> list[str]:
-    """``--field-name value`` for each named field of a config dataclass (tuples comma-joined, None skipped)."""
-    args: list[str] = []
-    for name in names:
-        value = getattr(config, name)
-        if value is None:
-            continue
-        if isinstance(value, tuple):
-            value = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
-        args += [f"--{name.replace('_', '-')}", str(value)]
-    return args
-
-
 def zoo_train_args(entry, inits: tuple[int, ...] | None = None) -> str:
     """The `ddstudy zoo train` arguments of a grid's zoo entry (recipe explicit, so the log shows all of it);
     ``inits``: the inits of a block trained in one job (``--out`` then names one folder per init)."""
-    job, config = entry.job, entry.config
+    job = entry.job
     init_text = ",".join(map(str, inits)) if inits is not None else str(job.init)
     args = ["--arch", job.arch, "--init", init_text, "--seed", str(job.seed)]
-    args += flags(config, ["epochs", "lr", "momentum", "weight_decay", "batch_size", "milestones", "gamma"])
-    args += ["--save-epochs", ",".join(map(str, config.save_epochs)) if config.save_epochs else "all"]
-    if not config.normalize:
-        args.append("--no-normalize")
-    return shlex.join(args)
+    return shlex.join(args + to_args(entry.config))
 
 
 def distill_args(config) -> str:
-    """The `ddstudy distill` arguments of a cell's config (every hyper-parameter explicit)."""
-    names = [
-        "method",
-        "ipc",
-        "model",
-        "iterations",
-        "lr_img",
-        "lr_net",
-        "momentum_img",
-        "batch_real",
-        "batch_train",
-        "init",
-        "dis_metric",
-        "dsa_strategy",
-        "checkpoint_every",
-        "seed",
-    ]
-    args = flags(config, names)
-    if config.method in ("dc", "dsa"):
-        outer, inner = config.loops
-        args += ["--outer-loop", str(outer), "--inner-loop", str(inner)]
-    return shlex.join(args)
+    """The `ddstudy distill` arguments of a cell's method config (every one of its settings explicit)."""
+    return shlex.join(["--method", config.method, *to_args(config)])
 
 
 def clom_args(clom) -> str:
     """The `ddstudy distill --clom-*` arguments of a CLoM config ('' without CLoM)."""
-    if clom is None:
-        return ""
-    names = ["distance", "zoo_source", "archs", "inits", "epoch", "alphas", "batch_size", "samples_per_step", "ce_form"]
-    args = [f"--clom-{flag[2:]}" if flag.startswith("--") else flag for flag in flags(clom, names)]
-    if clom.renormalize:
-        args.append("--clom-renormalize")
-    return shlex.join(args)
+    return shlex.join(to_args(clom, prefix="clom-")) if clom is not None else ""
 
 
 def accel_args(accel) -> str:
-    """The execution flags of the grid's :class:`ddstudy.accel.Accel` (zoo, distill, evaluate): ``--x``/``--no-x``
-    for a switch, ``--x value`` otherwise, one per field."""
-    args: list[str] = []
-    for item in fields(accel):
-        value = getattr(accel, item.name)
-        flag = item.name.replace("_", "-")
-        args += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
-    return shlex.join(args)
+    """The execution flags of the grid's :class:`ddstudy.accel.Accel` (zoo, distill, evaluate)."""
+    return shlex.join(to_args(accel))
 
 
 def evaluate_args(config) -> str:
-    """The `ddstudy evaluate` arguments of an evaluation config (``epochs`` left out when it is automatic)."""
-    names = ["num_eval", "lr", "momentum", "weight_decay", "batch_size", "augment", "seed", "epochs"]
-    return shlex.join(flags(config, names))
+    """The `ddstudy evaluate` arguments of an evaluation config (unset epochs / lr: the method's rule)."""
+    return shlex.join(to_args(config))
 
 
 def zoo_blocks(study) -> dict[tuple[int, ...], list[str]]:

@@ -10,12 +10,12 @@ from torch import nn
 from ddstudy.data.build import VariantSpec, build_variant
 from ddstudy.data.tensors import Normalization
 from ddstudy.distill.clom import Clom, ClomConfig, LoadedPTM
-from ddstudy.distill.config import distill_config
 from ddstudy.distill.run import distill_cell
 from ddstudy.errors import DDStudyError
 from ddstudy.models import build_model
 from ddstudy.zoo.store import save_checkpoint
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
+from tests.method_support import quick_config
 
 FAST = {"model": "ConvNetW32", "batch_real": 8, "batch_train": 8}
 
@@ -133,16 +133,16 @@ def setup(tmp_path_factory, fashion_options):
 def test_composes_with_every_method(setup, tmp_path, method, distance):
     name, dataset, zoo = setup
     clom = ClomConfig(distance=distance, zoo_source=name, archs=("LeNet",), epoch=1, alphas=(5.0,), batch_size=32)
-    meta = distill_cell(dataset, distill_config(method, 1, iterations=2, **FAST), tmp_path / "s", "cpu", clom, zoo)
+    meta = distill_cell(dataset, quick_config(method, 1, iterations=2, **FAST), tmp_path / "s", "cpu", clom, zoo)
     assert meta["extra"]["clom"]["distance"] == distance and "_clom-" in meta["cell"]
     assert len(meta["extra_loss"]["curve"]) >= 2 and all(v > 0 for v in meta["extra_loss"]["curve"])
-    plain = distill_cell(dataset, distill_config(method, 1, iterations=2, **FAST), tmp_path / "p", "cpu")
+    plain = distill_cell(dataset, quick_config(method, 1, iterations=2, **FAST), tmp_path / "p", "cpu")
     assert plain["synthetic_sha256"] != meta["synthetic_sha256"]
 
 
 def test_alpha_zero_equals_no_clom_bit_for_bit(setup, tmp_path):
     name, dataset, zoo = setup
-    config = distill_config("dsa", 1, iterations=3, **FAST)
+    config = quick_config("dsa", 1, iterations=3, **FAST)
     plain = distill_cell(dataset, config, tmp_path / "plain", "cpu")
     clom = ClomConfig(distance="ce", zoo_source=name, archs=("LeNet",), epoch=1, alphas=(0.0,))
     zero = distill_cell(dataset, config, tmp_path / "zero", "cpu", clom, zoo)
@@ -151,7 +151,7 @@ def test_alpha_zero_equals_no_clom_bit_for_bit(setup, tmp_path):
 
 def test_missing_checkpoint_and_label_space_mismatch(setup, tmp_path):
     name, dataset, zoo = setup
-    config = distill_config("dm", 1, iterations=1, **FAST)
+    config = quick_config("dm", 1, iterations=1, **FAST)
     missing = ClomConfig(zoo_source=name, archs=("LeNet",), epoch=7)
     with pytest.raises(DDStudyError, match="epoch 7 not in"):
         distill_cell(dataset, config, tmp_path / "m", "cpu", missing, zoo)
@@ -179,5 +179,5 @@ def test_missing_checkpoint_and_label_space_mismatch(setup, tmp_path):
     assert distill_cell(dataset, config, tmp_path / "ok", "cpu", cos, zoo)["num_images"] == 10
     assert not (tmp_path / "m").exists()
     with pytest.raises(DDStudyError, match="not the 'random' baseline"):
-        distill_cell(dataset, distill_config("random", 1), tmp_path / "r", "cpu", cos, zoo)
+        distill_cell(dataset, quick_config("random", 1), tmp_path / "r", "cpu", cos, zoo)
     assert json.loads((tmp_path / "ok" / "meta.json").read_text())["extra"]["clom"]["zoo_source"] == "five-classes"

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from ddstudy.distill.augment import AUGMENT_FAMILIES, diff_augment
+from ddstudy.augment import AUGMENT_FAMILIES, diff_augment
 from ddstudy.distill.baselines import herding_order
-from ddstudy.distill.config import distill_config
 from ddstudy.distill.matching import get_loops, layer_distance, match_loss
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
+from tests.method_support import quick_config
 
 FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
 
@@ -48,10 +48,10 @@ def test_get_loops_table():
     assert [get_loops(i) for i in (1, 10, 20, 30, 40, 50)] == [(1, 1), (10, 50), (20, 25), (30, 20), (40, 15), (50, 10)]
     with pytest.raises(DDStudyError, match="set outer_loop and inner_loop for IPC 7"):
         get_loops(7)
-    assert distill_config("dc", 7, outer_loop=3, inner_loop=2).loops == (3, 2)
+    assert quick_config("dc", 7, outer_loop=3, inner_loop=2).loops == (3, 2)
     with pytest.raises(DDStudyError, match="IPC 7"):
-        distill_config("dsa", 7)
-    assert distill_config("dm", 7).ipc == 7  # DM has no loops
+        quick_config("dsa", 7)
+    assert quick_config("dm", 7).ipc == 7  # DM has no loops
 
 
 # ------------------------------------------------------------------------------------------------ DSA
@@ -81,39 +81,39 @@ def test_dsa_per_image_draws_differ_and_depend_on_seed():
 
 # ------------------------------------------------------------------------------------------------ methods
 def test_dm_loss_falls_and_images_change(dataset, tmp_path):
-    config = distill_config("dm", 2, iterations=8, lr_img=1.0, **FAST)
+    config = quick_config("dm", 2, iterations=8, lr_img=1.0, **FAST)
     meta = distill_cell(dataset, config, tmp_path / "dm", "cpu")
     curve = meta["loss"]["curve"]
     assert np.mean(curve[-3:]) < np.mean(curve[:3])
     images, labels, _ = load_synthetic(tmp_path / "dm")
-    early = distill_cell(dataset, distill_config("dm", 2, iterations=1, **FAST), tmp_path / "dm1", "cpu")
+    early = distill_cell(dataset, quick_config("dm", 2, iterations=1, **FAST), tmp_path / "dm1", "cpu")
     start, _, _ = load_synthetic(tmp_path / "dm1")
     assert early["iterations_done"] == 1 and not torch.allclose(images, start)
     with pytest.raises(DDStudyError, match="dm needs iterations ≥ 1, got 0"):
-        distill_config("dm", 2, iterations=0)
+        quick_config("dm", 2, iterations=0)
     assert labels.tolist() == sorted(labels.tolist()) and images.shape == (20, 3, 28, 28)
     assert (tmp_path / "dm" / "grid.png").stat().st_size > 5000
 
 
 @pytest.mark.parametrize("method", ["dc", "dsa"])
 def test_gradient_matching_runs_and_is_reproducible(dataset, tmp_path, method):
-    config = distill_config(method, 1, iterations=2, **FAST)
+    config = quick_config(method, 1, iterations=2, **FAST)
     a = distill_cell(dataset, config, tmp_path / "a", "cpu")
     b = distill_cell(dataset, config, tmp_path / "b", "cpu")
     assert a["synthetic_sha256"] == b["synthetic_sha256"] and a["loss"]["curve"] == b["loss"]["curve"]
     for name in ("synthetic.npz", "meta.json", "grid.png"):  # same seed, same bytes: DVC hashes agree across runs
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    other = distill_cell(dataset, distill_config(method, 1, iterations=2, seed=3, **FAST), tmp_path / "c", "cpu")
+    other = distill_cell(dataset, quick_config(method, 1, iterations=2, seed=3, **FAST), tmp_path / "c", "cpu")
     assert other["synthetic_sha256"] != a["synthetic_sha256"]
 
 
 def test_dc_with_inner_loop_and_batchnorm(dataset, tmp_path):
-    config = distill_config("dc", 2, iterations=1, outer_loop=2, inner_loop=1, model="ConvNetBN", batch_real=8)
+    config = quick_config("dc", 2, iterations=1, outer_loop=2, inner_loop=1, model="ConvNetBN", batch_real=8)
     meta = distill_cell(dataset, config, tmp_path / "bn", "cpu")
     assert meta["config"]["outer_loop"] == 2 and np.isfinite(meta["loss"]["last"])
 
 
-def distil_until_killed(dataset, config, out, at_iteration: int) -> None:
+def distil_until_killed(dataset, config, out, at_iteration: int, **kwargs) -> None:
     """Run ``distill_cell`` and kill it (KeyboardInterrupt) after update ``at_iteration`` + 1, as a crash would."""
     from ddstudy.distill import run as run_module
 
@@ -129,13 +129,13 @@ def distil_until_killed(dataset, config, out, at_iteration: int) -> None:
     run_module.run_distillation = killed
     try:
         with pytest.raises(KeyboardInterrupt):
-            distill_cell(dataset, config, out, "cpu")
+            distill_cell(dataset, config, out, "cpu", **kwargs)
     finally:
         run_module.run_distillation = original
 
 
 def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
-    config = distill_config("dsa", 1, iterations=5, checkpoint_every=2, **FAST)
+    config = quick_config("dsa", 1, iterations=5, checkpoint_every=2, **FAST)
     straight = distill_cell(dataset, config, tmp_path / "straight", "cpu")
     distil_until_killed(dataset, config, tmp_path / "resumed", at_iteration=2)  # the last checkpoint holds 2
     assert not (tmp_path / "resumed").exists()
@@ -154,14 +154,14 @@ def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
 def test_a_checkpoint_of_another_execution_path_is_not_resumed(dataset, tmp_path):
     from ddstudy.accel import Accel
 
-    config = distill_config("dm", 1, iterations=3, checkpoint_every=1, **FAST)
+    config = quick_config("dm", 1, iterations=3, checkpoint_every=1, **FAST)
     distil_until_killed(dataset, config, tmp_path / "s", at_iteration=1)
     bf16 = distill_cell(dataset, config, tmp_path / "s", "cpu", accel=Accel(precision="bf16"))
     assert bf16["resumed_from"] is None and bf16["accel"]["precision"] == "bf16"
 
 
 def test_nan_loss_names_the_iteration(dataset, tmp_path):
-    config = distill_config("dm", 1, iterations=3, lr_img=1e30, **FAST)
+    config = quick_config("dm", 1, iterations=3, lr_img=1e30, **FAST)
     with pytest.raises(DDStudyError, match="at iteration [0-9]+; lower lr_img"):
         distill_cell(dataset, config, tmp_path / "nan", "cpu")
     assert not (tmp_path / "nan").exists()
@@ -182,23 +182,23 @@ def test_baselines_select_real_samples(dataset, tmp_path):
 
     train = load_variant(dataset).train
     for method in ("random", "herding"):
-        meta = distill_cell(dataset, distill_config(method, 3, model="ConvNetW32"), tmp_path / method, "cpu")
+        meta = distill_cell(dataset, quick_config(method, 3, model="ConvNetW32"), tmp_path / method, "cpu")
         images, labels, _ = load_synthetic(tmp_path / method)
         indices = np.load(tmp_path / method / "synthetic.npz", allow_pickle=False)["indices"]
         assert meta["num_images"] == 30 and np.bincount(labels.numpy()).tolist() == [3] * 10
         assert (train.labels[indices] == labels.numpy()).all()
-    full = distill_cell(dataset, distill_config("full", 1), tmp_path / "full", "cpu")
+    full = distill_cell(dataset, quick_config("full", 1), tmp_path / "full", "cpu")
     images, labels, meta = load_synthetic(tmp_path / "full", dataset)
     assert full["num_images"] == len(train.labels) == len(images)
     with pytest.raises(DDStudyError, match="IPC 31 is larger than class"):
-        distill_cell(dataset, distill_config("random", 31), tmp_path / "big", "cpu")
+        distill_cell(dataset, quick_config("random", 31), tmp_path / "big", "cpu")
     with pytest.raises(DDStudyError, match="larger than class"):
-        distill_cell(dataset, distill_config("dm", 31, **FAST, iterations=1), tmp_path / "big", "cpu")
+        distill_cell(dataset, quick_config("dm", 31, **FAST, iterations=1), tmp_path / "big", "cpu")
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
 def test_separable_set_is_learnt_and_noise_is_chance(dataset, tmp_path):
-    distill_cell(dataset, distill_config("random", 10), tmp_path / "real", "cpu")
+    distill_cell(dataset, quick_config("random", 10), tmp_path / "real", "cpu")
     images, labels, meta = load_synthetic(tmp_path / "real")
     config = EvalConfig(num_eval=2, epochs=30, batch_size=64)
     good = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
@@ -223,23 +223,22 @@ def test_eval_epochs_follow_the_reference_rule():
 
 def test_bad_method_and_ipc():
     with pytest.raises(DDStudyError, match="unknown method 'kip'"):
-        distill_config("kip", 1)
+        quick_config("kip", 1)
     with pytest.raises(DDStudyError, match="IPC must be ≥ 1"):
-        distill_config("dm", 0)
+        quick_config("dm", 0)
     with pytest.raises(DDStudyError, match="unknown model"):
-        distill_config("dm", 1, model="ConvNett")
+        quick_config("dm", 1, model="ConvNett")
 
 
-def test_dm_batched_pass_gives_the_same_result_without_batchnorm(dataset, tmp_path):
-    from ddstudy.distill import run as run_module
+def test_dm_batched_pass_gives_the_same_result_without_batchnorm(dataset, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from ddstudy.distill import registry
     from ddstudy.distill.dm import DistributionMatching
 
-    config = distill_config("dm", 2, iterations=2, **FAST)
+    config = quick_config("dm", 2, iterations=2, **FAST)
     per_class = distill_cell(dataset, config, tmp_path / "a", "cpu")
-    original = run_module.METHOD_IMPLEMENTATIONS["dm"]
-    run_module.METHOD_IMPLEMENTATIONS["dm"] = DistributionMatching(batched=True)
-    try:
-        batched = distill_cell(dataset, config, tmp_path / "b", "cpu")
-    finally:
-        run_module.METHOD_IMPLEMENTATIONS["dm"] = original
+    batched_spec = replace(registry.METHODS["dm"], make=lambda: DistributionMatching(batched=True))
+    monkeypatch.setitem(registry.METHODS, "dm", batched_spec)
+    batched = distill_cell(dataset, config, tmp_path / "b", "cpu")
     assert per_class["loss"]["curve"] == pytest.approx(batched["loss"]["curve"], rel=1e-4)

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from ddstudy.config import study_from_params
+from ddstudy.params import study_from_params
 from ddstudy.report import figures
 from ddstudy.report.study import write_report
 from ddstudy.report.tables import bias_markdown, fmt_acc, ptm_markdown, zoo_markdown

@@ -70,7 +70,7 @@ def test_loaded_ptm_reproduces_outputs(zoo, variant):
     assert torch.equal(model(x), again(x))
     from ddstudy.data.store import load_variant
     from ddstudy.data.tensors import Normalization, to_tensors
-    from ddstudy.evaluate.metrics import accuracy_report
+    from ddstudy.metrics import accuracy_report
 
     normalization = Normalization(tuple(meta["normalization"]["mean"]), tuple(meta["normalization"]["std"]))
     test = to_tensors(load_variant(folder).test, normalization)

@@ -4,8 +4,8 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from ddstudy.config import study_from_params
-from ddstudy.distill.config import DISTILL_METHODS
+from ddstudy.params import study_from_params
+from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
 from ddstudy.report.zoo import zoo_figure_path

@@ -12,7 +12,7 @@ rule distill:
         directory(f"{SYNTHETIC_DIR}/{{dataset}}/{{setname}}"),
     wildcard_constraints:
         dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
-        setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method in DISTILL_METHODS})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method in DISTILLING})),
     params:
         ddstudy=DDSTUDY,
         args=lambda wildcards: distill_args(STUDY.cell(wildcards.dataset, wildcards.setname).config),
@@ -37,7 +37,7 @@ use rule distill as select with:
     """A random / herding / full-data baseline: a selection of real images, no GPU needed."""
     wildcard_constraints:
         dataset=names_regex(sorted({c.dataset for c in STUDY.cells})),
-        setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method not in DISTILL_METHODS})),
+        setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method not in DISTILLING})),
     resources:
         **job_resources(STUDY, "select"),
         runtime=lambda wildcards: distill_minutes(STUDY, wildcards.dataset, wildcards.setname),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ddstudy.data.bias_kind import BiasKind
 from ddstudy.errors import DDStudyError
 
 # The ten mean colours of LfF's Colored MNIST (``colors.th`` shipped with LfF and with Biased-DD), RGB in [0, 1],
@@ -77,3 +78,20 @@ def colorize(gray: np.ndarray, attrs: np.ndarray, severity: int, rng: np.random.
     jitter = rng.standard_normal((len(attrs), 3), dtype=np.float32) * std
     colours = np.clip(LFF_MEAN_COLORS[attrs] + jitter, 0.0, 1.0)
     return (colours[:, :, None, None] * gray.astype(np.float32)).astype(np.uint8)
+
+
+def _apply_colour(images, attrs, severity, seed_words, workers=1, progress=None):
+    return colorize(images, attrs, severity, np.random.default_rng(list(seed_words)))
+
+
+COLOUR = BiasKind(
+    name="color",
+    max_severity=len(COLOR_JITTER_STD),
+    apply=_apply_colour,
+    attribute_names=lambda classes: [f"colour{i}" for i in range(classes)],
+    meta=lambda severity: {"color_jitter_std": COLOR_JITTER_STD[severity - 1]},
+    aligned_examples=lambda images, severity, rng: colorize(images, np.arange(len(images)), severity, rng),
+    row_label=lambda name, attr: f"{name} · colour {attr}",
+    severity_label=lambda severity: f"severity {severity}\n(σ={COLOR_JITTER_STD[severity - 1]})",
+    grey_source_only=True,
+)

@@ -18,14 +18,15 @@ from pathlib import Path
 import numpy as np
 
 import ddstudy
-from ddstudy.data import bias, corruptions
+from ddstudy.data import bias
+from ddstudy.data.biases import BIASES, bias_kind
 from ddstudy.data.sources import SOURCES, SourceData, SourceOptions, Split, load_source, take_per_class
 from ddstudy.errors import DDStudyError
 from ddstudy.io import atomic_directory, check_writable_target, save_npz, write_json
+from ddstudy.knobs import knob
 
 log = logging.getLogger(__name__)
 
-BIASES = ("color", "corruption", "none")
 TEST_ATTR_MODES = ("conflicting", "uniform")
 DEFAULT_SEED = 42  # the reference's seed (biased_mnist.__init__, biased_cifar10.__init__)
 SPLIT_CODES = {"train": 0, "test": 1}  # mixed into the seed so the two splits draw independent noise
@@ -40,14 +41,14 @@ def format_ratio(ratio: float) -> str:
 class VariantSpec:
     """One dataset variant; validated on construction so bad input fails before any work is done."""
 
-    source: str
-    bias: str = "none"
-    ratio: float | None = None
-    severity: int | None = None
-    seed: int = DEFAULT_SEED
-    test_attrs: str = "conflicting"
-    train_per_class: int | None = None
-    test_per_class: int | None = None
+    source: str = knob(help="mnist | cifar10 | cifar100 | fashion-mnist")
+    bias: str = knob("none", "bias kind (none: the clean source)")
+    ratio: float | None = knob(None, "bias-aligned ratio in [0, 1] (biased variants)")
+    severity: int | None = knob(None, "bias severity (colour 1-5, corruption 1-4)")
+    seed: int = knob(DEFAULT_SEED, "seed of the colour jitter / corruptions")
+    test_attrs: str = knob("conflicting", "test attributes: conflicting (reference) | uniform")
+    train_per_class: int | None = knob(None, "keep the first N training samples per class (unset: all)")
+    test_per_class: int | None = knob(None, "keep the first N test samples per class (unset: all)")
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -64,7 +65,7 @@ class VariantSpec:
         else:
             if self.ratio is None or not 0.0 <= float(self.ratio) <= 1.0:
                 raise DDStudyError(f"bias-aligned ratio {self.ratio} is outside [0, 1]; use e.g. --ratio 0.95")
-            max_severity = corruptions.MAX_SEVERITY if self.bias == "corruption" else len(bias.COLOR_JITTER_STD)
+            max_severity = bias_kind(self.bias).max_severity
             if self.severity is None or not 1 <= int(self.severity) <= max_severity:
                 raise DDStudyError(f"severity {self.severity} is outside 1..{max_severity}; use e.g. --severity 4")
         for key in ("train_per_class", "test_per_class"):
@@ -128,23 +129,17 @@ def _apply_bias(spec: VariantSpec, split_name: str, split: Split, num_classes: i
     attrs = bias.assign_attributes(split.labels, ratio, num_classes)
     seed_words = (int(spec.seed), SPLIT_CODES[split_name])
     started = time.perf_counter()
-    if spec.bias == "color":
-        images = bias.colorize(split.images, attrs, int(spec.severity), np.random.default_rng(list(seed_words)))
-    else:
-        done = [0]
+    done = [0]
 
-        def progress(n: int) -> None:
-            done[0] += n
-            elapsed = time.perf_counter() - started
-            rate = done[0] / elapsed if elapsed else 0.0
-            eta = (len(attrs) - done[0]) / rate if rate else float("nan")
-            log.info(
-                "%s %s: %d/%d images (%.0f img/s, ETA %.0f s)", spec.name, split_name, done[0], len(attrs), rate, eta
-            )
+    def progress(n: int) -> None:
+        done[0] += n
+        elapsed = time.perf_counter() - started
+        rate = done[0] / elapsed if elapsed else 0.0
+        eta = (len(attrs) - done[0]) / rate if rate else float("nan")
+        log.info("%s %s: %d/%d images (%.0f img/s, ETA %.0f s)", spec.name, split_name, done[0], len(attrs), rate, eta)
 
-        images = corruptions.corrupt_by_attribute(
-            split.images, attrs, int(spec.severity), seed_words, workers=workers, progress=progress
-        )
+    kind = bias_kind(spec.bias)
+    images = kind.apply(split.images, attrs, int(spec.severity), seed_words, workers=workers, progress=progress)
     return BuiltSplit(images, split.labels, attrs)
 
 
@@ -159,8 +154,8 @@ def build_variant(
     started = time.perf_counter()
     check_writable_target(out_dir)
     source = source or load_source(spec.source, options)
-    if spec.bias == "color" and source.train.images.shape[1] != 1:
-        raise DDStudyError(f"colour bias needs a grey source; '{spec.source}' has 3 channels (use --bias corruption)")
+    if spec.bias != "none" and bias_kind(spec.bias).grey_source_only and source.train.images.shape[1] != 1:
+        raise DDStudyError(f"{spec.bias} bias needs a grey source; '{spec.source}' has 3 channels (use another bias)")
     meta: dict = {
         "name": spec.name,
         "spec": asdict(spec),
@@ -173,12 +168,10 @@ def build_variant(
         "class_names": list(source.class_names),
         "ddstudy_version": ddstudy.__version__,
     }
-    if spec.bias == "color":
-        meta["attribute_names"] = [f"colour{i}" for i in range(source.num_classes)]
-        meta["color_jitter_std"] = bias.COLOR_JITTER_STD[int(spec.severity) - 1]
-    elif spec.bias == "corruption":
-        meta["attribute_names"] = list(corruptions.CORRUPTION_ORDER)
-        meta["corruption_level"] = int(spec.severity) + 1
+    if spec.bias != "none":
+        kind = bias_kind(spec.bias)
+        meta["attribute_names"] = kind.attribute_names(source.num_classes)
+        meta |= kind.meta(int(spec.severity))
     splits = {
         "train": take_per_class(source.train, spec.train_per_class),
         "test": take_per_class(source.test, spec.test_per_class),

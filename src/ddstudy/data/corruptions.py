@@ -36,6 +36,7 @@ from scipy.ndimage import zoom as scipy_zoom
 from skimage.color import hsv2rgb, rgb2hsv
 from skimage.filters import gaussian
 
+from ddstudy.data.bias_kind import BiasKind
 from ddstudy.errors import DDStudyError
 
 FROST_ENV = "DDSTUDY_FROST_DIR"
@@ -399,3 +400,26 @@ def corrupt_by_attribute(
                 if progress:
                     progress(len(job[0]))
     return np.concatenate(parts) if parts else images.copy()
+
+
+def _aligned_examples(images: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Image c with corruption c at ``severity`` (sample figures): one draw from ``rng`` per image, in order."""
+    rgb = np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images
+    out = np.empty_like(rgb)
+    for attr, name in enumerate(CORRUPTION_ORDER[: len(rgb)]):
+        out[attr : attr + 1] = corrupt(name, rgb[attr : attr + 1], severity + 1, rng)
+    return out
+
+
+CORRUPTION = BiasKind(
+    name="corruption",
+    max_severity=MAX_SEVERITY,
+    apply=lambda images, attrs, severity, seed_words, workers=1, progress=None: corrupt_by_attribute(
+        images, attrs, severity, seed_words, workers=workers, progress=progress
+    ),
+    attribute_names=lambda classes: list(CORRUPTION_ORDER),
+    meta=lambda severity: {"corruption_level": severity + 1},
+    aligned_examples=_aligned_examples,
+    row_label=lambda name, attr: f"{name} · {CORRUPTION_ORDER[attr]}",
+    severity_label=lambda severity: f"severity {severity}\n(level {severity + 1})",
+)

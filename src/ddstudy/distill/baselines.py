@@ -10,11 +10,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
 from ddstudy.distill.real import RealPool
+from ddstudy.distill.settings import MethodConfig, MethodSpec
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
+
+
+@dataclass(frozen=True)
+class RandomConfig(MethodConfig):
+    """``ipc`` random real images per class (``model`` only names the row's distillation network in reports)."""
+
+    METHOD: ClassVar[str] = "random"
+
+
+@dataclass(frozen=True)
+class HerdingConfig(MethodConfig):
+    """Herding in the feature space of a seeded random network of ``model``."""
+
+    METHOD: ClassVar[str] = "herding"
+
+
+@dataclass(frozen=True)
+class FullConfig(MethodConfig):
+    """The whole training set (``ipc`` unused)."""
+
+    METHOD: ClassVar[str] = "full"
 
 
 def herding_order(features: torch.Tensor, count: int) -> list[int]:
@@ -34,17 +59,17 @@ def herding_order(features: torch.Tensor, count: int) -> list[int]:
     return chosen
 
 
-def select_random(pool: RealPool, ipc: int, seed: int, cell: str) -> torch.Tensor:
+def select_random(pool: RealPool, config: RandomConfig, cell: str, shape: tuple[int, int, int]) -> torch.Tensor:
+    ipc, seed = config.ipc, config.seed
     pool.check_ipc(ipc)
     return torch.cat([pool.sample_indices(c, ipc, generator(seed, cell, "random", c)) for c in range(pool.num_classes)])
 
 
 @torch.no_grad()
-def select_herding(
-    pool: RealPool, ipc: int, seed: int, cell: str, model: str, shape: tuple[int, int, int]
-) -> torch.Tensor:
+def select_herding(pool: RealPool, config: HerdingConfig, cell: str, shape: tuple[int, int, int]) -> torch.Tensor:
+    ipc, seed = config.ipc, config.seed
     pool.check_ipc(ipc)
-    net = build_model(model, shape[0], pool.num_classes, shape[1], derive_seed(seed, cell, "herding-net"))
+    net = build_model(config.model, shape[0], pool.num_classes, shape[1], derive_seed(seed, cell, "herding-net"))
     net = net.to(pool.images.device).eval()
     selected = []
     for c in range(pool.num_classes):
@@ -54,5 +79,20 @@ def select_herding(
     return torch.cat(selected)
 
 
-def select_full(pool: RealPool) -> torch.Tensor:
+def select_full(pool: RealPool, config: FullConfig, cell: str, shape: tuple[int, int, int]) -> torch.Tensor:
     return torch.cat([index.cpu() for index in pool.by_class])
+
+
+def _herding_cost(config: HerdingConfig, per_class: int, classes: int, forward: float) -> tuple[float, int]:
+    return per_class * classes * forward, 0  # one embedding pass over the training set
+
+
+def _no_cost(config: MethodConfig, real: int, classes: int, forward: float) -> tuple[float, int]:
+    return 0.0, 0
+
+
+RANDOM = MethodSpec("random", "selects", RandomConfig, lambda: select_random, "random", "tab:gray", "v", cost=_no_cost)
+HERDING = MethodSpec(
+    "herding", "selects", HerdingConfig, lambda: select_herding, "herding", "tab:purple", "D", cost=_herding_cost
+)
+FULL = MethodSpec("full", "full", FullConfig, lambda: select_full, "full", "black", "*", cost=_no_cost)

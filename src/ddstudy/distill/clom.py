@@ -30,6 +30,7 @@ from torch import nn
 
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.errors import DDStudyError
+from ddstudy.knobs import knob
 from ddstudy.models import check_model_name
 from ddstudy.zoo.store import load_ptm
 
@@ -40,16 +41,16 @@ DISTANCES = ("ce", "cos")
 class ClomConfig:
     """Which PTMs guide the distillation, and how strongly (one α for all archs, or one per arch)."""
 
-    distance: str = "ce"
-    zoo_source: str = ""  # dataset variant the PTMs were trained on (the domain)
-    archs: tuple[str, ...] = ("ConvNet",)
-    inits: int = 1  # PTMs per architecture: init indices 0..inits-1
-    epoch: int = 150  # training epoch of the checkpoints (reference --epoch 150)
-    alphas: tuple[float, ...] = (1000.0,)
-    batch_size: int = 8196  # real batch of the cos distance (reference README examples)
-    samples_per_step: int = 1  # PTMs sampled per call; 1 = reference (one forward pass of one PTM per step)
-    ce_form: str = "reference"  # reference: α·CE(PTM(x_syn), y_syn); paper: Eq. 1 with the CE distance
-    renormalize: bool = False  # map images into the PTM's own input normalisation first
+    distance: str = knob("ce", "ce: in-domain PTMs (same labels); cos: out-of-domain / embeddings", DISTANCES)
+    zoo_source: str = knob("", "dataset variant the PTMs were trained on (the domain)")
+    archs: tuple[str, ...] = knob(("ConvNet",), "architecture pool (reference ConvNet)")
+    inits: int = knob(1, "PTMs per architecture: init indices 0..inits-1 (reference 1)")
+    epoch: int = knob(150, "training epoch of the checkpoints (reference 150)")
+    alphas: tuple[float, ...] = knob((1000.0,), "one α, or one per architecture")
+    batch_size: int = knob(8196, "real batch of the cos distance (reference README examples)")
+    samples_per_step: int = knob(1, "PTMs sampled per call (reference 1: one forward of one PTM per step)")
+    ce_form: str = knob("reference", "reference: α·CE(PTM(x_syn), y_syn); paper: Eq. 1", ("reference", "paper"))
+    renormalize: bool = knob(False, "feed PTMs their own input normalisation (reference: off)")
 
     def __post_init__(self) -> None:
         if self.distance not in DISTANCES:

@@ -15,18 +15,64 @@ of the cost) and the inner loop run through the compiled network; only the synth
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ddstudy.distill.augment import diff_augment
+from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.distill.loop import DistillContext
-from ddstudy.distill.matching import match_loss
+from ddstudy.distill.matching import get_loops, match_loss
+from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
+from ddstudy.knobs import knob
 from ddstudy.models import has_batchnorm
 from ddstudy.training import train_epoch
 
 BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
+
+
+@dataclass(frozen=True)
+class DCConfig(RealBatchConfig):
+    """DC's knobs; defaults of the reference ``main.py`` (ConvNet, 1000 iterations, lr_img 0.1, lr_net 0.01, noise
+    init, batch_real = batch_train = 256, distance 'ours', loops from ``get_loops(ipc)``)."""
+
+    METHOD: ClassVar[str] = "dc"
+    LOWEST: ClassVar[dict[str, int]] = {**RealBatchConfig.LOWEST, "batch_train": 1, "outer_loop": 1, "inner_loop": 0}
+
+    lr_net: float = knob(0.01, "learning rate of the network in the inner loop")
+    batch_train: int = knob(256, "batch of the inner loop's network training")
+    dis_metric: str = knob("ours", "gradient distance", ("ours", "mse", "cos"))
+    dsa_strategy: str = knob("none", "DSA augmentation of both sides ('none': DC)")
+    outer_loop: int | None = knob(None, "outer steps per iteration (unset: the reference table by IPC)")
+    inner_loop: int | None = knob(None, "inner-loop epochs per outer step (unset: the reference table by IPC)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.outer_loop is None or self.inner_loop is None:
+            get_loops(self.ipc)  # a clear error for an IPC without a table entry
+
+    @property
+    def loops(self) -> tuple[int, int]:
+        """(outer_loop, inner_loop): explicit values, else the reference table."""
+        if self.outer_loop is not None and self.inner_loop is not None:
+            return self.outer_loop, self.inner_loop
+        return get_loops(self.ipc)
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        data["outer_loop"], data["inner_loop"] = self.loops
+        return data
+
+
+@dataclass(frozen=True)
+class DSAConfig(DCConfig):
+    """DSA = DC with the same differentiable Siamese augmentation on the real and synthetic batch of a class."""
+
+    METHOD: ClassVar[str] = "dsa"
+    dsa_strategy: str = knob(DEFAULT_STRATEGY, "DSA augmentation of both sides")
 
 
 def freeze_batchnorm(ctx: DistillContext, net: nn.Module, iteration: int, outer: int) -> None:
@@ -144,3 +190,20 @@ class GradientMatching:
                     fast, optimizer_net, images, labels, config.batch_train, order, ctx.device, augment, ctx.accel
                 )
         return total / (ctx.num_classes * outer_loop)
+
+
+def gradient_matching_cost(config: DCConfig, per_class: int, classes: int, forward: float) -> tuple[float, int]:
+    """FLOPs of a run (per class a real forward + backward, the synthetic side's double backward; the inner loop's
+    training epochs) and its outer steps (each adds an extra loss such as CLoM once)."""
+    outer, inner = config.loops
+    syn, real = config.ipc, min(config.batch_real, per_class)
+    matching = classes * (real * (1 + BACKWARD) + syn * (1 + BACKWARD + DOUBLE_BACKWARD)) * forward
+    inner_epochs = (outer - 1) * inner * classes * syn * (1 + BACKWARD) * forward
+    return config.iterations * (outer * matching + inner_epochs), config.iterations * outer
+
+
+DC = MethodSpec("dc", "distils", DCConfig, GradientMatching, "DC", "tab:blue", "o", cost=gradient_matching_cost)
+DSA = MethodSpec(
+    "dsa", "distils", DSAConfig, GradientMatching, "DSA", "tab:orange", "^", DEFAULT_STRATEGY,
+    cost=gradient_matching_cost,
+)  # fmt: skip

@@ -8,10 +8,26 @@ in the model name) all classes go through the network in one batch, as the refer
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 
-from ddstudy.distill.augment import diff_augment
+from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.distill.loop import DistillContext
+from ddstudy.distill.settings import BACKWARD, MethodSpec, RealBatchConfig
+from ddstudy.knobs import knob
+
+
+@dataclass(frozen=True)
+class DMConfig(RealBatchConfig):
+    """DM's knobs; defaults of the reference ``main_DM.py``: 20,000 iterations, lr_img 1.0, real init, DSA."""
+
+    METHOD: ClassVar[str] = "dm"
+    iterations: int = knob(20000, "updates of the synthetic images")
+    lr_img: float = knob(1.0, "learning rate of the synthetic images (SGD)")
+    init: str = knob("real", "initial synthetic images: Gaussian noise or random real images", ("noise", "real"))
+    dsa_strategy: str = knob(DEFAULT_STRATEGY, "DSA augmentation of both sides ('none': off)")
 
 
 class DistributionMatching:
@@ -64,3 +80,15 @@ class DistributionMatching:
         loss.backward()
         ctx.optimizer.step()
         return float(loss.detach()) / ctx.num_classes
+
+
+def distribution_matching_cost(config: DMConfig, per_class: int, classes: int, forward: float) -> tuple[float, int]:
+    """Per iteration and class: a forward of the real batch, forward + backward of the synthetic images."""
+    real = min(config.batch_real, per_class)
+    return config.iterations * classes * (real + config.ipc * (1 + BACKWARD)) * forward, config.iterations
+
+
+DM = MethodSpec(
+    "dm", "distils", DMConfig, DistributionMatching, "DM", "tab:green", "s", DEFAULT_STRATEGY,
+    cost=distribution_matching_cost,
+)  # fmt: skip

@@ -22,8 +22,8 @@ from torch import nn
 
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.checkpoint import ResumeState
-from ddstudy.distill.config import DistillConfig
 from ddstudy.distill.real import RealPool
+from ddstudy.distill.settings import DistillingConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
@@ -36,7 +36,7 @@ ExtraLoss = Callable[[torch.Tensor, torch.Tensor, int, "DistillContext"], torch.
 
 @dataclass
 class DistillContext:
-    config: DistillConfig
+    config: DistillingConfig
     cell: str  # canonical cell name, part of every derived seed
     pool: RealPool
     images: torch.Tensor  # synthetic images (leaf, requires grad), [K·ipc, C, H, W]
@@ -48,6 +48,12 @@ class DistillContext:
     extra_loss: ExtraLoss | None = None
     extra_log: list[float] = field(default_factory=list)
     accel: Accel = ORACLE  # compiled / bf16 paths for the network passes that allow them
+    zoo_root: Path | None = None  # where methods that read zoo checkpoints find them (MTT's experts)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset variant being distilled (the cell name's first part)."""
+        return self.cell.split("/")[0]
 
     @property
     def fast_paths(self) -> bool:
@@ -79,10 +85,15 @@ class DistillContext:
 
 
 class Method(Protocol):
+    """A distilling method's implementation. Besides ``step`` it may define ``prepare(ctx)`` (set up what it needs
+    before the first step, e.g. MTT's expert trajectories and learnable step size), ``state(ctx)`` /
+    ``load_state(ctx, tensors)`` (the extra tensors its resume state carries) and ``meta(ctx)`` (what the
+    synthetic set's meta records, e.g. MTT's learned step size)."""
+
     def step(self, ctx: DistillContext, iteration: int) -> float: ...
 
 
-def init_synthetic(config: DistillConfig, pool: RealPool, shape: tuple[int, int, int], cell: str) -> torch.Tensor:
+def init_synthetic(config: DistillingConfig, pool: RealPool, shape: tuple[int, int, int], cell: str) -> torch.Tensor:
     """Gaussian noise, or random real images of each class (reference ``--init noise|real``)."""
     n = pool.num_classes * config.ipc
     images = torch.randn((n, *shape), generator=generator(config.seed, cell, "init-noise"))
@@ -95,7 +106,7 @@ def init_synthetic(config: DistillConfig, pool: RealPool, shape: tuple[int, int,
 
 
 def new_context(
-    config: DistillConfig,
+    config: DistillingConfig,
     cell: str,
     pool: RealPool,
     shape: tuple[int, int, int],
@@ -106,7 +117,7 @@ def new_context(
     """A fresh run's state: initial synthetic images (reference init), their labels and SGD optimiser."""
     labels = torch.arange(pool.num_classes, device=device).repeat_interleave(config.ipc)
     images = init_synthetic(config, pool, shape, cell).to(device).requires_grad_(True)
-    optimizer = torch.optim.SGD([images], lr=config.lr_img, momentum=config.momentum_img)
+    optimizer = torch.optim.SGD([images], lr=config.image_lr, momentum=config.momentum_img)
     return DistillContext(
         config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss, accel=accel
     )
@@ -121,11 +132,12 @@ class DistillResult:
     extra_curve: list[float]
     wall_seconds: float
     resumed_from: int | None
+    method_meta: dict = field(default_factory=dict)  # the method's own record (MTT: the learned step size)
 
 
 def run_distillation(
     method: Method,
-    config: DistillConfig,
+    config: DistillingConfig,
     cell: str,
     pool: RealPool,
     shape: tuple[int, int, int],
@@ -136,6 +148,7 @@ def run_distillation(
     extra_fingerprint: dict | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
     accel: Accel = ORACLE,
+    zoo_root: Path | None = None,
 ) -> DistillResult:
     """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches.
 
@@ -143,6 +156,9 @@ def run_distillation(
     device or another execution path is not continued (the result would not be the uninterrupted run's bytes)."""
     ctx = new_context(config, cell, pool, shape, device, extra_loss, accel)
     images, optimizer = ctx.images, ctx.optimizer
+    ctx.zoo_root = Path(zoo_root) if zoo_root is not None else None
+    if hasattr(method, "prepare"):
+        method.prepare(ctx)
 
     resume = ResumeState(
         checkpoint_dir,
@@ -165,6 +181,8 @@ def run_distillation(
             images.copy_(tensors["images"].to(device))
         if "momentum" in tensors:
             optimizer.state[images]["momentum_buffer"] = tensors["momentum"].to(device)
+        if hasattr(method, "load_state"):
+            method.load_state(ctx, {k: v.to(device) for k, v in tensors.items() if k not in ("images", "momentum")})
         losses, ctx.extra_log = state["losses"], state["extra"]
         start = resumed_from = state["iteration"]
         log.info("%s: resuming at iteration %d/%d", cell, start, config.iterations)
@@ -181,6 +199,8 @@ def run_distillation(
         if done % config.checkpoint_every == 0 or done == config.iterations:
             momentum = optimizer.state[images].get("momentum_buffer")
             tensors = {"images": images.detach()} | ({"momentum": momentum} if momentum is not None else {})
+            if hasattr(method, "state"):
+                tensors |= method.state(ctx)
             resume.save(tensors, iteration=done, losses=losses, extra=ctx.extra_log)
         if on_iteration:
             on_iteration(iteration, loss)
@@ -204,4 +224,5 @@ def run_distillation(
         ctx.extra_log,
         time.perf_counter() - started,
         resumed_from,
+        method.meta(ctx) if hasattr(method, "meta") else {},
     )

@@ -22,23 +22,16 @@ import ddstudy
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
-from ddstudy.distill.baselines import select_full, select_herding, select_random
 from ddstudy.distill.clom import Clom, ClomConfig
-from ddstudy.distill.config import DISTILL_METHODS, DistillConfig
-from ddstudy.distill.dc import GradientMatching
-from ddstudy.distill.dm import DistributionMatching
-from ddstudy.distill.loop import ExtraLoss, Method, run_distillation
+from ddstudy.distill.loop import ExtraLoss, run_distillation
 from ddstudy.distill.real import RealPool
+from ddstudy.distill.registry import method_spec
+from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.io import check_writable_target, publish_directory, save_npz, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
-METHOD_IMPLEMENTATIONS: dict[str, Method] = {
-    "dc": GradientMatching(),
-    "dsa": GradientMatching(),
-    "dm": DistributionMatching(),
-}
 SYNTHETIC_ARRAYS = {"images": ("float32", 4), "labels": ("int64", 1), "indices": ("int64", 1)}
 
 
@@ -56,7 +49,7 @@ def _summarise(curve: list[float], points: int = 100) -> dict:
 
 def distill_cell(
     dataset_dir: str | Path,
-    config: DistillConfig,
+    config: MethodConfig,
     out_dir: str | Path,
     device: torch.device | str = "cpu",
     clom: ClomConfig | None = None,
@@ -80,23 +73,24 @@ def distill_cell(
     shape = tuple(variant.meta["image_shape"])
     normalization = Normalization.of(variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
-    if config.method in ("random", "herding") or (config.method in DISTILL_METHODS and config.init == "real"):
+    spec = method_spec(config.method)
+    if spec.kind == "selects" or getattr(config, "init", None) == "real":
         pool.check_ipc(config.ipc)  # refused here, before anything is loaded or compiled
     accel = accel.resolved(device)
     extra_loss: ExtraLoss | None = None
     extra_meta: dict | None = None
     if clom is not None:
-        if config.method not in DISTILL_METHODS:
-            raise DDStudyError(f"CLoM guides distillation (dc, dsa, dm), not the '{config.method}' baseline")
+        if not spec.distils:
+            raise DDStudyError(f"CLoM guides distillation, not the '{config.method}' baseline")
         cell = cell_name(dataset, config.method, config.ipc, "_" + clom.slug())
         extra_meta = {"clom": clom.to_dict()}
         if clom.active:
             extra_loss = Clom.from_zoo(clom, zoo_root, variant.meta["num_classes"], shape, normalization, device, accel)
 
     result = None
-    if config.method in DISTILL_METHODS:
+    if spec.distils:
         result = run_distillation(
-            METHOD_IMPLEMENTATIONS[config.method],
+            spec.make(),
             config,
             seed_cell,
             pool,
@@ -107,19 +101,15 @@ def distill_cell(
             extra_loss,
             extra_meta,
             accel=accel,
+            zoo_root=Path(zoo_root),
         )
         images, labels = result.images.numpy(), result.labels.numpy()
         indices = np.full(len(labels), -1, dtype=np.int64)
     else:
-        if config.method == "random":
-            chosen = select_random(pool, config.ipc, config.seed, seed_cell)
-        elif config.method == "herding":
-            chosen = select_herding(pool, config.ipc, config.seed, seed_cell, config.model, shape)
-        else:
-            chosen = select_full(pool)
+        chosen = spec.make()(pool, config, seed_cell, shape)
         indices = chosen.numpy().astype(np.int64)
         labels = variant.train.labels[indices]
-        images = pool.images[chosen.to(device)].cpu().numpy() if config.method != "full" else np.zeros((0, *shape))
+        images = pool.images[chosen.to(device)].cpu().numpy() if spec.kind != "full" else np.zeros((0, *shape))
 
     staging.mkdir(parents=True, exist_ok=True)
     digest = save_npz(
@@ -127,7 +117,7 @@ def distill_cell(
         {"images": images.astype(np.float32), "labels": labels.astype(np.int64), "indices": indices},
     )
     if len(images):
-        from ddstudy.report.synthetic import plot_synthetic_grid  # matplotlib only where a figure is drawn
+        from ddstudy.distill.grid import plot_synthetic_grid  # matplotlib only where a figure is drawn
 
         plot_synthetic_grid(images, labels, normalization, variant.meta["class_names"], cell, staging / "grid.png")
     meta = {
@@ -147,7 +137,7 @@ def distill_cell(
         "resumed_from": result.resumed_from if result else None,
         "loss": _summarise(result.loss_curve if result else []),
         "extra_loss": _summarise(result.extra_curve if result else []),
-        "extra": extra_meta or {},
+        "extra": (extra_meta or {}) | (result.method_meta if result else {}),
         "synthetic_sha256": digest,
         "device": device.type,
         "accel": accel.to_dict(),

@@ -21,12 +21,14 @@ import torch
 
 import ddstudy
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.augment import check_strategy, diff_augment
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
-from ddstudy.distill.augment import DEFAULT_STRATEGY, check_strategy, diff_augment
+from ddstudy.distill.registry import method_spec
 from ddstudy.errors import DDStudyError
-from ddstudy.evaluate.metrics import accuracy_report
 from ddstudy.io import write_json
+from ddstudy.knobs import knob
+from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name, has_batchnorm
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
@@ -34,20 +36,19 @@ from ddstudy.training import train_epoch
 
 log = logging.getLogger(__name__)
 
-# Method → DSA augmentation while training evaluation networks (reference: on for DSA and DM, off for DC).
-AUGMENT_BY_METHOD = {"dc": "none", "dsa": DEFAULT_STRATEGY, "dm": DEFAULT_STRATEGY}
+DEFAULT_LR = 0.01  # reference lr_net of evaluate_synset
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    num_eval: int = 20
-    epochs: int | None = None  # None: 300, or 1000 with augmentation (reference)
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
-    batch_size: int = 256
-    augment: str = "auto"  # auto: by method (AUGMENT_BY_METHOD, none for baselines) | none | a DSA strategy
-    seed: int = 42
+    num_eval: int = knob(20, "fresh networks trained on the set (reference 20)")
+    epochs: int | None = knob(None, "training epochs (unset: 300, or 1000 with augmentation, as the reference)")
+    lr: float | None = knob(None, "SGD learning rate (unset: 0.01, or the step size the method learned, as MTT)")
+    momentum: float = knob(0.9, "SGD momentum")
+    weight_decay: float = knob(0.0005, "SGD weight decay")
+    batch_size: int = knob(256, "training batch")
+    augment: str = knob("auto", "auto (the method's own: DSA for DSA/DM/MTT, none otherwise) | none | a DSA strategy")
+    seed: int = knob(42, "grid seed (each run's seed derives from it, the cell and the architecture)")
 
     def __post_init__(self) -> None:
         if self.num_eval < 1:
@@ -57,11 +58,16 @@ class EvalConfig:
         if self.augment != "auto":
             check_strategy(self.augment)
 
-    def resolved(self, method: str) -> EvalConfig:
-        """Fix ``augment`` and ``epochs`` for a method, as the reference switches them."""
-        augment = AUGMENT_BY_METHOD.get(method, "none") if self.augment == "auto" else check_strategy(self.augment)
+    def resolved(self, method: str, learned_lr: float | None = None) -> EvalConfig:
+        """Fix ``augment``, ``epochs`` and ``lr`` for a method, as the reference switches them: the method's own
+        augmentation (its registry entry: DSA for DSA, DM and MTT), 1000 epochs with augmentation and 300 without,
+        lr 0.01 — or, for a method that learns its step size (MTT: ``args.lr_net = syn_lr.item()`` before
+        ``evaluate_synset``), the ``learned_lr`` from the synthetic set's meta."""
+        spec = method_spec(method)
+        augment = spec.eval_augment if self.augment == "auto" else check_strategy(self.augment)
         epochs = self.epochs if self.epochs is not None else (1000 if augment != "none" else 300)
-        return replace(self, augment=augment, epochs=epochs)
+        lr = self.lr if self.lr is not None else (learned_lr if learned_lr is not None else DEFAULT_LR)
+        return replace(self, augment=augment, epochs=epochs, lr=lr)
 
 
 def sgd_schedule(config: EvalConfig, parameters: list[torch.Tensor]):
@@ -189,7 +195,9 @@ def evaluate_synthetic(
         tuple(synthetic_meta["normalization"]["mean"]), tuple(synthetic_meta["normalization"]["std"])
     )
     test = to_tensors(variant.test, normalization)
-    resolved = config.resolved(synthetic_meta["method"])
+    spec = method_spec(synthetic_meta["method"])
+    learned_lr = synthetic_meta.get("extra", {}).get(spec.eval_lr_from) if spec.eval_lr_from else None
+    resolved = config.resolved(synthetic_meta["method"], learned_lr)
     num_classes = synthetic_meta["num_classes"]
     run_seeds = [
         derive_seed(resolved.seed, synthetic_meta["cell"], arch, "eval", run) for run in range(resolved.num_eval)

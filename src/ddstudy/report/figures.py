@@ -19,11 +19,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.distill.registry import DISTILLING  # noqa: E402
+from ddstudy.io import save_figure  # noqa: E402
 from ddstudy.report.style import ERROR_BARS, accuracy_axis, clom_setting_text, method_style  # noqa: E402
 from ddstudy.report.tables import METHOD_ORDER, PTM_AXES, ptm_axis  # noqa: E402
 
-DISTILLED = ("dc", "dsa", "dm")
+DISTILLED = DISTILLING
 
 
 def _rank(label: str) -> tuple[int, str]:
@@ -205,8 +206,8 @@ def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
 def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Path, title: str) -> Path:
     """Rows = method, columns = ratio; each cell shows the synthetic set's first image of every class."""
     from ddstudy.data.tensors import Normalization
+    from ddstudy.distill.grid import to_pixels
     from ddstudy.io import load_npz, read_json
-    from ddstudy.report.synthetic import to_pixels
 
     methods = _ordered({m for m, _ in sets})
     ratios = sorted({r for _, r in sets})

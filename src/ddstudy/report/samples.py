@@ -18,11 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ddstudy.data import bias as bias_mod  # noqa: E402
-from ddstudy.data import corruptions  # noqa: E402
+from ddstudy.data import biases  # noqa: E402
 from ddstudy.data.sources import SourceData  # noqa: E402
 from ddstudy.data.store import StoredSplit, Variant  # noqa: E402
-from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.io import save_figure  # noqa: E402
 
 ALIGNED_RGB = np.array([0, 170, 0], dtype=np.uint8)
 CONFLICTING_RGB = np.array([220, 0, 0], dtype=np.uint8)
@@ -129,15 +128,8 @@ def aligned_examples(source: SourceData, bias_kind: str, severity: int, seed: in
     """The first training image of each class with its bias-aligned attribute at ``severity``; uint8 [K,3,H,W]."""
     first = np.array([np.flatnonzero(source.train.labels == c)[0] for c in range(source.num_classes)])
     images = source.train.images[first]
-    attrs = np.arange(source.num_classes)
     rng = np.random.default_rng([seed, severity])
-    if bias_kind == "color":
-        return bias_mod.colorize(images, attrs, severity, rng)
-    rgb = np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images
-    out = np.empty_like(rgb)
-    for attr, name in enumerate(corruptions.CORRUPTION_ORDER):
-        out[attr : attr + 1] = corruptions.corrupt(name, rgb[attr : attr + 1], severity + 1, rng)
-    return out
+    return biases.bias_kind(bias_kind).aligned_examples(images, severity, rng)
 
 
 def plot_severity_figure(
@@ -148,12 +140,9 @@ def plot_severity_figure(
         source.train.images[[np.flatnonzero(source.train.labels == c)[0] for c in range(source.num_classes)]]
     )
     per_severity = {s: to_rgb(aligned_examples(source, bias_kind, s, seed)) for s in severities}
-    if bias_kind == "color":
-        row_labels = [f"{name} · colour {c}" for c, name in enumerate(source.class_names)]
-        col_labels = ["clean"] + [f"severity {s}\n(σ={bias_mod.COLOR_JITTER_STD[s - 1]})" for s in severities]
-    else:
-        row_labels = [f"{name} · {corruptions.CORRUPTION_ORDER[c]}" for c, name in enumerate(source.class_names)]
-        col_labels = ["clean"] + [f"severity {s}\n(level {s + 1})" for s in severities]
+    kind = biases.bias_kind(bias_kind)
+    row_labels = [kind.row_label(name, c) for c, name in enumerate(source.class_names)]
+    col_labels = ["clean"] + [kind.severity_label(s) for s in severities]
     cells = [[clean[c]] + [per_severity[s][c] for s in severities] for c in range(source.num_classes)]
     title = f"{source.name} · {bias_kind} bias: the bias-aligned attribute of each class by severity"
     return save_figure(_grid_figure(cells, row_labels, col_labels, title), path, tight=True)

@@ -22,10 +22,6 @@ from ddstudy.report.tables import bias_markdown, family_of, ptm_markdown, write_
 FIGURE_DIRS = ("bias", "ptm", "synthetic")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(text)).strip("-")
-
-
 def write_figures(
     bias: pd.DataFrame, ptm: pd.DataFrame, cross: pd.DataFrame, centre: dict | None, results: Path, synthetic_dir: Path
 ) -> list[Path]:

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import re
 
-# method → (colour, marker); the full training set is the black dashed reference line everywhere.
-METHOD_STYLE: dict[str, tuple[str, str]] = {
-    "dc": ("tab:blue", "o"),
-    "dsa": ("tab:orange", "^"),
-    "dm": ("tab:green", "s"),
-    "random": ("tab:gray", "v"),
-    "herding": ("tab:purple", "D"),
-    "full": ("black", "*"),
-}
+from ddstudy.distill.registry import METHODS
+
+# method → (colour, marker), from each method's registry entry; the full training set is black everywhere.
+METHOD_STYLE: dict[str, tuple[str, str]] = {name: (spec.colour, spec.marker) for name, spec in METHODS.items()}
 OTHER = ("tab:brown", "P")
 ERROR_BARS = "error bars: std over the evaluation runs (n in the legend)"
 

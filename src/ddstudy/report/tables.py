@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ddstudy.distill.registry import METHODS
 from ddstudy.io import atomic_file
 
 MISSING = "—"
-METHOD_ORDER = ["dc", "dsa", "dm", "random", "herding", "full"]
+METHOD_ORDER = list(METHODS)  # the registry's order
 
 
 def family_of(dataset: str) -> str:

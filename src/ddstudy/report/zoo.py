@@ -13,8 +13,10 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ddstudy.errors import DDStudyError  # noqa: E402
-from ddstudy.io import read_json  # noqa: E402
-from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.io import (
+    read_json,  # noqa: E402
+    save_figure,  # noqa: E402
+)
 from ddstudy.report.style import accuracy_axis  # noqa: E402
 
 ZOO_COLUMNS = [

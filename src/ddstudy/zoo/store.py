@@ -9,41 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from ddstudy.errors import DDStudyError
-from ddstudy.io import atomic_file, read_json, sha256_file, write_json
+from ddstudy.io import load_tensors, read_json, save_tensors, write_json
 from ddstudy.models import build_model
 
 
 def init_dir(zoo_root: str | Path, dataset: str, arch: str, init: int) -> Path:
     return Path(zoo_root) / dataset / arch / f"init{init}"
-
-
-def checkpoint_path(zoo_root: str | Path, dataset: str, arch: str, init: int, epoch: int) -> Path:
-    return init_dir(zoo_root, dataset, arch, init) / f"epoch{epoch}.safetensors"
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
-    """Write tensors as safetensors atomically; return the file's sha256."""
-    blob = save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
-    with atomic_file(path, "wb") as handle:
-        handle.write(blob)
-    return sha256_file(path)
-
-
-def load_tensors(path: Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise DDStudyError(f"{path}: checkpoint not found")
-    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
-        raise DDStudyError(f"{path}: sha256 differs from its JSON (tampered or corrupt); retrain or re-pull it")
-    try:
-        return load_safetensors(path.read_bytes())
-    except (SafetensorError, ValueError) as err:
-        raise DDStudyError(f"{path}: not a readable safetensors file ({err}); retrain or re-pull it") from None
 
 
 def save_checkpoint(directory: Path, epoch: int, model: nn.Module, meta: dict) -> dict:

@@ -26,12 +26,14 @@ import torch
 
 import ddstudy
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.augment import check_strategy, diff_augment
 from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.errors import DDStudyError
-from ddstudy.evaluate.metrics import accuracy_report
 from ddstudy.io import check_writable_target, publish_directory, write_json
+from ddstudy.knobs import knob
+from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name, has_batchnorm
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
@@ -45,21 +47,23 @@ log = logging.getLogger(__name__)
 class ZooTrainConfig:
     """Training recipe of a PTM; defaults are the reference's (train_original_models.py argparse defaults)."""
 
-    epochs: int = 150
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.005
-    batch_size: int = 256
-    milestones: tuple[int, ...] = (50, 100)
-    gamma: float = 0.1
-    normalize: bool = True
-    save_epochs: tuple[int, ...] | None = None  # None: every epoch (reference save_every=1)
+    epochs: int = knob(150, "training epochs (reference 150)")
+    lr: float = knob(0.01, "SGD learning rate")
+    momentum: float = knob(0.9, "SGD momentum")
+    weight_decay: float = knob(0.005, "SGD weight decay")
+    batch_size: int = knob(256, "training batch")
+    milestones: tuple[int, ...] = knob((50, 100), "MultiStepLR epochs")
+    gamma: float = knob(0.1, "MultiStepLR factor")
+    normalize: bool = knob(True, "train on inputs normalised by the training split's per-channel mean/std")
+    save_epochs: tuple[int, ...] | None = knob(None, "epochs whose checkpoints are kept (unset: every epoch)")
+    augment: str = knob("none", "DSA augmentation while training ('none': the PTM recipe; MTT's experts use DSA)")
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise DDStudyError(f"epochs must be ≥ 1, got {self.epochs}")
         if self.batch_size < 1 or self.lr <= 0:
             raise DDStudyError("batch_size must be ≥ 1 and lr > 0")
+        check_strategy(self.augment)
         for epoch in self.save_epochs or ():
             if not 1 <= epoch <= self.epochs:
                 raise DDStudyError(f"save epoch {epoch} is beyond training (1..{self.epochs}); raise epochs or drop it")
@@ -92,6 +96,13 @@ class ZooJob:
 
     def order_generator(self, epoch: int) -> torch.Generator:
         return generator(self.seed, "zoo-order", self.dataset, self.arch, self.init, epoch)
+
+    def augmenter(self, config: ZooTrainConfig, epoch: int):
+        """The epoch's DSA augmentation (None for the PTM recipe), from its own seed: a resumed run draws the same."""
+        if config.augment == "none":
+            return None
+        draws = generator(self.seed, "zoo-augment", self.dataset, self.arch, self.init, epoch)
+        return lambda x: diff_augment(x, config.augment, draws, siamese=False)
 
 
 @dataclass
@@ -234,7 +245,7 @@ def train_zoo_model(
             config.batch_size,
             job.order_generator(epoch),
             device,
-            None,
+            job.augmenter(config, epoch),
             accel,
         )
         record = EpochRecord(epoch, config.lr_at(epoch), loss, acc, time.perf_counter() - tick)
@@ -337,8 +348,9 @@ def train_zoo_models(
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(epoch)
         orders = [j.order_generator(epoch) for j in jobs]
+        augments = None if config.augment == "none" else [j.augmenter(config, epoch) for j in jobs]
         losses, accs = train_epoch_stacked(
-            stack, optimizer, train.images, train.labels, config.batch_size, orders, device, None, accel
+            stack, optimizer, train.images, train.labels, config.batch_size, orders, device, augments, accel
         )
         seconds = time.perf_counter() - tick
         eta = (time.perf_counter() - started) / (epoch - start_epoch + 1) * (config.epochs - epoch)

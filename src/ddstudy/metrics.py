@@ -6,11 +6,15 @@ no samples (e.g. aligned samples of the reference's all-conflicting test set) is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from ddstudy.accel import ORACLE, Accel
-from ddstudy.data.tensors import TensorSplit
+
+if TYPE_CHECKING:  # a type only: base modules import no stage (import-linter contract in pyproject.toml)
+    from ddstudy.data.tensors import TensorSplit
 
 
 def predict(

@@ -19,12 +19,14 @@ import yaml
 
 from ddstudy.accel import Accel
 from ddstudy.cost import CostModel
-from ddstudy.data.build import VariantSpec
-from ddstudy.data.sources import SourceOptions
+from ddstudy.data.build import BIASES, VariantSpec
+from ddstudy.data.sources import SOURCES, SourceOptions
 from ddstudy.distill.clom import ClomConfig
-from ddstudy.distill.config import DISTILL_METHODS, METHODS, DistillConfig, distill_config
+from ddstudy.distill.registry import DISTILLING, METHODS, method_config, method_spec
+from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
+from ddstudy.knobs import json_schema
 from ddstudy.models import check_model_name
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
@@ -33,7 +35,37 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The params schema: the YAML file (which Snakemake's ``validate`` reads too) with what the registries and the
+    settings classes define filled in — each method's own settings, the distilling methods of CLoM, the CLoM and
+    zoo-recipe settings, the evaluation settings, the sources and bias kinds — so no name is listed twice."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    defs = schema["$defs"]
+    grid = defs["grid"]["properties"]
+    ipcs = {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": "images per class"}
+    methods = {}
+    for name, spec in METHODS.items():
+        block = json_schema(spec.config, omit=("ipc", "seed"))
+        block["properties"]["ipcs"] = ipcs
+        block["properties"]["datasets"] = {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "variant names or patterns for this method only (default: the block's datasets)",
+        }
+        methods[name] = block
+    grid["distill"]["properties"]["methods"].update(additionalProperties=False, properties=methods)
+    clom = grid["clom"]["properties"]
+    clom["methods"].update(additionalProperties=False, properties={m: ipcs for m in DISTILLING})
+    per_method = clom["axes"]["properties"]["alphas"]["oneOf"][1]
+    per_method.update(
+        additionalProperties=False, properties={m: per_method["additionalProperties"] for m in DISTILLING}
+    )
+    defs["clom_setting"] = json_schema(ClomConfig)
+    defs["zoo_train"] = json_schema(ZooTrainConfig)
+    grid["evaluate"]["properties"].update(json_schema(EvalConfig, omit=("seed",))["properties"])
+    group = defs["dataset_group"]["properties"]
+    group["source"]["enum"] = sorted(SOURCES)
+    group["bias"]["enum"] = list(BIASES)
+    return schema
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
@@ -101,7 +133,7 @@ class Cell:
     """One synthetic set to make: a dataset variant, a distillation (or baseline) config, optional CLoM."""
 
     dataset: str
-    config: DistillConfig
+    config: MethodConfig
     clom: ClomConfig | None = None
 
     @property
@@ -112,16 +144,15 @@ class Cell:
         base = f"{self.config.method}_ipc{self.config.ipc}"
         return f"{base}_{self.clom.slug()}" if self.clom else base
 
-    @property
-    def base_name(self) -> str:
-        """The same cell without CLoM (the baseline every CLoM number is compared with)."""
-        return f"{self.dataset}/{self.config.method}_ipc{self.config.ipc}"
-
     def ptm_jobs(self) -> list[tuple[str, str, int]]:
-        """(zoo dataset, arch, init) of every PTM this cell needs."""
-        if not self.clom:
-            return []
-        return [(self.clom.zoo_source, a, i) for a in self.clom.archs for i in range(self.clom.inits)]
+        """(zoo dataset, arch, init) of every zoo model this cell reads: its CLoM PTMs, MTT's experts."""
+        jobs = []
+        if self.clom:
+            jobs += [(self.clom.zoo_source, a, i) for a in self.clom.archs for i in range(self.clom.inits)]
+        if method_spec(self.config.method).uses_zoo:
+            source = self.config.expert_zoo or self.dataset
+            jobs += [(source, self.config.model, i) for i in self.config.expert_inits()]
+        return jobs
 
     @property
     def name(self) -> str:
@@ -264,7 +295,9 @@ def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, w
             config = zoo_train_config((zoo or {}).get("train"), block.get("train"))
         except DDStudyError as err:
             raise DDStudyError(f"{here}.train: {err}") from None
-        for dataset, arch, init in itertools.product(datasets, block["archs"], range(int(block["inits"]))):
+        first = int(block.get("first_init", 0))
+        inits = range(first, first + int(block["inits"]))
+        for dataset, arch, init in itertools.product(datasets, block["archs"], inits):
             entry = ZooModel(ZooJob(dataset, arch, init, seed), config)
             key = (dataset, arch, init)
             if key in models and models[key] != entry:
@@ -285,14 +318,32 @@ def expand_cells(distill: dict | None, variants: tuple[VariantSpec, ...], seed: 
     for method, settings in (distill.get("methods") or {}).items():
         settings = dict(settings or {})
         ipcs = settings.pop("ipcs", [1]) if method != "full" else [1]
+        own = settings.pop("datasets", None)  # a method on fewer datasets than the block (e.g. MTT's experts)
+        chosen = _match(own, names, f"{where}.distill.methods.{method}.datasets") if own else datasets
         settings.setdefault("model", distill.get("model", "ConvNet"))
-        for dataset, ipc in itertools.product(datasets, ipcs):
+        for dataset, ipc in itertools.product(chosen, ipcs):
             try:
-                config = distill_config(method, int(ipc), seed=seed, **settings)
+                config = method_config(method, int(ipc), seed=seed, **settings)
             except DDStudyError as err:
                 raise DDStudyError(f"{where}.distill.methods.{method}: {err}") from None
             cells.append(Cell(dataset, config))
     return tuple(cells)
+
+
+def check_experts(cells: tuple[Cell, ...], zoo: tuple, where: str) -> None:
+    """Every expert trajectory a cell reads (MTT) is a zoo model of the grid that keeps every epoch it needs."""
+    kept = {(m.job.dataset, m.job.arch, m.job.init): set(m.config.epochs_to_save) for m in zoo}
+    for cell in cells:
+        if not method_spec(cell.config.method).uses_zoo:
+            continue
+        needed = set(range(1, cell.config.epochs_needed + 1))
+        for job in cell.ptm_jobs():
+            if not needed <= kept.get(job, set()):
+                raise DDStudyError(
+                    f"{where}: {cell.name} reads expert {job[0]}/{job[1]}/init{job[2]} at epochs 1..{max(needed)}, "
+                    "which the grid's zoo does not train or keep; add a zoo block with MTT's buffer recipe "
+                    "(first_init, inits, every epoch saved) or lower experts / max_start_epoch"
+                )
 
 
 def _clom_config(settings: dict, where: str) -> ClomConfig:
@@ -326,9 +377,11 @@ def expand_clom(
     existing = {c.name for c in cells}
     new: dict[str, Cell] = {}
     for method, ipcs in (clom.get("methods") or {}).items():
-        if method not in DISTILL_METHODS:
-            raise DDStudyError(f"{here}.methods: CLoM guides dc, dsa or dm, not '{method}'")
-        settings = {k: v for k, v in (method_settings.get(method) or {}).items() if k != "ipcs"}
+        if method not in DISTILLING:
+            raise DDStudyError(
+                f"{here}.methods: CLoM guides a distilling method ({', '.join(DISTILLING)}), not '{method}'"
+            )
+        settings = {k: v for k, v in (method_settings.get(method) or {}).items() if k not in ("ipcs", "datasets")}
         settings.setdefault("model", (distill or {}).get("model", "ConvNet"))
         centre = dict(clom.get("center") or {})
         variants_of_centre = [centre]
@@ -342,7 +395,7 @@ def expand_clom(
                 variants_of_centre.append({**centre, **override})
         for dataset, ipc in itertools.product(datasets, ipcs):
             try:
-                config = distill_config(method, int(ipc), seed=seed, **settings)
+                config = method_config(method, int(ipc), seed=seed, **settings)
             except DDStudyError as err:
                 raise DDStudyError(f"{here}.methods.{method}: {err}") from None
             base = Cell(dataset, config)
@@ -411,6 +464,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     cells = cells + expand_clom(
         grid_params.get("clom"), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
     )
+    check_experts(cells, zoo, f"{source}: grids.{name}.distill")
     study = Study(
         grid=name,
         seed=seed,

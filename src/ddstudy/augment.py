@@ -153,7 +153,3 @@ def diff_augment(
     for transform in AUGMENT_FAMILIES[family]:
         x = transform(x, params, generator, siamese)
     return x.contiguous()
-
-
-def seeded(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))

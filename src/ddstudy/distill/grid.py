@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ddstudy.report.output import save_figure  # noqa: E402
+from ddstudy.io import save_figure  # noqa: E402
 
 
 def to_pixels(images: np.ndarray, normalization) -> np.ndarray:

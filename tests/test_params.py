@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
-from ddstudy.config import load_params, load_study, study_from_params, validate_params
 from ddstudy.errors import DDStudyError
+from ddstudy.params import load_params, load_study, study_from_params, validate_params
 
 
 @pytest.fixture()

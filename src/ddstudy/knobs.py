@@ -1,0 +1,186 @@
+"""Each knob defined once: a settings dataclass field carries its default, its one-line help and its choices; the
+command-line flags, their parsing and the Snakemake arguments that rebuild an instance are derived from it.
+
+``knob(default, help)`` declares a field. :func:`add_flags` turns every field of a class into ``--field-name``
+(booleans ``--x/--no-x``, tuples comma-separated); :func:`from_args` reads them back; :func:`to_args` writes an
+instance as the flags that rebuild it (what a Snakemake rule passes). ``to_args`` → parse → ``from_args`` gives the
+instance back (tests/test_knobs.py round-trips every settings class of the pipeline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import MISSING, field
+
+from ddstudy.errors import DDStudyError
+
+
+def knob(default=MISSING, help: str = "", choices: Iterable[str] | None = None, flag: bool = True):  # noqa: A002
+    """A settings field: its default, a one-line help for ``--help`` and, for strings, the allowed values.
+    ``flag=False``: not a command-line knob (set by the program, e.g. a method's name)."""
+    metadata = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag}
+    return field(default=default, metadata=metadata)
+
+
+def flag_fields(cls) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", True)]
+
+
+def _kind(cls, item: dataclasses.Field) -> tuple[type, bool, bool]:
+    """(element type, optional, tuple) of a field from its resolved annotation."""
+    hint = typing.get_type_hints(cls)[item.name]
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = True, args[0]
+    if typing.get_origin(hint) is tuple:
+        return typing.get_args(hint)[0], optional, True
+    return hint, optional, False
+
+
+def flag_name(name: str, prefix: str = "") -> str:
+    return f"--{prefix}{name.replace('_', '-')}"
+
+
+def _parse_list(kind: type, flag: str):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            what = {int: "integers", float: "numbers"}.get(kind, "values")
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got '{text}'") from None
+
+    return parse
+
+
+def _parse_scalar(kind: type, flag: str):
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got '{text}'") from None
+
+    return parse
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+def add_flags(
+    parser,
+    cls,
+    prefix: str = "",
+    omit: Iterable[str] = (),
+    defaults: bool = True,
+    default_text: str | None = None,
+) -> None:
+    """One flag per field of ``cls``. ``defaults=False``: flags not given are absent from the namespace (the
+    class's own default applies when the instance is built — for per-method classes sharing a flag)."""
+    omit = set(omit)
+    for item in flag_fields(cls):
+        if item.name in omit:
+            continue
+        flag = flag_name(item.name, prefix)
+        kind, optional, is_tuple = _kind(cls, item)
+        has_default = item.default is not MISSING
+        shown = default_text or (_shown(item.default) if has_default else None)
+        text = item.metadata.get("help", "") + (f" (default {shown})" if shown is not None else "")
+        kwargs: dict = {"help": text, "dest": f"{prefix.replace('-', '_')}{item.name}"}
+        if defaults and has_default:
+            kwargs["default"] = item.default
+        else:
+            kwargs["default"] = argparse.SUPPRESS
+            kwargs["required"] = defaults and not has_default
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        if is_tuple:
+            kwargs["type"] = _parse_list(kind, flag)
+        elif kind in (int, float):
+            kwargs["type"] = _parse_scalar(kind, flag)
+        if item.metadata.get("choices") and not is_tuple:
+            kwargs["choices"] = item.metadata["choices"]
+        if optional or (not defaults and kind is not str):  # a flag shared by classes: one may take None
+            kwargs["help"] += "; 'none' for unset" if optional and kind is not str else ""
+            base = kwargs.get("type", str)
+            kwargs["type"] = lambda text, base=base: None if text == "none" else base(text)
+        parser.add_argument(flag, **kwargs)
+
+
+def from_args(cls, args: argparse.Namespace, prefix: str = "", omit: Iterable[str] = ()) -> dict:
+    """The field values given on the command line (every flag field when ``add_flags`` set defaults)."""
+    omit = set(omit)
+    dest = prefix.replace("-", "_")
+    values = {}
+    for item in flag_fields(cls):
+        if item.name not in omit and hasattr(args, dest + item.name):
+            values[item.name] = getattr(args, dest + item.name)
+    return values
+
+
+def given_flags(classes: Iterable[type], args: argparse.Namespace, prefix: str = "") -> set[str]:
+    """Names of the fields of any of ``classes`` present in ``args`` (for flags added with ``defaults=False``)."""
+    dest = prefix.replace("-", "_")
+    return {f.name for cls in classes for f in flag_fields(cls) if hasattr(args, dest + f.name)}
+
+
+def to_args(instance, prefix: str = "", omit: Iterable[str] = ()) -> list[str]:
+    """The flags that rebuild ``instance`` through :func:`add_flags` + :func:`from_args`: every flag field explicit
+    (so a job's log shows all of its settings); ``None`` as ``none``, tuples comma-joined."""
+    omit = set(omit)
+    args: list[str] = []
+    for item in flag_fields(type(instance)):
+        if item.name in omit:
+            continue
+        value = getattr(instance, item.name)
+        flag = flag_name(item.name, prefix)
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{prefix}{item.name.replace('_', '-')}")
+        elif value is None:
+            args += [flag, "none"]
+        elif isinstance(value, tuple):
+            args += [flag, ",".join(str(v) for v in value)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def build(cls, values: dict, where: str = ""):
+    """``cls(**values)`` with an unknown setting named in one line (a dataclass raises a bare TypeError)."""
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        settings = ", ".join(sorted(f.name for f in flag_fields(cls)))
+        raise DDStudyError(f"{where}'{unknown[0]}' is not a setting here; the settings are: {settings}")
+    return cls(**values)
+
+
+def json_schema(cls, omit: Iterable[str] = ()) -> dict:
+    """The JSON schema of a settings class as a params block: one property per flag field, typed, with its help as
+    the description and its choices as an enum (params and the CLI accept the same settings)."""
+    omit = set(omit)
+    names = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    properties = {}
+    for item in flag_fields(cls):
+        if item.name in omit:
+            continue
+        kind, optional, is_tuple = _kind(cls, item)
+        entry: dict = {"type": names.get(kind, "string")}
+        if item.metadata.get("choices"):
+            entry = {"enum": list(item.metadata["choices"])}
+        if is_tuple:
+            entry = {"type": "array", "items": entry}
+        if optional:
+            entry = {"anyOf": [entry, {"type": "null"}]}
+        default = item.default
+        shown = f" (default {_shown(default)})" if default is not MISSING else ""
+        entry["description"] = item.metadata.get("help", "") + shown
+        properties[item.name] = entry
+    return {"type": "object", "additionalProperties": False, "properties": properties}

@@ -1,0 +1,111 @@
+"""MTT (trajectory matching): the loss by hand, experts from the zoo, resume, the learned step size in evaluation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ddstudy.distill.mtt import trajectory_loss
+from ddstudy.distill.registry import method_config
+from ddstudy.distill.run import distill_cell, load_synthetic
+from ddstudy.errors import DDStudyError
+from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic
+from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_models
+from tests.distill.test_distill import distil_until_killed
+
+BUFFER = ZooTrainConfig(epochs=3, lr=0.01, momentum=0.0, weight_decay=0.0, milestones=(), batch_size=64,
+                        augment="color_crop_cutout_flip_scale_rotate")  # fmt: skip
+SMALL = {"model": "ConvNetW32", "syn_steps": 3, "expert_epochs": 2, "max_start_epoch": 2, "lr_img": 100.0,
+         "lr_lr": 1e-5, "experts": 2, "first_expert": 5, "init": "real", "batch_syn": 10}  # fmt: skip
+
+
+def test_trajectory_loss_two_steps_by_hand():
+    """A linear softmax model θ (2×2, flattened): two SGD steps with α on two one-image batches, by hand —
+    ∇θ CE = (softmax(θx) − onehot(y)) xᵀ — then ‖θ₂ − θ*‖² / ‖θ₀ − θ*‖² (both over the 4 parameters)."""
+    start = torch.tensor([0.1, -0.2, 0.3, 0.05])
+    target = torch.tensor([0.5, 0.0, -0.1, 0.2])
+    images = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
+    labels = torch.tensor([0, 1])
+    alpha = torch.tensor(0.3)
+
+    def forward(theta, x):
+        return x @ theta.view(2, 2).T
+
+    loss = trajectory_loss(forward, start, target, images, labels, alpha, [torch.tensor([0]), torch.tensor([1])])
+
+    def by_hand_step(theta, x, y):
+        w = theta.view(2, 2).numpy().astype(np.float64)
+        logits = w @ x
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        p[y] -= 1.0
+        return (w - 0.3 * np.outer(p, x)).reshape(-1)
+
+    theta = by_hand_step(start, images[0].numpy().astype(np.float64), 0)
+    theta = by_hand_step(torch.tensor(theta), images[1].numpy().astype(np.float64), 1)
+    expected = ((theta - target.numpy()) ** 2).sum() / ((start.numpy() - target.numpy()) ** 2).sum()
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    # α learns: the loss is differentiable w.r.t. the step size (and the images).
+    alpha = alpha.clone().requires_grad_(True)
+    images = images.clone().requires_grad_(True)
+    trajectory_loss(forward, start, target, images, labels, alpha, [torch.tensor([0]), torch.tensor([1])]).backward()
+    assert alpha.grad is not None and images.grad is not None and float(images.grad.abs().sum()) > 0
+
+
+@pytest.fixture(scope="module")
+def experts(colour_variant, tmp_path_factory):
+    """Two expert trajectories (inits 5 and 6) of ConvNetW32 with MTT's buffer recipe, every epoch kept."""
+    from ddstudy.data.store import load_variant
+
+    name = load_variant(colour_variant, verify=False).meta["name"]
+    root = tmp_path_factory.mktemp("zoo")
+    jobs = [ZooJob(name, "ConvNetW32", init) for init in (5, 6)]
+    train_zoo_models(jobs, colour_variant, [root / name / "ConvNetW32" / f"init{i}" for i in (5, 6)], BUFFER)
+    return root
+
+
+def test_mtt_distils_from_the_zoo_and_resumes(colour_variant, experts, tmp_path):
+    config = method_config("mtt", 2, iterations=4, checkpoint_every=2, **SMALL)
+    straight = distill_cell(colour_variant, config, tmp_path / "straight", "cpu", zoo_root=experts)
+    assert straight["method"] == "mtt" and straight["num_images"] == 20
+    learned = straight["extra"]["syn_lr"]
+    assert learned != pytest.approx(0.01, abs=0) and np.isfinite(learned)  # the step size moved
+    assert straight["extra"]["experts"].endswith("ConvNetW32/init5..6")
+    assert straight["config"]["syn_steps"] == 3 and straight["config"]["lr_img"] == 100.0
+    distil_until_killed(colour_variant, config, tmp_path / "resumed", at_iteration=2, zoo_root=experts)
+    state = json.loads((tmp_path / ".resumed.partial" / "ckpt" / "state.json").read_text())
+    assert state["iteration"] == 2
+    resumed = distill_cell(colour_variant, config, tmp_path / "resumed", "cpu", zoo_root=experts)
+    assert resumed["resumed_from"] == 2
+    assert resumed["synthetic_sha256"] == straight["synthetic_sha256"]
+    assert resumed["extra"]["syn_lr"] == learned and resumed["loss"]["curve"] == straight["loss"]["curve"]
+
+    # The evaluation trains with the learned step size (MTT: args.lr_net = syn_lr.item()), with DSA augmentation.
+    images, labels, meta = load_synthetic(tmp_path / "straight")
+    record = evaluate_synthetic(images, labels, meta, colour_variant, "ConvNetW32", EvalConfig(num_eval=1, epochs=1))
+    assert record["eval_config"]["lr"] == learned
+    assert record["eval_config"]["augment"] == "color_crop_cutout_flip_scale_rotate"
+    fixed = evaluate_synthetic(
+        images, labels, meta, colour_variant, "ConvNetW32", EvalConfig(num_eval=1, epochs=1, lr=0.02)
+    )
+    assert fixed["eval_config"]["lr"] == 0.02
+
+
+def test_mtt_without_its_experts_is_one_line(colour_variant, experts, tmp_path):
+    config = method_config("mtt", 1, iterations=1, **{**SMALL, "experts": 3})  # init 7 was never trained
+    with pytest.raises(DDStudyError, match=r"MTT needs expert checkpoints .*init7/epoch1"):
+        distill_cell(colour_variant, config, tmp_path / "m", "cpu", zoo_root=experts)
+    assert not (tmp_path / "m").exists()
+
+
+def test_mtt_settings_follow_the_per_ipc_table():
+    assert method_config("mtt", 1).to_dict()["syn_steps"] == 50 and method_config("mtt", 1).epochs_needed == 3
+    ten = method_config("mtt", 10)
+    assert (ten.resolved("max_start_epoch"), ten.resolved("lr_lr")) == (20, 1e-05)
+    other = method_config("mtt", 3)  # not in the table: distill.py's argparse defaults
+    assert (other.resolved("syn_steps"), other.resolved("expert_epochs"), other.resolved("max_start_epoch")) == (
+        20, 3, 25,
+    )  # fmt: skip
+    with pytest.raises(DDStudyError, match="'outer_loop' is not a setting"):
+        method_config("mtt", 1, outer_loop=2)
