@@ -47,8 +47,8 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests workflow/scripts
+	$(BIN)/ruff format --check src tests workflow/scripts
 	$(BIN)/lint-imports
 	$(BIN)/snakemake --lint
 

@@ -68,6 +68,11 @@ def load_schema() -> dict:
     return schema
 
 
+def schema_defaults(key: str) -> dict:
+    """The defaults the params schema states for the fields of a top-level block (one place for them)."""
+    return {name: spec["default"] for name, spec in load_schema()["properties"][key]["properties"].items()}
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
     """Read params.yaml (safe YAML only); a missing or malformed file is a one-line error."""
     path = Path(path)
@@ -471,14 +476,14 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         description=grid_params.get("description", ""),
         variants=variants,
         sources=options,
-        workers=int((params.get("build") or {}).get("workers", 2)),
+        workers=int({**schema_defaults("build"), **(params.get("build") or {})}["workers"]),
         zoo=zoo,
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
         cells=cells,
         evaluations=expand_evaluations(grid_params.get("evaluate"), cells, variants, f"{source}: grids.{name}"),
         eval_settings=grid_params.get("evaluate") or {},
-        threads={"zoo": 2, "distill": 2, "evaluate": 1, **(params.get("threads") or {})},
+        threads={**schema_defaults("threads"), **(params.get("threads") or {})},
         accel=Accel(**{f.name: grid_params.get(f.name, params.get(f.name, f.default)) for f in fields(Accel)}),
         cost=_cost_model(params.get("cost") or {}),
         resources=_resources(params.get("resources") or {}),
