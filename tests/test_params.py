@@ -110,9 +110,15 @@ def test_duplicate_variants_are_merged(tmp_path):
 def test_paper_zoo_has_four_archs_ten_inits_in_and_out_of_domain(params):
     study = study_from_params(params, grid="paper")
     for dataset in ("cifar10-clean", "cifar100-clean"):
-        jobs = [m.job for m in study.zoo if m.job.dataset == dataset]
+        jobs = [m.job for m in study.zoo if m.job.dataset == dataset and m.config.augment == "none"]
         assert {j.arch for j in jobs} == {"ConvNet", "AlexNet", "VGG11", "ResNet18"}
         assert sorted({j.init for j in jobs}) == list(range(10)) and len(jobs) == 40
+    # MTT's experts: inits 10-19 of ConvNet with its buffer recipe, beside the PTMs of the same dataset
+    experts = [m for m in study.zoo if m.job.dataset == "cifar10-clean" and m.config.augment != "none"]
+    assert sorted(m.job.init for m in experts) == list(range(10, 20))
+    recipe = experts[0].config
+    assert (recipe.epochs, recipe.lr, recipe.momentum, recipe.weight_decay, recipe.milestones) == (50, 0.01, 0, 0, ())
+    assert recipe.save_epochs is None and recipe.augment == "color_crop_cutout_flip_scale_rotate"
     reference = study.zoo_model("cifar10-clean", "ConvNet", 0).config
     assert (reference.epochs, reference.lr, reference.weight_decay, reference.milestones) == (
         150,
@@ -121,7 +127,7 @@ def test_paper_zoo_has_four_archs_ten_inits_in_and_out_of_domain(params):
         (50, 100),
     )
     assert reference.save_epochs is None  # every epoch, as the reference
-    biased = [m for m in study.zoo if m.job.dataset.startswith("mnist-color")]
+    biased = [m for m in study.zoo if m.job.dataset.startswith("mnist-color") and m.config.augment == "none"]
     assert len(biased) == 12 and biased[0].config.save_epochs == (1, 5, 10, 20, 50, 100, 150)
 
 
