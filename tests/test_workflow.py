@@ -72,9 +72,9 @@ def test_dvc_sees_the_stage():
 def test_paper_dry_run_plans_the_zoo():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     counts = job_counts(result.stdout)
-    # 104 PTMs; the paper grid vectorises, so each (dataset, arch) block's inits are one job (issue 12):
-    # 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 12 of 2 (the biased-set ConvNets)
-    assert counts["zoo_inits_0_to_9"] == 8 and counts["zoo_inits_0_to_1"] == 12 and "zoo_model" not in counts
+    # 176 PTMs (+ 500 MTT experts); the paper grid vectorises, so each (dataset, arch) block's inits are one job
+    # (issue 12): 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 48 of 2 (the biased-set ConvNets)
+    assert counts["zoo_inits_0_to_9"] == 8 and counts["zoo_inits_0_to_1"] == 48 and "zoo_model" not in counts
     assert counts["zoo_inits_10_to_19"] == 50  # MTT's experts: 10 per distilled variant
     assert counts["zoo_report"] == 1
     assert "gpu=1" in result.stdout.replace(" ", "")
@@ -85,9 +85,14 @@ def test_paper_dry_run_plans_distillation_and_evaluation():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     counts = job_counts(result.stdout)
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
-    # IPCs); each evaluated once, plus 240 cross-arch evaluations
-    assert counts["distill"] + counts["select"] == 1094 and counts["select"] == 350  # baselines: their own CPU rule
-    assert counts["evaluate"] == 1364 and counts["bias_table"] == 1
+    # IPCs) + 1296 mitigation cells (48 biased variants × 9 method-IPCs × fairdd/kde/oracle) + 42 cross-study CLoM
+    # cells (4 pairs × 3 methods × 2 targets × 2 PTM sources, the shared ratio-0.1 targets once); each evaluated
+    # once, plus 240 cross-arch evaluations
+    assert counts["distill"] + counts["select"] == 2432 and counts["select"] == 350  # baselines: their own CPU rule
+    assert counts["evaluate"] == 2702 and counts["bias_table"] == 1
+    assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells
+    for name in ("dm_ipc50_fairdd", "dc_ipc1_kde", "dsa_ipc10_oracle", "dm_ipc10_clom-ce-mnist-color-r0.1-s4"):
+        assert f"synthetic/mnist-color-r0.95-s4/{name}" in result.stdout, name
     assert "--method mtt" in result.stdout and "zoo/mnist-clean/ConvNet/init19" in result.stdout
     assert counts["ptm_table"] == 1
 
@@ -112,4 +117,4 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
         assert all("gpu" not in line and "slurm_partition=cpuq" in line for line in resources_of(rule)), rule
     for rule in ("distill", "evaluate", "zoo_model"):
         assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
-    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 27
+    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 36

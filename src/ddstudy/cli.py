@@ -167,6 +167,12 @@ def _clom_settings():
     return ClomConfig
 
 
+def _kde_settings():
+    from ddstudy.distill.debias import KdeConfig
+
+    return KdeConfig
+
+
 def _methods():
     from ddstudy.distill.registry import METHODS
 
@@ -263,11 +269,28 @@ def cmd_distill(args: argparse.Namespace) -> int:
     clom = None
     if given_flags([ClomConfig], args, prefix="clom-"):
         clom = ClomConfig(**from_args(ClomConfig, args, prefix="clom-"))
-    meta = distill_cell(args.dataset_dir, config, args.out, _torch_device(args), clom, args.zoo_root, _accel(args))
+    meta = distill_cell(
+        args.dataset_dir, config, args.out, _torch_device(args), clom, args.zoo_root, _accel(args), args.sample_weights
+    )
     loss = meta["loss"]
     print(
         f"{args.out}: {meta['num_images']} images ({meta['cell']})"
         + (f", loss {loss['first']:.4f} → {loss['last']:.4f}" if loss["first"] is not None else "")
+    )
+    return 0
+
+
+def cmd_debias_weights(args: argparse.Namespace) -> int:
+    from ddstudy.distill.debias import KdeConfig, compute_kde_weights
+    from ddstudy.io import check_writable_target
+
+    config = KdeConfig(**from_args(KdeConfig, args, prefix="kde-"))
+    out = Path(args.out).with_suffix(".npz")
+    check_writable_target(out, kind="file")
+    record = compute_kde_weights(args.dataset_dir, args.zoo_root, config, out, _torch_device(args))
+    print(
+        f"{out}: KDE weights of {record['dataset']} ({config.slug()}); mean weight aligned "
+        f"{record['mean_weight_aligned']}, conflicting {record['mean_weight_conflicting']}"
     )
     return 0
 
@@ -485,10 +508,23 @@ def build_parser() -> argparse.ArgumentParser:
     clom = distill.add_argument_group("CLoM (pre-trained model guidance; on when any --clom-* flag is given)")
     add_flags(clom, _clom_settings(), prefix="clom-", defaults=False)
     clom.add_argument("--zoo-root", default="zoo", help="where the PTMs (and MTT's experts) are (default zoo)")
+    distill.add_argument("--sample-weights", help="KDE weights artifact (`ddstudy debias weights`) for --debias kde")
     distill.add_argument("--device", default="auto")
     distill.add_argument("--threads", type=int)
     add_flags(distill, _accel_settings())
     distill.set_defaults(func=cmd_distill)
+
+    debias = commands.add_parser("debias", help="bias mitigation artifacts").add_subparsers(
+        dest="action", required=True
+    )
+    weights = leaf(debias, "weights", help="KDE sample weights of a variant's training set (debias kde)")
+    weights.add_argument("--dataset-dir", required=True, help="the biased dataset variant")
+    weights.add_argument("--zoo-root", default="zoo", help="where its embedding PTM is (default zoo)")
+    weights.add_argument("--out", required=True, help="weights file (.npz; a .json with its record beside it)")
+    add_flags(weights, _kde_settings(), prefix="kde-")
+    weights.add_argument("--device", default="auto")
+    weights.add_argument("--threads", type=int)
+    weights.set_defaults(func=cmd_debias_weights)
 
     evaluate = leaf(commands, "evaluate", help="evaluate a synthetic set with fresh networks of one architecture")
     evaluate.add_argument("--synthetic", required=True, help="synthetic set folder")

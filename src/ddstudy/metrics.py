@@ -34,14 +34,50 @@ def _mean_or_none(values: torch.Tensor) -> float | None:
     return float(values.float().mean()) if len(values) else None
 
 
+def group_accuracy(correct: torch.Tensor, labels: torch.Tensor, attrs: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Accuracy of every (attribute, class) cell, [attributes, classes] float64; NaN where a cell has no samples.
+    (FairDD's ``epoch_Fairness_Metric``: ``eval_true_count[g, l] / eval_data_count[g, l]``.)"""
+    groups = int(attrs.max()) + 1 if len(attrs) else 0
+    table = torch.full((max(groups, num_classes), num_classes), float("nan"), dtype=torch.float64)
+    for g in range(table.shape[0]):
+        for c in range(num_classes):
+            cell = (attrs == g) & (labels == c)
+            if cell.any():
+                table[g, c] = correct[cell].double().mean()
+    return table
+
+
+def fairness(table: torch.Tensor) -> dict:
+    """From the (attribute × class) accuracies: ``worst_group_acc`` (the lowest non-empty cell) and FairDD's
+    equalized-odds gaps — per class the max minus the min accuracy over attributes, then ``deo_m`` their max over
+    classes and ``deo_a`` their mean (FairDD ``utils.py``: ``max_Equalized_Odds`` / ``mean_Equalized_Odds``).
+    FairDD counts an empty cell as accuracy 0 (its denominator is 1e-8); empty cells are skipped here, which is the
+    same wherever every cell has samples (``test_attrs: uniform``) and keeps the all-conflicting reference test set,
+    whose aligned cells are empty, from reading as maximally unfair (docs/deviations.md F4)."""
+    present = ~torch.isnan(table)
+    if not present.any():
+        return {"worst_group_acc": None, "deo_m": None, "deo_a": None}
+    gaps = []
+    for c in range(table.shape[1]):
+        column = table[present[:, c], c]
+        if len(column):
+            gaps.append(float(column.max() - column.min()))
+    return {
+        "worst_group_acc": float(table[present].min()),
+        "deo_m": max(gaps),
+        "deo_a": sum(gaps) / len(gaps),
+    }
+
+
 def accuracy_report(
     model: nn.Module, split: TensorSplit, device: torch.device, num_classes: int, accel: Accel = ORACLE
 ) -> dict:
     """Fractions in [0, 1]: ``acc``, ``acc_aligned``, ``acc_conflicting`` (None when the group is empty or the split
-    has no bias attribute) and ``acc_per_class``."""
+    has no bias attribute), ``acc_per_class``, and on a split with attributes the fairness measures of
+    :func:`fairness` (worst-group accuracy, DEO_M, DEO_A)."""
     correct = predict(model, split.images, device, accel=accel) == split.labels
     has_attrs = bool((split.attrs >= 0).any())
-    return {
+    report = {
         "acc": _mean_or_none(correct),
         "acc_aligned": _mean_or_none(correct[split.aligned]) if has_attrs else None,
         "acc_conflicting": _mean_or_none(correct[~split.aligned]) if has_attrs else None,
@@ -49,3 +85,6 @@ def accuracy_report(
         "n": int(len(correct)),
         "n_aligned": int(split.aligned.sum()) if has_attrs else 0,
     }
+    if has_attrs:
+        report |= fairness(group_accuracy(correct, split.labels, split.attrs, num_classes))
+    return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,13 @@ from ddstudy.cost import CostModel
 from ddstudy.data.build import BIASES, VariantSpec
 from ddstudy.data.sources import SOURCES, SourceOptions
 from ddstudy.distill.clom import ClomConfig
+from ddstudy.distill.debias import DEBIAS_MODES, KdeConfig
 from ddstudy.distill.registry import DISTILLING, METHODS, method_config, method_spec
+from ddstudy.distill.run import set_name
 from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
-from ddstudy.knobs import json_schema
+from ddstudy.knobs import build, json_schema
 from ddstudy.models import check_model_name
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
@@ -60,6 +62,9 @@ def load_schema() -> dict:
         additionalProperties=False, properties={m: per_method["additionalProperties"] for m in DISTILLING}
     )
     defs["clom_setting"] = json_schema(ClomConfig)
+    debias = grid["debias"]["properties"]
+    debias["kde"] = json_schema(KdeConfig)
+    debias["modes"]["items"] = {"enum": list(DEBIAS_MODES)}
     defs["zoo_train"] = json_schema(ZooTrainConfig)
     grid["evaluate"]["properties"].update(json_schema(EvalConfig, omit=("seed",))["properties"])
     group = defs["dataset_group"]["properties"]
@@ -141,19 +146,25 @@ class Cell:
     config: MethodConfig
     clom: ClomConfig | None = None
 
+    kde: KdeConfig | None = None  # the KDE weights' embedding and kernel (``debias: kde``)
+
     @property
     def set_name(self) -> str:
-        """``<method>_ipc<ipc>[_<clom slug>]`` (``full`` for the whole training set), under synthetic/<dataset>/."""
-        if self.config.method == "full":
-            return "full"
-        base = f"{self.config.method}_ipc{self.config.ipc}"
-        return f"{base}_{self.clom.slug()}" if self.clom else base
+        """``<method>_ipc<ipc>[_<debias>][_<clom slug>]`` (``full`` for the whole set), under synthetic/<dataset>/."""
+        return set_name(self.config, self.clom)
+
+    @property
+    def weights_name(self) -> str | None:
+        """The KDE weights artifact this cell reads (``<dataset>/<kde slug>``), None unless ``debias: kde``."""
+        return f"{self.dataset}/{self.kde.slug()}" if getattr(self.config, "debias", "none") == "kde" else None
 
     def ptm_jobs(self) -> list[tuple[str, str, int]]:
         """(zoo dataset, arch, init) of every zoo model this cell reads: its CLoM PTMs, MTT's experts."""
         jobs = []
         if self.clom:
             jobs += [(self.clom.zoo_source, a, i) for a in self.clom.archs for i in range(self.clom.inits)]
+        if self.weights_name:
+            jobs.append((self.dataset, self.kde.arch, self.kde.init))
         if method_spec(self.config.method).uses_zoo:
             source = self.config.expert_zoo or self.dataset
             jobs += [(source, self.config.model, i) for i in self.config.expert_inits()]
@@ -185,6 +196,11 @@ class Study:
     accel: Accel = Accel()  # how networks run (compile, precision): top-level params, a grid may override
     cost: CostModel = CostModel()  # throughput per device kind → Slurm time limits, `ddstudy plan`
     resources: dict | None = None  # params `resources`: cpu_partition, mem_mb per rule group (defaults filled in)
+    ptm_bias_pairs: tuple[tuple[str, str], ...] = ()  # (biased, unbiased) variants of the cross study
+
+    @property
+    def has_debias(self) -> bool:
+        return any(getattr(c.config, "debias", "none") != "none" for c in self.cells)
 
     @property
     def device_kind(self) -> str:
@@ -335,6 +351,100 @@ def expand_cells(distill: dict | None, variants: tuple[VariantSpec, ...], seed: 
     return tuple(cells)
 
 
+def _method_settings(distill: dict | None, method: str) -> dict:
+    """A method's hyper-parameters from the grid's ``distill.methods`` (without its IPCs and datasets)."""
+    settings = {
+        k: v for k, v in ((distill or {}).get("methods") or {}).get(method, {}).items() if k not in ("ipcs", "datasets")
+    }
+    settings.setdefault("model", (distill or {}).get("model", "ConvNet"))
+    return settings
+
+
+def _zoo_keeps(zoo: tuple, job: tuple, epoch: int) -> bool:
+    return any((m.job.dataset, m.job.arch, m.job.init) == job and epoch in m.config.epochs_to_save for m in zoo)
+
+
+def expand_debias(
+    debias: dict | None, distill: dict | None, cells: tuple[Cell, ...], variants, zoo: tuple, seed: int, where: str
+) -> tuple[Cell, ...]:
+    """Mitigation cells (issue 15): datasets × methods × IPCs × ``modes``, each the set ``<method>_ipc<ipc>_<mode>``
+    beside its plain cell (added when the distill block lacks it), with the method's settings from
+    ``distill.methods``. ``kde`` reads weights from the dataset's own zoo PTM ``kde.arch``/init/epoch."""
+    if not debias:
+        return ()
+    here = f"{where}.debias"
+    names = [v.name for v in variants if v.bias != "none"]
+    datasets = _match(debias.get("datasets", ["*"]), names, f"{here}.datasets")
+    modes = debias.get("modes") or [m for m in DEBIAS_MODES if m != "none"]
+    for mode in modes:
+        if mode not in DEBIAS_MODES:
+            raise DDStudyError(f"{here}.modes: unknown mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}")
+    kde = build(KdeConfig, dict(debias.get("kde") or {}), f"{here}.kde: ")
+    existing = {c.name for c in cells}
+    new: dict[str, Cell] = {}
+    for method, ipcs in (debias.get("methods") or {}).items():
+        if "debias" not in {f.name for f in fields(method_spec(method).config)}:
+            raise DDStudyError(f"{here}.methods: {method} does not match real batches; debias applies to dc, dsa, dm")
+        settings = _method_settings(distill, method)
+        for dataset, ipc in itertools.product(datasets, ipcs):
+            try:
+                base = Cell(dataset, method_config(method, int(ipc), seed=seed, **settings))
+            except DDStudyError as err:
+                raise DDStudyError(f"{here}.methods.{method}: {err}") from None
+            if base.name not in existing:
+                new.setdefault(base.name, base)
+            for mode in modes:
+                if mode == "none":
+                    continue
+                cell = Cell(dataset, replace(base.config, debias=mode), kde=kde if mode == "kde" else None)
+                if mode == "kde" and not _zoo_keeps(zoo, (dataset, kde.arch, kde.init), kde.epoch):
+                    raise DDStudyError(
+                        f"{here}: {cell.name} embeds with PTM {dataset}/{kde.arch}/init{kde.init} at epoch {kde.epoch},"
+                        " which the grid's zoo does not train or keep; add it to zoo.models or change debias.kde"
+                    )
+                new.setdefault(cell.name, cell)
+    return tuple(new.values())
+
+
+def expand_ptm_bias(
+    block: dict | None, distill: dict | None, cells: tuple[Cell, ...], variants, zoo: tuple, seed: int, where: str
+) -> tuple[Cell, ...]:
+    """The cross study (issue 15): do PTMs trained on a biased set carry its bias into CLoM? For each ``pairs``
+    entry (a biased variant and an unbiased counterpart of the same shape), both are distilled with CLoM from the
+    PTMs of each (``clom`` gives the setting; ``zoo_source`` is filled in) — 2 targets × 2 PTM sources — beside the
+    plain cells, for every method × IPC of ``methods``."""
+    if not block:
+        return ()
+    here = f"{where}.ptm_bias"
+    names = [v.name for v in variants]
+    existing = {c.name for c in cells}
+    new: dict[str, Cell] = {}
+    for p, pair in enumerate(block.get("pairs") or []):
+        biased = _match([pair["biased"]], names, f"{here}.pairs[{p}].biased")[0]
+        unbiased = _match([pair["unbiased"]], names, f"{here}.pairs[{p}].unbiased")[0]
+        for method, ipcs in (block.get("methods") or {}).items():
+            if method not in DISTILLING:
+                raise DDStudyError(f"{here}.methods: CLoM guides a distilling method, not '{method}'")
+            settings = _method_settings(distill, method)
+            for target, source, ipc in itertools.product((biased, unbiased), (biased, unbiased), ipcs):
+                config = method_config(method, int(ipc), seed=seed, **settings)
+                base = Cell(target, config)
+                if base.name not in existing:
+                    new.setdefault(base.name, base)
+                clom = _clom_config({**(block.get("clom") or {}), "zoo_source": source}, f"{here}.clom")
+                cell = Cell(target, config, clom)
+                if cell.name in existing:  # the PTM study's centre may be the same cell
+                    continue
+                for job in cell.ptm_jobs():
+                    if not _zoo_keeps(zoo, job, clom.epoch):
+                        raise DDStudyError(
+                            f"{here}: {cell.name} needs PTM {job[0]}/{job[1]}/init{job[2]} at epoch {clom.epoch}, "
+                            "which the grid's zoo does not train or keep; add it to zoo.models"
+                        )
+                new.setdefault(cell.name, cell)
+    return tuple(new.values())
+
+
 def check_experts(cells: tuple[Cell, ...], zoo: tuple, where: str) -> None:
     """Every expert trajectory a cell reads (MTT) is a zoo model of the grid that keeps every epoch it needs."""
     kept = {(m.job.dataset, m.job.arch, m.job.init): set(m.config.epochs_to_save) for m in zoo}
@@ -469,6 +579,11 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     cells = cells + expand_clom(
         grid_params.get("clom"), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
     )
+    for expand in (expand_debias, expand_ptm_bias):
+        key = "debias" if expand is expand_debias else "ptm_bias"
+        cells = cells + expand(
+            grid_params.get(key), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
+        )
     check_experts(cells, zoo, f"{source}: grids.{name}.distill")
     study = Study(
         grid=name,
@@ -480,6 +595,11 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         zoo=zoo,
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
+        ptm_bias_pairs=tuple(
+            (_match([p["biased"]], [v.name for v in variants], "ptm_bias")[0],
+             _match([p["unbiased"]], [v.name for v in variants], "ptm_bias")[0])
+            for p in (grid_params.get("ptm_bias") or {}).get("pairs", [])
+        ),  # fmt: skip
         cells=cells,
         evaluations=expand_evaluations(grid_params.get("evaluate"), cells, variants, f"{source}: grids.{name}"),
         eval_settings=grid_params.get("evaluate") or {},

@@ -117,3 +117,27 @@ def job_resources(study, group: str, gpu: bool = False) -> dict:
     elif settings.get("cpu_partition"):
         chosen["slurm_partition"] = settings["cpu_partition"]
     return chosen
+
+
+def _kde_cell(study, dataset: str, name: str):
+    for cell in study.cells:
+        if cell.dataset == dataset and cell.weights_name == f"{dataset}/{name}":
+            return cell
+    raise KeyError(f"no cell of grid '{study.grid}' reads KDE weights {dataset}/{name}")
+
+
+def kde_args(study, dataset: str, name: str) -> str:
+    """The `ddstudy debias weights` arguments of the KDE weights ``name`` of ``dataset``."""
+    return shlex.join(to_args(_kde_cell(study, dataset, name).kde, prefix="kde-"))
+
+
+def kde_ptm_dir(study, zoo_root: str, dataset: str, name: str) -> str:
+    """The zoo folder of the PTM whose embedding the KDE weights use (the dataset's own zoo)."""
+    kde = _kde_cell(study, dataset, name).kde
+    return f"{zoo_root}/{dataset}/{kde.arch}/init{kde.init}"
+
+
+def weights_inputs(study, weights_dir: str, dataset: str, set_name: str) -> list[str]:
+    """The KDE weights file a distillation reads ([] unless its config says ``debias: kde``)."""
+    cell = study.cell(dataset, set_name)
+    return [f"{weights_dir}/{cell.weights_name}.npz"] if cell.weights_name else []

@@ -23,6 +23,9 @@ from ddstudy.workflow import (
     job_resources,
     names_regex,
     inits_rule_name,
+    kde_args,
+    kde_ptm_dir,
+    weights_inputs,
     zoo_blocks,
     zoo_minutes,
     zoo_train_args,
@@ -48,6 +51,7 @@ TABLES_DIR = "results/tables"
 ZOO_ROOT = str(STUDY.zoo_root)
 SYNTHETIC_DIR = "synthetic"
 METRICS_DIR = "metrics"
+WEIGHTS_DIR = "weights"  # KDE sample weights (debias kde), one file per dataset variant and embedding
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))
 ZOO_FIGURES = [str(zoo_figure_path(f"{FIGURES_DIR}/zoo", d)) for d in STUDY.zoo_datasets]

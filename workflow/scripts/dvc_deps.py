@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = {
     "datasets": ["ddstudy.data.build", "ddstudy.report.samples"],
     "zoo": ["ddstudy.zoo.train", "ddstudy.zoo.store", "ddstudy.report.zoo"],
-    "distill": ["ddstudy.distill.run"],
+    "distill": ["ddstudy.distill.run", "ddstudy.distill.debias"],
     "evaluate": ["ddstudy.evaluate.protocol", "ddstudy.report.bias", "ddstudy.report.ptm"],
     "report": ["ddstudy.report.study"],
 }

@@ -24,6 +24,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
+from ddstudy.distill.debias import class_statistic_weights
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.matching import get_loops, match_loss
 from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
@@ -88,11 +89,13 @@ def freeze_batchnorm(ctx: DistillContext, net: nn.Module, iteration: int, outer:
 
 
 def class_batches(ctx: DistillContext, iteration: int, outer: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(real batch, synthetic images) of every class for one outer step, with DSA's shared augmentation applied."""
+    """(real batch, synthetic images) of every class for one outer step, with DSA's shared augmentation applied;
+    the real batches' training-set indices are kept in ``ctx.real_indices`` (for a debias mode)."""
     config = ctx.config
-    batches = []
+    batches, ctx.real_indices = [], []
     for c in range(ctx.num_classes):
-        real = ctx.pool.sample(c, config.batch_real, ctx.generator("real", iteration, outer, c))
+        real, index = ctx.pool.sample_with_index(c, config.batch_real, ctx.generator("real", iteration, outer, c))
+        ctx.real_indices.append(index)
         syn = ctx.images[ctx.class_slice(c)]
         if config.dsa:
             seed = ctx.seed("dsa", iteration, outer, c)
@@ -102,19 +105,47 @@ def class_batches(ctx: DistillContext, iteration: int, outer: int) -> list[tuple
     return batches
 
 
+def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int) -> list[list]:
+    """The real side's gradient(s) of class ``c``: one list for the class (``none``; the weighted cross-entropy
+    Σ w CE / Σ w for ``kde``/``oracle``), or one per attribute group present in the batch (``fairdd``: the
+    reference's per-colour ``criterion(output_real[color == col], ...)``)."""
+    mode = ctx.config.debias
+    target = torch.full((len(real),), c, device=ctx.device)
+    if mode == "none":
+        with ctx.accel.autocast(ctx.device):
+            loss_real = F.cross_entropy(fast(real), target)
+        return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
+    index = ctx.real_indices[c]
+    with ctx.accel.autocast(ctx.device):
+        output = fast(real)
+    if mode == "fairdd":
+        attrs = ctx.pool.attrs[index]
+        groups = torch.unique(attrs)
+        grads = []
+        for k, group in enumerate(groups):
+            mask = attrs == group
+            loss_group = F.cross_entropy(output[mask].float(), target[mask])
+            retain = k < len(groups) - 1
+            grads.append([g.detach() for g in torch.autograd.grad(loss_group, parameters, retain_graph=retain)])
+        return grads
+    w = class_statistic_weights(mode, ctx.pool.weights, index).float()
+    loss_real = (w * F.cross_entropy(output.float(), target, reduction="none")).sum() / w.sum()
+    return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
+
+
 def matching_per_class(ctx: DistillContext, net: nn.Module, fast: nn.Module, batches) -> torch.Tensor:
-    """Σ_c D(∇θ L(S_c), ∇θ L(T_c)), one class after another (the reference loop; the oracle)."""
+    """Σ_c D(∇θ L(S_c), ∇θ L(T_c)), one class after another (the reference loop; the oracle); with ``fairdd`` one
+    term per attribute group of the class's real batch, against the same synthetic gradient."""
     parameters = list(net.parameters())
     loss = torch.zeros((), device=ctx.device)
     for c, (real, syn) in enumerate(batches):
-        target_real = torch.full((len(real),), c, device=ctx.device)
         target_syn = torch.full((len(syn),), c, device=ctx.device)
+        real_grads = real_gradients(ctx, fast, parameters, real, c)
         with ctx.accel.autocast(ctx.device):
-            loss_real = F.cross_entropy(fast(real), target_real)
             loss_syn = F.cross_entropy(net(syn), target_syn)
-        grads_real = [g.detach() for g in torch.autograd.grad(loss_real, parameters)]
         grads_syn = torch.autograd.grad(loss_syn, parameters, create_graph=True)
-        loss = loss + match_loss(grads_syn, grads_real, ctx.config.dis_metric)
+        for grads_real in real_grads:
+            loss = loss + match_loss(grads_syn, grads_real, ctx.config.dis_metric)
     return loss
 
 
@@ -168,7 +199,7 @@ class GradientMatching:
                 freeze_batchnorm(ctx, net, iteration, outer)
             batches = class_batches(ctx, iteration, outer)
             same_sizes = len({len(r) for r, _ in batches}) == 1  # a class smaller than batch_real: per class
-            if batched and same_sizes:
+            if batched and same_sizes and config.debias == "none":
                 loss = matching_batched(ctx, net, batches)
             else:
                 loss = matching_per_class(ctx, net, fast, batches)

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
+from ddstudy.distill.debias import class_statistic_weights, dm_class_loss
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.settings import BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.knobs import knob
@@ -48,9 +49,10 @@ class DistributionMatching:
         for parameter in net.parameters():
             parameter.requires_grad_(False)
         fast = ctx.accel.net(net)
-        reals, syns = [], []
+        reals, syns, indices = [], [], []
         for c in range(ctx.num_classes):
-            real = ctx.pool.sample(c, config.batch_real, ctx.generator("real", iteration, c))
+            real, index = ctx.pool.sample_with_index(c, config.batch_real, ctx.generator("real", iteration, c))
+            indices.append(index)
             syn = ctx.images[ctx.class_slice(c)]
             if config.dsa:
                 seed = ctx.seed("dsa", iteration, c)
@@ -62,19 +64,26 @@ class DistributionMatching:
         batched = self.batched
         if batched is None:
             batched = "BN" in config.model or (ctx.fast_paths and ctx.device.type == "cuda")
+        mode = config.debias
+        pool = ctx.pool
+
+        def class_term(embed_real: torch.Tensor, mean_syn: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            attrs = pool.attrs[index] if mode == "fairdd" else None
+            return dm_class_loss(embed_real, mean_syn, mode, attrs, class_statistic_weights(mode, pool.weights, index))
+
         with ctx.accel.autocast(ctx.device):
             if not batched:
-                for real, syn in zip(reals, syns, strict=True):
+                for real, syn, index in zip(reals, syns, indices, strict=True):
                     with torch.no_grad():
-                        mean_real = fast.embed(real).float().mean(0)
-                    loss = loss + ((mean_real - net.embed(syn).float().mean(0)) ** 2).sum()
+                        embed_real = fast.embed(real).float()
+                    loss = loss + class_term(embed_real, net.embed(syn).float().mean(0), index)
             else:
                 sizes_real, sizes_syn = [len(r) for r in reals], [len(s) for s in syns]
                 with torch.no_grad():
                     embed_real = fast.embed(torch.cat(reals)).float().split(sizes_real)
                 embed_syn = net.embed(torch.cat(syns)).float().split(sizes_syn)
-                for er, es in zip(embed_real, embed_syn, strict=True):
-                    loss = loss + ((er.mean(0) - es.mean(0)) ** 2).sum()
+                for er, es, index in zip(embed_real, embed_syn, indices, strict=True):
+                    loss = loss + class_term(er, es.mean(0), index)
         loss = ctx.add_extra_loss(loss, iteration)
         ctx.optimizer.zero_grad()
         loss.backward()

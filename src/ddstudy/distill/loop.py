@@ -49,6 +49,7 @@ class DistillContext:
     extra_log: list[float] = field(default_factory=list)
     accel: Accel = ORACLE  # compiled / bf16 paths for the network passes that allow them
     zoo_root: Path | None = None  # where methods that read zoo checkpoints find them (MTT's experts)
+    real_indices: list = field(default_factory=list)  # training-set indices of the step's real batches, per class
 
     @property
     def dataset(self) -> str:

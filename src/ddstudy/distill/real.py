@@ -12,6 +12,8 @@ class RealPool:
     def __init__(self, split: TensorSplit, num_classes: int, device: torch.device):
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
+        self.attrs = split.attrs.to(device)  # -1 without a bias attribute
+        self.weights: torch.Tensor | None = None  # per-sample weights of a weighted debias mode (kde, oracle)
         self.num_classes = num_classes
         self.by_class = [torch.nonzero(split.labels == c).flatten() for c in range(num_classes)]
         for c, index in enumerate(self.by_class):
@@ -36,3 +38,8 @@ class RealPool:
 
     def sample(self, c: int, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.images[self.sample_indices(c, n, generator).to(self.images.device)]
+
+    def sample_with_index(self, c: int, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, their indices into the training set) — the same draw as :meth:`sample`."""
+        index = self.sample_indices(c, n, generator).to(self.images.device)
+        return self.images[index], index

@@ -40,6 +40,40 @@ def cell_name(dataset: str, method: str, ipc: int, suffix: str = "") -> str:
     return f"{dataset}/full" if method == "full" else f"{dataset}/{method}_ipc{ipc}{suffix}"
 
 
+def set_suffix(config, clom: ClomConfig | None = None) -> str:
+    """What a set's name adds to ``<method>_ipc<ipc>``: ``_<debias mode>`` (not for ``none``), ``_<CLoM slug>``.
+    Seeds come from the name without it: a variant sees the networks, batches and augmentations of the plain cell."""
+    debias = getattr(config, "debias", "none")
+    return (f"_{debias}" if debias != "none" else "") + (f"_{clom.slug()}" if clom is not None else "")
+
+
+def set_name(config, clom: ClomConfig | None = None) -> str:
+    """The synthetic set's folder name under ``synthetic/<dataset>/`` (``full`` for the whole training set)."""
+    return cell_name("", config.method, config.ipc, set_suffix(config, clom)).lstrip("/")
+
+
+def _debias_pool(config, pool: RealPool, variant, sample_weights) -> dict | None:
+    """Prepare the real pool for the config's ``debias`` mode (refused before any work when it cannot run);
+    returns what the synthetic set's meta records about it (None for ``none``)."""
+    from ddstudy.distill.debias import load_kde_weights, oracle_weights
+
+    mode = getattr(config, "debias", "none")
+    if mode == "none":
+        return None
+    if not bool((variant.train.attrs >= 0).any()):
+        raise DDStudyError(f"debias {mode} needs bias attributes; {variant.meta['name']} has none (a clean set)")
+    if mode == "kde":
+        if sample_weights is None:
+            raise DDStudyError("debias kde needs --sample-weights (the `ddstudy debias weights` artifact)")
+        weights, record = load_kde_weights(sample_weights, variant.meta["sha256"])
+        pool.weights = torch.as_tensor(weights, dtype=torch.float32, device=pool.images.device)
+        return {"mode": mode, "kde": record["kde"], "weights_sha256": record["weights_sha256"]}
+    if mode == "oracle":
+        weights = oracle_weights(variant.train.labels, variant.train.attrs, variant.meta["num_classes"])
+        pool.weights = torch.as_tensor(weights, dtype=torch.float32, device=pool.images.device)
+    return {"mode": mode}
+
+
 def _summarise(curve: list[float], points: int = 100) -> dict:
     if not curve:
         return {"first": None, "last": None, "min": None, "every": 1, "curve": []}
@@ -55,11 +89,12 @@ def distill_cell(
     clom: ClomConfig | None = None,
     zoo_root: str | Path = "zoo",
     accel: Accel = ORACLE,
+    sample_weights: str | Path | None = None,
 ) -> dict:
     """Distil (or select) the synthetic set of one cell and write it to ``out_dir``; returns its meta.
 
-    ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (DC, DSA, DM only); ``accel`` picks compiled / bf16 paths
-    (recorded in the meta).
+    ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (distilling methods only); ``accel`` picks compiled / bf16
+    paths (recorded in the meta); ``sample_weights``: the KDE weights artifact of a ``debias: kde`` config.
     """
     started = time.perf_counter()
     out_dir = check_writable_target(out_dir)
@@ -67,8 +102,8 @@ def distill_cell(
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]
-    # Seeds come from the cell without its CLoM suffix: a CLoM run sees the same networks, real batches and
-    # augmentations as the run without CLoM (paired comparison; α = 0 reproduces it bit for bit).
+    # Seeds come from the cell without its suffixes: a CLoM or debias run sees the same networks, real batches and
+    # augmentations as the plain run (paired comparison; α = 0 reproduces it bit for bit).
     seed_cell = cell = cell_name(dataset, config.method, config.ipc)
     shape = tuple(variant.meta["image_shape"])
     normalization = Normalization.of(variant.train.images)
@@ -79,11 +114,14 @@ def distill_cell(
     accel = accel.resolved(device)
     extra_loss: ExtraLoss | None = None
     extra_meta: dict | None = None
+    cell = cell_name(dataset, config.method, config.ipc, set_suffix(config, clom))
+    debias = _debias_pool(config, pool, variant, sample_weights)
+    if debias:
+        extra_meta = {"debias": debias}
     if clom is not None:
         if not spec.distils:
             raise DDStudyError(f"CLoM guides distillation, not the '{config.method}' baseline")
-        cell = cell_name(dataset, config.method, config.ipc, "_" + clom.slug())
-        extra_meta = {"clom": clom.to_dict()}
+        extra_meta = (extra_meta or {}) | {"clom": clom.to_dict()}
         if clom.active:
             extra_loss = Clom.from_zoo(clom, zoo_root, variant.meta["num_classes"], shape, normalization, device, accel)
 

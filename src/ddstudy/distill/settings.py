@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from ddstudy.augment import check_strategy
+from ddstudy.distill.debias import DEBIAS_MODES
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
 from ddstudy.models import check_model_name
@@ -79,6 +80,7 @@ class RealBatchConfig(DistillingConfig):
     LOWEST: ClassVar[dict[str, int]] = {**DistillingConfig.LOWEST, "batch_real": 1}
 
     batch_real: int = knob(256, "real images per class per step")
+    debias: str = knob("none", "bias mitigation of the real side (ddstudy.distill.debias)", DEBIAS_MODES)
 
 
 KINDS = ("distils", "selects", "full")

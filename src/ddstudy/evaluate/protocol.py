@@ -236,6 +236,15 @@ def evaluate_synthetic(
     aligned_mean, aligned_std = _stats([r["acc_aligned"] for r in runs])
     conflicting_mean, conflicting_std = _stats([r["acc_conflicting"] for r in runs])
     per_class = [_stats([r["acc_per_class"][c] for r in runs])[0] for c in range(num_classes)]
+    fairness = {}
+    for key in ("worst_group_acc", "deo_m", "deo_a"):
+        fairness[f"{key}_mean"], fairness[f"{key}_std"] = _stats([r.get(key) for r in runs])
+    # How much a network relies on the attribute: aligned minus conflicting accuracy (the report's bias
+    # amplification compares it with the full biased training set's).
+    gaps = [
+        r["acc_aligned"] - r["acc_conflicting"] for r in runs if None not in (r["acc_aligned"], r["acc_conflicting"])
+    ]
+    fairness["attribute_gap_mean"], fairness["attribute_gap_std"] = _stats(gaps)
     return {
         "cell": synthetic_meta["cell"],
         "dataset": synthetic_meta["dataset"],
@@ -253,6 +262,7 @@ def evaluate_synthetic(
         "acc_conflicting_mean": conflicting_mean,
         "acc_conflicting_std": conflicting_std,
         "acc_per_class_mean": per_class,
+        **fairness,
         "train_acc_mean": _stats([r["train_acc"] for r in runs])[0],
         "train_aligned_fraction": synthetic_meta.get("train_aligned_fraction"),
         "test_n": runs[0]["n"],

@@ -2,8 +2,9 @@
 
 Columns ``dataset, bias, ratio, severity, method, ipc, eval_arch, acc_mean, acc_std, n_runs, acc_aligned,
 acc_conflicting`` (empty where not defined, e.g. aligned accuracy on an all-conflicting test set), plus the
-training set's aligned fraction and the evaluation settings that produced each number. Synthetic sets made with
-CLoM belong to the PTM study (``ptm_study.csv``) and are left out here.
+training set's aligned fraction and the evaluation settings that produced each number; ``debias`` names the
+bias-mitigation mode (``none`` for the reference methods; the mitigation sets are tabulated in ``debias.md``).
+Synthetic sets made with CLoM belong to the PTM study (``ptm_study.csv``) and are left out here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ BIAS_COLUMNS = [
     "severity",
     "method",
     "ipc",
+    "debias",
     "eval_arch",
     "acc_mean",
     "acc_std",
@@ -33,9 +35,14 @@ BIAS_COLUMNS = [
     "eval_epochs",
     "eval_augment",
 ]
-DERIVED = ("acc_aligned", "acc_conflicting", "eval_epochs", "eval_augment")
+DERIVED = ("debias", "acc_aligned", "acc_conflicting", "eval_epochs", "eval_augment")
 COPIED = [column for column in BIAS_COLUMNS if column not in DERIVED]  # same name in the metrics record
 REQUIRED = ("dataset", "method", "eval_arch", "acc_mean", "acc_std", "n_runs")
+
+
+def debias_of(record: dict) -> str:
+    """The bias-mitigation mode a metrics record's set was distilled with (``none`` for sets without one)."""
+    return (record.get("distill_config") or {}).get("debias") or "none"
 
 
 def metrics_path(metrics_dir: str | Path, cell_name: str, arch: str) -> Path:
@@ -64,6 +71,7 @@ def bias_table(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         rows.append(
             {key: record.get(key) for key in COPIED}
             | {
+                "debias": debias_of(record),
                 "acc_aligned": record.get("acc_aligned_mean"),
                 "acc_conflicting": record.get("acc_conflicting_mean"),
                 "eval_epochs": (record.get("eval_config") or {}).get("epochs"),
@@ -72,5 +80,6 @@ def bias_table(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         )
     frame = pd.DataFrame(rows, columns=BIAS_COLUMNS)
     if len(frame):
-        frame = frame.sort_values(["dataset", "method", "ipc", "eval_arch"], na_position="last").reset_index(drop=True)
+        frame = frame.sort_values(["dataset", "method", "ipc", "debias", "eval_arch"], na_position="last")
+        frame = frame.reset_index(drop=True)
     return frame, problems

@@ -234,3 +234,68 @@ def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Pat
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Accuracy on bias-conflicting test samples vs ratio, per method (colour) with and without mitigation
+    (line style: the debias mode); the unmitigated method is the solid line through every ratio."""
+    from ddstudy.report.debias import DEBIAS_ORDER, DEBIAS_STYLE
+
+    ipcs = sorted(frame["ipc"].dropna().unique()) or [None]
+    fig, axes = _panels(len(ipcs), width=5.5, height=4.5)
+    for ax, ipc in zip(axes, ipcs, strict=True):
+        block = frame[frame["ipc"] == ipc] if ipc is not None else frame
+        for method in _ordered(block["method"].unique()):
+            for debias in DEBIAS_ORDER:
+                data = block[(block["method"] == method) & (block["debias"] == debias)].sort_values("ratio")
+                data = data.dropna(subset=["acc_conflicting"])
+                if data.empty:
+                    continue
+                ax.errorbar(
+                    data["ratio"],
+                    100 * data["acc_conflicting"],
+                    yerr=100 * data["acc_conflicting_std"].fillna(0),
+                    ls=DEBIAS_STYLE[debias],
+                    capsize=3,
+                    label=f"{method} {debias} (n={int(data['n_runs'].min())})",
+                    **method_style(method),
+                )
+        ax.set_title(f"IPC {int(ipc)}" if ipc is not None else "all")
+        ax.set_xlabel("bias-aligned ratio of the training set")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, title="method, mitigation", title_fontsize=7)
+    accuracy_axis(axes[0], "accuracy on bias-conflicting test samples (%)")
+    fig.suptitle(title.replace(" — ", "\n") + f"\n{ERROR_BARS}", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_bias_amplification(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """The cross study: bias amplification (points) per distilled set (biased / unbiased target), one bar per
+    guidance (no CLoM, CLoM from the biased set's PTMs, from the unbiased set's PTMs)."""
+    guidance = ["no CLoM", "biased PTMs", "unbiased PTMs"]
+    colours = {"no CLoM": "tab:gray", "biased PTMs": "tab:red", "unbiased PTMs": "tab:blue"}
+    targets = ["biased", "unbiased"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    width = 0.26
+    for k, ptm in enumerate(guidance):
+        values = []
+        for target in targets:
+            hit = cross[(cross["target"] == target) & (cross["ptm"] == ptm)]["bias_amplification"]
+            values.append(100 * hit.iloc[0] if len(hit) and pd.notna(hit.iloc[0]) else np.nan)
+        x = np.arange(len(targets)) + (k - 1) * width
+        ax.bar(x, values, width, color=colours[ptm], label=ptm)
+        for xi, v in zip(x, values, strict=True):
+            if not np.isnan(v):
+                ax.annotate(f"{v:+.1f}", (xi, v), ha="center", va="bottom" if v >= 0 else "top", fontsize=8)
+    names = {
+        t: cross.loc[cross["target"] == t, "dataset"].iloc[0] if (cross["target"] == t).any() else t for t in targets
+    }
+    ax.set_xticks(np.arange(len(targets)), [f"{t} set\n{textwrap.shorten(names[t], 48)}" for t in targets], fontsize=8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel("bias amplification (points)\n(aligned − conflicting) vs the full biased set")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, title="guidance while distilling", title_fontsize=8)
+    fig.suptitle(title.replace(" — ", "\n") + "\nbars: means over evaluation runs", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

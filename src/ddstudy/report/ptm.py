@@ -10,6 +10,7 @@ import pandas as pd
 
 from ddstudy.errors import DDStudyError
 from ddstudy.io import read_json
+from ddstudy.report.bias import debias_of
 
 PTM_COLUMNS = [
     "dataset",
@@ -67,6 +68,8 @@ def ptm_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]
     for path in paths:
         try:
             record = read_json(path)
+            if debias_of(record) != "none":
+                continue  # mitigation sets are not PTM-study baselines (report/debias.py)
             rows.append(_row(record))
         except DDStudyError as err:
             problems.append(str(err))

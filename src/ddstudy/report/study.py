@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ddstudy.io import prune_stale, write_json
+from ddstudy.io import prune_stale, write_csv, write_json
 from ddstudy.report import figures
 from ddstudy.report.bias import bias_table, metrics_paths
+from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
 from ddstudy.report.tables import bias_markdown, family_of, ptm_markdown, write_text, zoo_markdown
 
-FIGURE_DIRS = ("bias", "ptm", "synthetic")
+FIGURE_DIRS = ("bias", "ptm", "synthetic", "debias")
 
 
 def write_figures(
@@ -96,6 +97,21 @@ def write_figures(
     return written
 
 
+def write_debias_figures(frame: pd.DataFrame, results: Path) -> list[Path]:
+    """Conflicting accuracy vs ratio with and without mitigation, per family × severity × eval arch."""
+    written = []
+    frame = frame.assign(family=frame["dataset"].map(family_of))
+    for (family, severity, arch), group in frame.groupby(["family", "severity", "eval_arch"]):
+        written.append(
+            figures.plot_conflicting_by_ratio(
+                group,
+                results / "figures/debias" / f"{family}-s{severity:g}-{arch}-conflicting-by-ratio.png",
+                f"Bias-conflicting accuracy with and without mitigation — {family}, severity {severity:g}, {arch}",
+            )
+        )
+    return written
+
+
 def aggregate_metrics(grid: str, bias: pd.DataFrame, ptm: pd.DataFrame, zoo: pd.DataFrame | None) -> dict:
     """Flat numbers for ``dvc metrics show/diff``: accuracy per cell × architecture, final PTM accuracies."""
     out: dict = {"grid": grid, "bias_study": {}, "ptm_study": {}, "zoo": {}}
@@ -139,6 +155,23 @@ DESCRIPTIONS = [
     (r"figures/ptm/.*-clom-gain\.png$", "CLoM gain over no CLoM for each PTM option (one panel per axis)"),
     (r"figures/ptm/.*-cross-arch\.png$", "cross-architecture accuracy, method ± CLoM"),
     (r"figures/synthetic/.*\.png$", "synthetic images (first per class) by method × ratio"),
+    (
+        r"tables/debias\.csv$",
+        "every evaluation of a biased set with fairness columns (worst group, DEO_M/A, amplification)",
+    ),
+    (
+        r"tables/debias\.md$",
+        "bias mitigation: method × debias mode by ratio (overall / conflicting / DEO_A), amplification",
+    ),
+    (
+        r"tables/ptm_bias\.(csv|md)$",
+        "cross study: biased vs unbiased sets distilled with CLoM from biased / unbiased PTMs",
+    ),
+    (
+        r"figures/debias/.*-conflicting-by-ratio\.png$",
+        "conflicting accuracy vs aligned ratio, with and without mitigation",
+    ),
+    (r"figures/debias/.*-amplification\.png$", "cross study: bias amplification per distilled set and PTM source"),
     (r"metrics\.json$", "aggregated numbers for `dvc metrics show` / `dvc metrics diff`"),
 ]
 
@@ -197,12 +230,41 @@ def write_report(
         written.append(write_text(results / "tables" / "ptm_study.md", ptm_markdown(ptm, centre)))
     if zoo is not None:
         written.append(write_text(results / "tables" / "zoo.md", zoo_markdown(zoo)))
-    figures_written = write_figures(bias, ptm, cross, centre, results, Path(synthetic_dir))
+    plain = bias[bias["debias"].fillna("none") == "none"] if len(bias) else bias
+    figures_written = write_figures(plain, ptm, cross, centre, results, Path(synthetic_dir))
+    fairness, fairness_problems = fairness_frame(paths)
+    problems += [p for p in fairness_problems if p not in problems]
+    if study.has_debias:
+        written.append(write_csv(fairness, results / "tables" / "debias.csv"))
+        written.append(write_text(results / "tables" / "debias.md", debias_markdown(fairness)))
+        figures_written += write_debias_figures(debias_rows(fairness), results)
+    if study.ptm_bias_pairs:
+        transfer = ptm_bias_frame(fairness, list(study.ptm_bias_pairs))
+        written.append(write_csv(transfer, results / "tables" / "ptm_bias.csv"))
+        written.append(write_text(results / "tables" / "ptm_bias.md", ptm_bias_markdown(transfer)))
+        for (pair, method, ipc, arch), group in transfer.groupby(["pair", "method", "ipc", "eval_arch"]):
+            stem = f"{group['dataset'].iloc[0]}-{method}-ipc{int(ipc)}-{arch}"
+            figures_written.append(
+                figures.plot_bias_amplification(
+                    group,
+                    results / "figures/debias" / f"{stem}-ptm-bias-amplification.png",
+                    f"Do PTMs carry bias into CLoM? — {method} IPC {int(ipc)} ({arch}), {pair}",
+                )
+            )
     for folder in FIGURE_DIRS:  # always present (Snakemake declares them), possibly empty for a small grid
         (results / "figures" / folder).mkdir(parents=True, exist_ok=True)
         prune_stale(results / "figures" / folder, "*.png", figures_written)
     written += figures_written
-    metrics = aggregate_metrics(study.grid, bias, ptm, zoo)
+    metrics = aggregate_metrics(study.grid, plain, ptm, zoo)
+    if len(fairness):
+        metrics["fairness"] = {
+            f"{row.dataset}/{row.set_name}/{row.eval_arch}": {
+                key: getattr(row, key)
+                for key in ("acc_conflicting", "worst_group_acc", "deo_a", "bias_amplification")
+                if pd.notna(getattr(row, key))
+            }
+            for row in fairness.itertuples()
+        }
     write_json(results / "metrics.json", metrics)
     written.append(results / "metrics.json")
     counts = {

@@ -82,7 +82,7 @@ def bias_markdown(frame: pd.DataFrame) -> str:
         "Cells: mean ± std over evaluation runs (n runs; one run has no ±); — = not produced by this grid. "
         "*trained*: the evaluation protocol of the row (epochs of training on the synthetic set, augmentation).\n",
     ]
-    frame = frame.copy()
+    frame = frame[frame["debias"].fillna("none") == "none"].copy() if "debias" in frame else frame.copy()
     frame["family"] = frame["dataset"].map(family_of)
     for (family, severity, arch), group in frame.groupby(["family", "severity", "eval_arch"], dropna=False):
         ratios = sorted(group["ratio"].dropna().unique())

@@ -1,0 +1,201 @@
+"""Bias mitigation and the biased-PTM cross study in ``results/``: ``tables/debias.{csv,md}``,
+``tables/ptm_bias.{csv,md}`` and ``figures/debias/``.
+
+Fairness columns of every evaluation (from its metrics JSON): accuracy overall, on bias-aligned and on
+bias-conflicting test samples, worst-group accuracy (class × attribute), FairDD's DEO_M and DEO_A, the attribute gap
+(aligned − conflicting accuracy) and the **bias amplification**:
+
+    amplification = gap(network trained on the set) − gap(network trained on the full biased training set)
+
+in accuracy points, with both gaps measured on the same test set with the same evaluation architecture. It says how
+much more a network trained on the synthetic set relies on the attribute than one trained on all of the biased data
+(> 0: distillation amplified the bias; < 0: the set relies on it less than the data it came from). Sets of a
+dataset without a ``full`` evaluation have no amplification (—).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ddstudy.errors import DDStudyError
+from ddstudy.io import read_json
+from ddstudy.report.bias import debias_of
+from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
+
+FAIRNESS_COLUMNS = [
+    "dataset",
+    "bias",
+    "ratio",
+    "severity",
+    "method",
+    "ipc",
+    "debias",
+    "clom_source",
+    "eval_arch",
+    "n_runs",
+    "acc_mean",
+    "acc_std",
+    "acc_aligned",
+    "acc_conflicting",
+    "acc_conflicting_std",
+    "worst_group_acc",
+    "deo_m",
+    "deo_a",
+    "attribute_gap",
+    "bias_amplification",
+    "set_name",
+]
+DEBIAS_ORDER = ("none", "fairdd", "kde", "oracle")
+DEBIAS_STYLE = {"none": "-", "fairdd": "--", "kde": ":", "oracle": "-."}
+
+
+def _row(record: dict) -> dict:
+    clom = (record.get("extra") or {}).get("clom")
+    return {
+        **{key: record.get(key) for key in ("dataset", "bias", "ratio", "severity", "method", "ipc", "eval_arch")},
+        "n_runs": record.get("n_runs"),
+        "debias": debias_of(record),
+        "clom_source": clom["zoo_source"] if clom else None,
+        "acc_mean": record.get("acc_mean"),
+        "acc_std": record.get("acc_std"),
+        "acc_aligned": record.get("acc_aligned_mean"),
+        "acc_conflicting": record.get("acc_conflicting_mean"),
+        "acc_conflicting_std": record.get("acc_conflicting_std"),
+        "worst_group_acc": record.get("worst_group_acc_mean"),
+        "deo_m": record.get("deo_m_mean"),
+        "deo_a": record.get("deo_a_mean"),
+        "attribute_gap": record.get("attribute_gap_mean"),
+        "set_name": record["cell"].split("/", 1)[1],
+    }
+
+
+def fairness_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+    """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc)."""
+    rows, problems = [], []
+    for path in paths:
+        try:
+            record = read_json(path)
+            if record.get("bias") in (None, "none"):
+                continue
+            rows.append(_row(record))
+        except DDStudyError as err:
+            problems.append(str(err))
+        except (KeyError, IndexError, TypeError):
+            problems.append(f"{path}: not a metrics record")
+    frame = pd.DataFrame(rows, columns=FAIRNESS_COLUMNS)
+    if frame.empty:
+        return frame, problems
+    full = frame[frame["method"] == "full"].set_index(["dataset", "eval_arch"])["attribute_gap"]
+    keys = list(zip(frame["dataset"], frame["eval_arch"], strict=True))
+    frame["bias_amplification"] = [
+        gap - full[key] if key in full.index and pd.notna(gap) and pd.notna(full[key]) else None
+        for gap, key in zip(frame["attribute_gap"], keys, strict=True)
+    ]
+    frame = frame.sort_values(["dataset", "method", "ipc", "debias", "set_name", "eval_arch"], na_position="last")
+    return frame.reset_index(drop=True), problems
+
+
+def debias_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the mitigation table: sets without CLoM of every (dataset, method, IPC) that has a mitigation set,
+    plus the plain sets of those methods at the other ratios of the family (the unmitigated curve)."""
+    plain = frame[frame["clom_source"].isna()]
+    methods = set(plain.loc[plain["debias"] != "none", "method"])
+    return plain[plain["method"].isin(methods)]
+
+
+def _cell(hit: pd.DataFrame) -> str:
+    if not len(hit):
+        return MISSING
+    row = hit.iloc[0]
+    deo = f"{100 * row.deo_a:.1f}" if pd.notna(row.deo_a) else MISSING
+    return f"{fmt_acc(row.acc_mean)} / {fmt_acc(row.acc_conflicting)} / {deo}"
+
+
+def debias_markdown(frame: pd.DataFrame) -> str:
+    """Per family × severity × eval arch: rows method × debias, columns aligned ratio; cells overall / conflicting
+    accuracy (%) / DEO_A (points); then bias amplification at each ratio."""
+    rows_frame = debias_rows(frame)
+    out = [
+        "# Bias mitigation during distillation\n",
+        "Cells: test accuracy overall / on bias-conflicting samples (%) / DEO_A (mean equalized-odds gap, points), "
+        "means over the evaluation runs; — = not produced by this grid. *none* is the method as published; *fairdd* "
+        "matches each attribute group of a class (FairDD), *kde* weights real samples by inverse embedding density "
+        "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes (ddstudy.distill.debias). "
+        "Bias amplification: (aligned − conflicting accuracy) of the set minus that of the full biased training set, "
+        "in points.\n",
+    ]
+    if rows_frame.empty:
+        return "".join(out) + "\nNo mitigation sets in this grid.\n"
+    rows_frame = rows_frame.assign(family=rows_frame["dataset"].map(family_of))
+    for (family, severity, arch), group in rows_frame.groupby(["family", "severity", "eval_arch"]):
+        ratios = sorted(group["ratio"].dropna().unique())
+        out.append(f"\n## {family} · severity {severity:g} · evaluated with {arch}\n\n")
+        table, amplification = [], []
+        keys = group[["method", "ipc", "debias"]].drop_duplicates()
+        keys = sorted(
+            keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, DEBIAS_ORDER.index(k.debias))
+        )
+        for method, ipc, debias in keys:
+            block = group[(group["method"] == method) & (group["ipc"] == ipc) & (group["debias"] == debias)]
+            label = [f"{method} IPC {int(ipc)}", debias]
+            table.append(label + [_cell(block[block["ratio"] == r]) for r in ratios])
+            amp = [block.loc[block["ratio"] == r, "bias_amplification"] for r in ratios]
+            amplification.append(
+                label + [f"{100 * a.iloc[0]:+.1f}" if len(a) and pd.notna(a.iloc[0]) else MISSING for a in amp]
+            )
+        header = ["method", "debias"] + [f"ratio {r:g}" for r in ratios]
+        out.append(markdown_table(header, table))
+        out.append("\n**Bias amplification (points)**\n\n")
+        out.append(markdown_table(header, amplification))
+    return "".join(out)
+
+
+def ptm_bias_frame(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """The cross study's rows: for each (biased, unbiased) pair, both datasets distilled without CLoM and with CLoM
+    from each one's PTMs; columns ``target`` and ``ptm`` say which is which."""
+    rows = []
+    for biased, unbiased in pairs:
+        role = {biased: "biased", unbiased: "unbiased"}
+        block = frame[frame["dataset"].isin(role) & (frame["debias"] == "none")]
+        block = block[block["clom_source"].isna() | block["clom_source"].isin(role)]
+        with_clom = block.loc[block["clom_source"].notna(), ["method", "ipc"]].drop_duplicates()
+        block = block.merge(with_clom, on=["method", "ipc"])
+        for row in block.itertuples(index=False):
+            rows.append(
+                row._asdict()
+                | {
+                    "pair": f"{biased} / {unbiased}",
+                    "target": role[row.dataset],
+                    "ptm": "no CLoM" if pd.isna(row.clom_source) else f"{role[row.clom_source]} PTMs",
+                }
+            )
+    return pd.DataFrame(rows, columns=["pair", "target", "ptm", *FAIRNESS_COLUMNS])
+
+
+def ptm_bias_markdown(cross: pd.DataFrame) -> str:
+    out = [
+        "# Do PTMs carry bias into CLoM?\n",
+        "Each pair's biased set and its unbiased counterpart distilled without CLoM and with CLoM from the PTMs "
+        "trained on each. Cells: aligned / conflicting test accuracy (%), attribute gap and bias amplification "
+        "(points; vs the full biased training set of the target).\n",
+    ]
+    if cross.empty:
+        return "".join(out) + "\nNo cross-study sets in this grid.\n"
+    for (pair, method, ipc, arch), group in cross.groupby(["pair", "method", "ipc", "eval_arch"]):
+        out.append(f"\n## {pair} · {method} IPC {int(ipc)} · evaluated with {arch}\n\n")
+        rows = []
+        for row in sorted(group.itertuples(index=False), key=lambda r: (r.target, r.ptm != "no CLoM", r.ptm)):
+            amp = f"{100 * row.bias_amplification:+.1f}" if pd.notna(row.bias_amplification) else MISSING
+            gap = f"{100 * row.attribute_gap:.1f}" if pd.notna(row.attribute_gap) else MISSING
+            rows.append(
+                [f"{row.target} ({row.dataset})", row.ptm, fmt_acc(row.acc_mean, row.acc_std, row.n_runs),
+                 f"{fmt_acc(row.acc_aligned)} / {fmt_acc(row.acc_conflicting)}", gap, amp]
+            )  # fmt: skip
+        out.append(
+            markdown_table(
+                ["distilled set", "guidance", "accuracy", "aligned / conflicting", "gap", "amplification"], rows
+            )
+        )
+    return "".join(out)

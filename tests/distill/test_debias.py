@@ -1,0 +1,168 @@
+"""Bias mitigation (FairDD, KDE reweighting, oracle weights), the fairness metrics and the amplification score."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ddstudy.data.build import VariantSpec, build_variant
+from ddstudy.distill.debias import (
+    KdeConfig,
+    compute_kde_weights,
+    dm_class_loss,
+    kde_weights,
+    load_kde_weights,
+    oracle_weights,
+)
+from ddstudy.distill.registry import method_config
+from ddstudy.distill.run import distill_cell, load_synthetic
+from ddstudy.errors import DDStudyError
+from ddstudy.metrics import fairness, group_accuracy
+from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
+
+FAST = {"model": "ConvNetW32", "batch_real": 16}
+
+
+def test_fairdd_dm_loss_by_hand():
+    """Two groups in the class's batch: Σ_g ‖mean ψ(T_g) − mean ψ(S)‖², the same synthetic mean in both terms."""
+    real = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])  # groups 5, 5, 7
+    attrs = torch.tensor([5, 5, 7])
+    mean_syn = torch.tensor([1.0, 1.0])
+    # group 5: mean (2, 0) → (1)² + (−1)² = 2; group 7: mean (0, 2) → 1 + 1 = 2
+    assert float(dm_class_loss(real, mean_syn, "fairdd", attrs, None)) == pytest.approx(4.0)
+    # plain DM: mean (4/3, 2/3) → (1/3)² + (1/3)²
+    assert float(dm_class_loss(real, mean_syn, "none", None, None)) == pytest.approx(2 / 9)
+    # weighted (kde / oracle): weights 1, 1, 2 → mean (1, 1) → 0
+    assert float(dm_class_loss(real, mean_syn, "oracle", None, torch.tensor([1.0, 1.0, 2.0]))) == pytest.approx(0.0)
+
+
+def test_kde_weights_by_hand_on_a_1d_embedding():
+    """One class, points 0, 0, 3 with h = 1: p = mean_j exp(−d²/2) → p(0) = (1 + 1 + e^−4.5)/3, p(3) = (2e^−4.5 + 1)/3;
+    β = 1: w ∝ 1/p, scaled to mean 1. The isolated (rare) sample weighs more."""
+    z = np.array([[0.0], [0.0], [3.0]])
+    weights, density, widths = kde_weights(z, np.array([0, 0, 0]), 1, bandwidth=1.0, beta=1.0)
+    e = np.exp(-4.5)
+    p = np.array([(2 + e) / 3, (2 + e) / 3, (2 * e + 1) / 3])
+    np.testing.assert_allclose(density, p)
+    np.testing.assert_allclose(weights, (1 / p) / (1 / p).mean())
+    assert weights[2] > weights[0] and widths == [1.0]
+    # β = 0: uniform; the median heuristic: pairwise distances 0, 3, 3 → h = 3
+    assert np.allclose(kde_weights(z, np.zeros(3, int), 1, 1.0, 0.0)[0], 1.0)
+    assert kde_weights(z, np.zeros(3, int), 1)[2] == [3.0]
+
+
+def test_oracle_weights_equalise_group_mass():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    attrs = np.array([0, 0, 0, 4, 1, 2, 2])
+    w = oracle_weights(labels, attrs, 2)
+    for c in (0, 1):
+        in_class = labels == c
+        masses = [w[in_class & (attrs == a)].sum() for a in np.unique(attrs[in_class])]
+        assert np.allclose(masses, masses[0]) and w[in_class].mean() == pytest.approx(1.0)
+    assert w[3] == pytest.approx(2.0) and w[0] == pytest.approx(4 / 6)
+
+
+def test_fairness_metrics_on_a_hand_made_confusion():
+    """Two classes × two attributes; per cell correct/total: (a0,c0) 2/2, (a1,c0) 1/2, (a0,c1) 0/1, (a1,c1) 1/1.
+    Gaps per class: c0 1 − 0.5 = 0.5, c1 1 − 0 = 1 → DEO_M 1, DEO_A 0.75; worst group 0."""
+    labels = torch.tensor([0, 0, 0, 0, 1, 1])
+    attrs = torch.tensor([0, 0, 1, 1, 0, 1])
+    correct = torch.tensor([True, True, True, False, False, True])
+    table = group_accuracy(correct, labels, attrs, 2)
+    assert table.tolist() == [[1.0, 0.0], [0.5, 1.0]]
+    assert fairness(table) == {"worst_group_acc": 0.0, "deo_m": 1.0, "deo_a": 0.75}
+    # An empty cell is skipped (FairDD would count it as 0): only attribute 1 seen for class 1 → gap 0 there.
+    table = group_accuracy(correct[:4].clone(), labels[:4], attrs[:4], 2)
+    assert fairness(table)["deo_m"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def aligned_only(tmp_path_factory, fashion_options):
+    """Ratio 1: every training sample of class c has attribute c — one group per class."""
+    spec = VariantSpec("fashion-mnist", "color", 1.0, 4, test_attrs="uniform")
+    folder = tmp_path_factory.mktemp("ds") / spec.name
+    build_variant(spec, folder, fashion_options)
+    return folder
+
+
+def test_fairdd_with_one_group_per_class_is_plain_dm_bit_for_bit(aligned_only, tmp_path):
+    plain = distill_cell(aligned_only, method_config("dm", 2, iterations=3, **FAST), tmp_path / "a", "cpu")
+    fair = distill_cell(aligned_only, method_config("dm", 2, iterations=3, debias="fairdd", **FAST), tmp_path / "b")
+    assert fair["cell"].endswith("dm_ipc2_fairdd") and fair["extra"]["debias"] == {"mode": "fairdd"}
+    assert fair["synthetic_sha256"] == plain["synthetic_sha256"]
+    assert fair["loss"]["curve"] == plain["loss"]["curve"]
+
+
+@pytest.mark.parametrize("method", ["dm", "dc"])
+def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path, method):
+    """On a biased set every mode runs (paired seeds: same networks and batches) and changes the images."""
+    from ddstudy.data.store import load_variant
+
+    name = load_variant(colour_variant, verify=False).meta["name"]
+    settings = FAST | ({"batch_train": 16} if method == "dc" else {})
+    zoo = tmp_path / "zoo"
+    train_zoo_model(ZooJob(name, "ConvNetW32", 0), colour_variant, zoo / name / "ConvNetW32" / "init0",
+                    ZooTrainConfig(epochs=1, batch_size=64))  # fmt: skip
+    kde = KdeConfig(arch="ConvNetW32", init=0, epoch=1)
+    weights = tmp_path / "w" / f"{kde.slug()}.npz"
+    record = compute_kde_weights(colour_variant, zoo, kde, weights)
+    assert record["mean_weight_conflicting"] > record["mean_weight_aligned"]  # rare samples weigh more
+    variant = load_variant(colour_variant, verify=False)
+    w, _ = load_kde_weights(weights, variant.meta["sha256"])
+    assert w.shape == (len(variant.train.labels),) and np.isclose(w.mean(), 1.0)
+    digests = {}
+    for mode in ("none", "fairdd", "kde", "oracle"):
+        config = method_config(method, 1, iterations=2, debias=mode, **settings)
+        meta = distill_cell(
+            colour_variant, config, tmp_path / mode, "cpu", sample_weights=weights if mode == "kde" else None
+        )
+        assert np.isfinite(meta["loss"]["last"])
+        digests[mode] = meta["synthetic_sha256"]
+        images, _, _ = load_synthetic(tmp_path / mode)
+        assert torch.isfinite(images).all()
+    assert len(set(digests.values())) == 4
+    kde_meta = json.loads((tmp_path / "kde" / "meta.json").read_text())
+    assert kde_meta["extra"]["debias"]["kde"]["arch"] == "ConvNetW32"
+
+
+def test_debias_is_refused_where_it_cannot_run(colour_variant, tmp_path, fashion_options):
+    with pytest.raises(DDStudyError, match="debias kde needs --sample-weights"):
+        distill_cell(colour_variant, method_config("dm", 1, iterations=1, debias="kde", **FAST), tmp_path / "k")
+    clean = tmp_path / "clean"
+    build_variant(VariantSpec("fashion-mnist", "none", train_per_class=20, test_per_class=5), clean, fashion_options)
+    with pytest.raises(DDStudyError, match="needs bias attributes"):
+        distill_cell(clean, method_config("dm", 1, iterations=1, debias="oracle", **FAST), tmp_path / "o")
+    with pytest.raises(DDStudyError, match="debias must be one of"):
+        method_config("dm", 1, debias="magic")
+    with pytest.raises(DDStudyError, match="'debias' is not a setting"):
+        method_config("mtt", 1, debias="fairdd")
+    assert not (tmp_path / "k").exists() and not (tmp_path / "o").exists()
+
+
+def test_bias_amplification_against_the_full_set(tmp_path):
+    """amplification = (aligned − conflicting) of the set − that of the full set (same dataset and arch)."""
+    from ddstudy.report.debias import debias_markdown, fairness_frame
+
+    def record(name, method, aligned, conflicting, debias="none"):
+        cell = f"d-color-r0.9-s4/{name}"
+        data = {
+            "cell": cell, "dataset": "d-color-r0.9-s4", "bias": "color", "ratio": 0.9, "severity": 4,
+            "method": method, "ipc": 10, "eval_arch": "A", "n_runs": 2, "acc_mean": 0.5, "acc_std": 0.01,
+            "acc_aligned_mean": aligned, "acc_conflicting_mean": conflicting, "acc_conflicting_std": 0.0,
+            "attribute_gap_mean": aligned - conflicting, "deo_a_mean": 0.1, "worst_group_acc_mean": 0.2,
+            "distill_config": {"debias": debias},
+        }  # fmt: skip
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data))
+        return path
+
+    paths = [record("full", "full", 0.9, 0.8), record("dm_ipc10", "dm", 0.95, 0.3),
+             record("dm_ipc10_fairdd", "dm", 0.8, 0.7, "fairdd")]  # fmt: skip
+    frame, problems = fairness_frame(paths)
+    assert not problems
+    amp = dict(zip(frame["set_name"], frame["bias_amplification"], strict=True))
+    assert amp["full"] == pytest.approx(0.0) and amp["dm_ipc10"] == pytest.approx(0.55)
+    assert amp["dm_ipc10_fairdd"] == pytest.approx(0.0)
+    text = debias_markdown(frame)
+    assert "| dm IPC 10 | fairdd | 50.00 / 70.00 / 10.0 |" in text and "+55.0" in text
