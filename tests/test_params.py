@@ -128,7 +128,8 @@ def test_paper_zoo_has_four_archs_ten_inits_in_and_out_of_domain(params):
     )
     assert reference.save_epochs is None  # every epoch, as the reference
     biased = [m for m in study.zoo if m.job.dataset.startswith("mnist-color") and m.config.augment == "none"]
-    assert len(biased) == 48  # every colour variant: CLoM's biased PTMs (ptm_bias) and the KDE embeddings (debias) and biased[0].config.save_epochs == (1, 5, 10, 20, 50, 100, 150)
+    # every colour variant × 2 inits: CLoM's biased PTMs (ptm_bias) and the KDE embeddings (debias)
+    assert len(biased) == 48 and biased[0].config.save_epochs == (1, 5, 10, 20, 50, 100, 150)
 
 
 def test_zoo_errors_name_the_block(params):

@@ -60,8 +60,8 @@ def experts(colour_variant, tmp_path_factory):
 
     name = load_variant(colour_variant, verify=False).meta["name"]
     root = tmp_path_factory.mktemp("zoo")
-    jobs = [ZooJob(name, "ConvNetW32", init) for init in (5, 6)]
-    train_zoo_models(jobs, colour_variant, [root / name / "ConvNetW32" / f"init{i}" for i in (5, 6)], BUFFER)
+    jobs = [ZooJob(name, "ConvNetW32", init) for init in (0, 5, 6)]  # init 0 doubles as a CLoM PTM below
+    train_zoo_models(jobs, colour_variant, [root / name / "ConvNetW32" / f"init{i}" for i in (0, 5, 6)], BUFFER)
     return root
 
 
@@ -109,3 +109,19 @@ def test_mtt_settings_follow_the_per_ipc_table():
     )  # fmt: skip
     with pytest.raises(DDStudyError, match="'outer_loop' is not a setting"):
         method_config("mtt", 1, outer_loop=2)
+
+
+def test_mtt_takes_the_clom_loss(colour_variant, experts, tmp_path):
+    """CLoM plugs into MTT as into every distilling method: α·CE of an in-domain PTM on the synthetic set is added
+    to the trajectory loss (same seeds, so the images differ only through it)."""
+    from ddstudy.data.store import load_variant
+    from ddstudy.distill.clom import ClomConfig
+
+    name = load_variant(colour_variant, verify=False).meta["name"]
+    config = method_config("mtt", 1, iterations=2, **SMALL)
+    clom = ClomConfig("ce", name, ("ConvNetW32",), 1, 3, (1.0,))
+    plain = distill_cell(colour_variant, config, tmp_path / "plain", "cpu", zoo_root=experts)
+    guided = distill_cell(colour_variant, config, tmp_path / "clom", "cpu", clom=clom, zoo_root=experts)
+    assert guided["cell"].endswith("mtt_ipc1_" + clom.slug()) and len(guided["extra_loss"]["curve"]) == 2
+    assert guided["synthetic_sha256"] != plain["synthetic_sha256"]
+    assert guided["extra"]["clom"]["zoo_source"] == name and "syn_lr" in guided["extra"]

@@ -150,6 +150,7 @@ def run_distillation(
     on_iteration: Callable[[int, float], None] | None = None,
     accel: Accel = ORACLE,
     zoo_root: Path | None = None,
+    state_keys: tuple[str, ...] = (),
 ) -> DistillResult:
     """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches.
 
@@ -201,7 +202,11 @@ def run_distillation(
             momentum = optimizer.state[images].get("momentum_buffer")
             tensors = {"images": images.detach()} | ({"momentum": momentum} if momentum is not None else {})
             if hasattr(method, "state"):
-                tensors |= method.state(ctx)
+                extra = method.state(ctx)
+                undeclared = sorted(set(extra) - set(state_keys))
+                if undeclared:  # the registry entry says what a checkpoint of the method holds
+                    raise DDStudyError(f"{cell}: the method's resume state has undeclared tensors {undeclared}")
+                tensors |= extra
             resume.save(tensors, iteration=done, losses=losses, extra=ctx.extra_log)
         if on_iteration:
             on_iteration(iteration, loss)

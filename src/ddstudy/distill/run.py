@@ -140,6 +140,7 @@ def distill_cell(
             extra_meta,
             accel=accel,
             zoo_root=Path(zoo_root),
+            state_keys=spec.checkpoint_state,
         )
         images, labels = result.images.numpy(), result.labels.numpy()
         indices = np.full(len(labels), -1, dtype=np.int64)
