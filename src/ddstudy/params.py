@@ -197,6 +197,7 @@ class Study:
     cost: CostModel = CostModel()  # throughput per device kind → Slurm time limits, `ddstudy plan`
     resources: dict | None = None  # params `resources`: cpu_partition, mem_mb per rule group (defaults filled in)
     ptm_bias_pairs: tuple[tuple[str, str], ...] = ()  # (biased, unbiased) variants of the cross study
+    ptm_bias_cells: tuple[str, ...] = ()  # its cells' names (the report's rows)
 
     @property
     def has_debias(self) -> bool:
@@ -419,6 +420,7 @@ def expand_ptm_bias(
     names = [v.name for v in variants]
     existing = {c.name for c in cells}
     new: dict[str, Cell] = {}
+    members: list[str] = []  # every cell of the study, also those another block made
     for p, pair in enumerate(block.get("pairs") or []):
         biased = _match([pair["biased"]], names, f"{here}.pairs[{p}].biased")[0]
         unbiased = _match([pair["unbiased"]], names, f"{here}.pairs[{p}].unbiased")[0]
@@ -433,6 +435,7 @@ def expand_ptm_bias(
                     new.setdefault(base.name, base)
                 clom = _clom_config({**(block.get("clom") or {}), "zoo_source": source}, f"{here}.clom")
                 cell = Cell(target, config, clom)
+                members += [base.name, cell.name]
                 if cell.name in existing:  # the PTM study's centre may be the same cell
                     continue
                 for job in cell.ptm_jobs():
@@ -442,7 +445,7 @@ def expand_ptm_bias(
                             "which the grid's zoo does not train or keep; add it to zoo.models"
                         )
                 new.setdefault(cell.name, cell)
-    return tuple(new.values())
+    return tuple(new.values()), tuple(dict.fromkeys(members))
 
 
 def check_experts(cells: tuple[Cell, ...], zoo: tuple, where: str) -> None:
@@ -579,11 +582,15 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     cells = cells + expand_clom(
         grid_params.get("clom"), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
     )
-    for expand in (expand_debias, expand_ptm_bias):
-        key = "debias" if expand is expand_debias else "ptm_bias"
-        cells = cells + expand(
-            grid_params.get(key), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
-        )
+    here = f"{source}: grids.{name}"
+    cells = cells + expand_debias(
+        grid_params.get("debias"), grid_params.get("distill"), cells, variants, zoo, seed, here
+    )
+    transfer = expand_ptm_bias(
+        grid_params.get("ptm_bias"), grid_params.get("distill"), cells, variants, zoo, seed, here
+    )
+    transfer_cells, transfer_names = transfer or ((), ())
+    cells = cells + transfer_cells
     check_experts(cells, zoo, f"{source}: grids.{name}.distill")
     study = Study(
         grid=name,
@@ -595,9 +602,12 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         zoo=zoo,
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
+        ptm_bias_cells=transfer_names,
         ptm_bias_pairs=tuple(
-            (_match([p["biased"]], [v.name for v in variants], "ptm_bias")[0],
-             _match([p["unbiased"]], [v.name for v in variants], "ptm_bias")[0])
+            (
+                _match([p["biased"]], [v.name for v in variants], "ptm_bias")[0],
+                _match([p["unbiased"]], [v.name for v in variants], "ptm_bias")[0],
+            )
             for p in (grid_params.get("ptm_bias") or {}).get("pairs", [])
         ),  # fmt: skip
         cells=cells,

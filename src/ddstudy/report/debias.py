@@ -48,7 +48,8 @@ FAIRNESS_COLUMNS = [
     "set_name",
 ]
 DEBIAS_ORDER = ("none", "fairdd", "kde", "oracle")
-DEBIAS_STYLE = {"none": "-", "fairdd": "--", "kde": ":", "oracle": "-."}
+# Line style and marker per mode (the method keeps its colour): a mode at a single ratio is still told apart.
+DEBIAS_STYLE = {"none": ("-", None), "fairdd": ("--", "P"), "kde": (":", "D"), "oracle": ("-.", "*")}
 
 
 def _row(record: dict) -> dict:
@@ -98,11 +99,13 @@ def fairness_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def debias_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the mitigation table: sets without CLoM of every (dataset, method, IPC) that has a mitigation set,
-    plus the plain sets of those methods at the other ratios of the family (the unmitigated curve)."""
-    plain = frame[frame["clom_source"].isna()]
-    methods = set(plain.loc[plain["debias"] != "none", "method"])
-    return plain[plain["method"].isin(methods)]
+    """Rows of the mitigation table: in each family × severity × evaluation architecture with a mitigation set, the
+    sets without CLoM of the methods (and IPCs) mitigated there — with their plain sets at every ratio, the
+    unmitigated curve."""
+    plain = frame[frame["clom_source"].isna()].assign(family=frame["dataset"].map(family_of))
+    keys = ["family", "severity", "eval_arch", "method", "ipc"]
+    mitigated = plain.loc[plain["debias"] != "none", keys].drop_duplicates()
+    return plain.merge(mitigated, on=keys).drop(columns="family")
 
 
 def _cell(hit: pd.DataFrame) -> str:
@@ -152,16 +155,14 @@ def debias_markdown(frame: pd.DataFrame) -> str:
     return "".join(out)
 
 
-def ptm_bias_frame(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """The cross study's rows: for each (biased, unbiased) pair, both datasets distilled without CLoM and with CLoM
-    from each one's PTMs; columns ``target`` and ``ptm`` say which is which."""
+def ptm_bias_frame(frame: pd.DataFrame, pairs: list[tuple[str, str]], cells: set[str]) -> pd.DataFrame:
+    """The cross study's rows (its ``cells``, ``<dataset>/<set>``): for each (biased, unbiased) pair, both datasets
+    distilled without CLoM and with CLoM from each one's PTMs; columns ``target`` and ``ptm`` say which is which."""
     rows = []
+    frame = frame[(frame["dataset"] + "/" + frame["set_name"]).isin(cells)]
     for biased, unbiased in pairs:
         role = {biased: "biased", unbiased: "unbiased"}
-        block = frame[frame["dataset"].isin(role) & (frame["debias"] == "none")]
-        block = block[block["clom_source"].isna() | block["clom_source"].isin(role)]
-        with_clom = block.loc[block["clom_source"].notna(), ["method", "ipc"]].drop_duplicates()
-        block = block.merge(with_clom, on=["method", "ipc"])
+        block = frame[frame["dataset"].isin(role)]
         for row in block.itertuples(index=False):
             rows.append(
                 row._asdict()

@@ -238,7 +238,7 @@ def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Pat
 
 def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Accuracy on bias-conflicting test samples vs ratio, per method (colour) with and without mitigation
-    (line style: the debias mode); the unmitigated method is the solid line through every ratio."""
+    (line style and marker: the debias mode); the unmitigated method is the solid line through every ratio."""
     from ddstudy.report.debias import DEBIAS_ORDER, DEBIAS_STYLE
 
     ipcs = sorted(frame["ipc"].dropna().unique()) or [None]
@@ -251,14 +251,18 @@ def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str)
                 data = data.dropna(subset=["acc_conflicting"])
                 if data.empty:
                     continue
+                style = method_style(method)
+                line, marker = DEBIAS_STYLE[debias]
+                style["marker"] = marker or style["marker"]
                 ax.errorbar(
                     data["ratio"],
                     100 * data["acc_conflicting"],
                     yerr=100 * data["acc_conflicting_std"].fillna(0),
-                    ls=DEBIAS_STYLE[debias],
+                    ls=line,
                     capsize=3,
+                    markersize=8 if marker else 6,
                     label=f"{method} {debias} (n={int(data['n_runs'].min())})",
-                    **method_style(method),
+                    **style,
                 )
         ax.set_title(f"IPC {int(ipc)}" if ipc is not None else "all")
         ax.set_xlabel("bias-aligned ratio of the training set")
@@ -296,6 +300,7 @@ def plot_bias_amplification(cross: pd.DataFrame, path: str | Path, title: str) -
     ax.set_ylabel("bias amplification (points)\n(aligned − conflicting) vs the full biased set")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, title="guidance while distilling", title_fontsize=8)
-    fig.suptitle(title.replace(" — ", "\n") + "\nbars: means over evaluation runs", fontsize=10)
+    lines = [part for line in title.split(" — ") for part in textwrap.wrap(line, 90)]
+    fig.suptitle("\n".join(lines) + "\nbars: means over evaluation runs", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -239,11 +239,11 @@ def write_report(
         written.append(write_text(results / "tables" / "debias.md", debias_markdown(fairness)))
         figures_written += write_debias_figures(debias_rows(fairness), results)
     if study.ptm_bias_pairs:
-        transfer = ptm_bias_frame(fairness, list(study.ptm_bias_pairs))
+        transfer = ptm_bias_frame(fairness, list(study.ptm_bias_pairs), set(study.ptm_bias_cells))
         written.append(write_csv(transfer, results / "tables" / "ptm_bias.csv"))
         written.append(write_text(results / "tables" / "ptm_bias.md", ptm_bias_markdown(transfer)))
         for (pair, method, ipc, arch), group in transfer.groupby(["pair", "method", "ipc", "eval_arch"]):
-            stem = f"{group['dataset'].iloc[0]}-{method}-ipc{int(ipc)}-{arch}"
+            stem = f"{pair.split(' / ')[0]}-{method}-ipc{int(ipc)}-{arch}"
             figures_written.append(
                 figures.plot_bias_amplification(
                     group,
