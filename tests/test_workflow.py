@@ -57,7 +57,7 @@ def test_dvc_stages_follow_the_pipeline_one_snakemake_target_each():
         assert {"grid", "grids.${grid}"} <= set(stage["params"]), name  # the active grid's block only
     outs = [next(iter(out.items())) for stage in stages.values() for out in stage["outs"]]
     cached = {path for path, options in outs if options.get("cache", True)}
-    assert cached == {"data/datasets", "${zoo_root}", "synthetic", "metrics"}
+    assert cached == {"data/datasets", "${zoo_root}", "synthetic", "weights", "metrics"}
     config = Path(".dvc/config").read_text()
     assert "remote = shared" in config and "url = ../../ddstudy-dvc-remote" in config
 
