@@ -215,23 +215,33 @@ def _eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
     return unit
 
 
-def _stacked_eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
-    """The eval case with the ``num_eval`` networks stacked into one vmapped network (``accel.vectorize``)."""
-    images, labels = _ipc_set(work, 10)
+def _stacked_unit(
+    work: Workload, accel: Accel, count: int, images, labels, weight_decay: float, name: str, augmented: bool
+) -> Unit:
+    """``count`` networks stacked into one vmapped network (``accel.vectorize``), one epoch over ``images`` per call,
+    each network with its own init, order (``name``) and augmentation draws."""
     channels, size = work.shape[0], work.shape[1]
-    nets = [build_model(work.model, channels, work.pool.num_classes, size, seed=run) for run in range(num_eval)]
+    nets = [build_model(work.model, channels, work.pool.num_classes, size, seed=i) for i in range(count)]
     stack = StackedNetworks([net.to(work.device) for net in nets])
-    optimizer = torch.optim.SGD(stack.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
-    augs = [generator("bench-aug", run) for run in range(num_eval)]
-    augments = [lambda x, g=g: diff_augment(x, DEFAULT_STRATEGY, g, False) for g in augs]
-    epochs = itertools.count()
+    optimizer = torch.optim.SGD(stack.parameters(), lr=0.01, momentum=0.9, weight_decay=weight_decay)
+    augments = None
+    if augmented:
+        augs = [generator("bench-aug", i) for i in range(count)]
+        augments = [lambda x, g=g: diff_augment(x, DEFAULT_STRATEGY, g, False) for g in augs]
+    calls = itertools.count()
 
     def unit() -> None:
-        epoch = next(epochs)
-        orders = [generator("bench-order", run, epoch) for run in range(num_eval)]
+        call = next(calls)
+        orders = [generator(name, i, call) for i in range(count)]
         train_epoch_stacked(stack, optimizer, images, labels, 256, orders, work.device, augments, accel)
 
     return unit
+
+
+def _stacked_eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
+    """The eval case with the ``num_eval`` networks stacked (an IPC-10 set with DSA augmentation, per epoch)."""
+    images, labels = _ipc_set(work, 10)
+    return _stacked_unit(work, accel, num_eval, images, labels, 0.0005, "bench-order", augmented=True)
 
 
 def _score_unit(work: Workload, accel: Accel) -> Unit:
@@ -255,21 +265,8 @@ def _zoo_unit(work: Workload, accel: Accel) -> Unit:
 def _stacked_zoo_unit(work: Workload, accel: Accel, inits: int) -> Unit:
     """The zoo case with ``inits`` networks stacked (a zoo block's inits trained together, ``vectorize``): one SGD
     step of each; the bench divides its time by ``inits``, so it reads per network like the oracle."""
-    channels, size = work.shape[0], work.shape[1]
-    nets = [
-        build_model(work.model, channels, work.pool.num_classes, size, seed=i).to(work.device) for i in range(inits)
-    ]
-    stack = StackedNetworks(nets)
-    optimizer = torch.optim.SGD(stack.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
     images, labels = work.pool.images[:256], work.pool.labels[:256]
-    steps = itertools.count()
-
-    def unit() -> None:
-        step = next(steps)
-        orders = [generator("bench-zoo", i, step) for i in range(inits)]
-        train_epoch_stacked(stack, optimizer, images, labels, 256, orders, work.device, None, accel)
-
-    return unit
+    return _stacked_unit(work, accel, inits, images, labels, 0.005, "bench-zoo", augmented=False)
 
 
 def _clom_units(work: Workload, accel: Accel) -> tuple[Unit, Unit]:

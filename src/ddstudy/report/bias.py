@@ -16,14 +16,10 @@ import pandas as pd
 from ddstudy.errors import DDStudyError
 from ddstudy.io import read_json
 
+# What identifies a set in every study table: its dataset variant and how it was made.
+SET_COLUMNS = ["dataset", "bias", "ratio", "severity", "method", "ipc", "debias"]
 BIAS_COLUMNS = [
-    "dataset",
-    "bias",
-    "ratio",
-    "severity",
-    "method",
-    "ipc",
-    "debias",
+    *SET_COLUMNS,
     "eval_arch",
     "acc_mean",
     "acc_std",

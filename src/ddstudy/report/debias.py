@@ -21,17 +21,11 @@ import pandas as pd
 
 from ddstudy.errors import DDStudyError
 from ddstudy.io import read_json
-from ddstudy.report.bias import debias_of
+from ddstudy.report.bias import SET_COLUMNS, debias_of
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 
 FAIRNESS_COLUMNS = [
-    "dataset",
-    "bias",
-    "ratio",
-    "severity",
-    "method",
-    "ipc",
-    "debias",
+    *SET_COLUMNS,
     "clom_source",
     "eval_arch",
     "n_runs",
