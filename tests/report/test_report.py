@@ -91,6 +91,7 @@ def test_write_report_outputs_and_index(populated):
         {
             "dataset": ["d"] * 2,
             "arch": ["LeNet"] * 2,
+            "recipe": ["SGD 0.01, momentum 0.9, wd 0.005, 3 epochs"] * 2,
             "init": [0, 1],
             "epoch": [3, 3],
             "train_acc": [0.9, 0.8],
@@ -180,5 +181,5 @@ def test_every_figure_function_writes_a_png(tmp_path):
     ptm_full = ptm.assign(dataset="d", method="dc", ipc=10, eval_arch="ConvNet", n_runs=2, set_name="x")
     text = ptm_markdown(ptm_full, centre)
     assert "**PTM epoch**" in text and "**domain (distance, source)**" in text and "+4.00" in text
-    zoo = pd.DataFrame({"dataset": ["d"], "arch": ["LeNet"], "epoch": [1], "test_acc": [0.5]})
+    zoo = pd.DataFrame({"dataset": ["d"], "arch": ["LeNet"], "recipe": ["r"], "epoch": [1], "test_acc": [0.5]})
     assert "| LeNet | 50.00 (1) |" in zoo_markdown(zoo)  # one init: no spread to show

@@ -173,9 +173,25 @@ def test_lr_schedule_matches_multisteplr():
 def test_zoo_table_and_figure(zoo, variant, tmp_path):
     root, _ = zoo
     frame = zoo_frame(root, [variant[0]])
-    assert list(frame.columns[:4]) == ["dataset", "arch", "init", "epoch"] and len(frame) == 4
+    assert list(frame.columns[:5]) == ["dataset", "arch", "recipe", "init", "epoch"] and len(frame) == 4
+    assert set(frame["recipe"]) == {"SGD 0.01, momentum 0.9, wd 0.005, 3 epochs"}
     path = plot_zoo_accuracy(frame, variant[0], tmp_path / "fig.png")
     assert path.stat().st_size > 10_000
+
+
+def test_two_recipes_of_one_arch_are_never_averaged_together():
+    """PTMs and MTT's experts of one architecture on one dataset: one row each in the zoo table, named by recipe."""
+    import pandas as pd
+
+    from ddstudy.report.tables import zoo_markdown
+
+    frame = pd.DataFrame(
+        {"dataset": ["d"] * 4, "arch": ["LeNet"] * 4, "recipe": ["ptm", "ptm", "expert", "expert"],
+         "init": [0, 1, 10, 11], "epoch": [1] * 4, "test_acc": [0.1, 0.3, 0.5, 0.7]}
+    )  # fmt: skip
+    text = zoo_markdown(frame)
+    assert "| LeNet (ptm) | 20.00 ± 10.00 (2) |" in text and "| LeNet (expert) | 60.00 ± 10.00 (2) |" in text
+    assert "| LeNet |" in zoo_markdown(frame[frame["recipe"] == "ptm"])  # one recipe: the plain name
 
 
 def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):

@@ -19,6 +19,7 @@ from ddstudy.report.bias import bias_table, metrics_paths
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
 from ddstudy.report.tables import bias_markdown, family_of, ptm_markdown, write_text, zoo_markdown
+from ddstudy.report.zoo import zoo_groups
 
 FIGURE_DIRS = ("bias", "ptm", "synthetic", "debias")
 
@@ -128,13 +129,14 @@ def aggregate_metrics(grid: str, bias: pd.DataFrame, ptm: pd.DataFrame, zoo: pd.
             "gain_vs_no_clom": row.gain_vs_no_clom,
         }
     if zoo is not None and not zoo.empty:
-        last = zoo[zoo["epoch"] == zoo.groupby(["dataset", "arch"])["epoch"].transform("max")]
-        for (dataset, arch), group in last.groupby(["dataset", "arch"]):
-            out["zoo"][f"{dataset}/{arch}"] = {
-                "test_acc_mean": float(group["test_acc"].mean()),
-                "epoch": int(group["epoch"].max()),
-                "n_inits": int(len(group)),
-            }
+        for dataset, checkpoints in zoo.groupby("dataset"):
+            for name, group in zoo_groups(checkpoints):
+                last = group[group["epoch"] == group["epoch"].max()]
+                out["zoo"][f"{dataset}/{name}"] = {
+                    "test_acc_mean": float(last["test_acc"].mean()),
+                    "epoch": int(last["epoch"].max()),
+                    "n_inits": int(len(last)),
+                }
     return out
 
 

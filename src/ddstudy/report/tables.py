@@ -175,18 +175,20 @@ def ptm_markdown(frame: pd.DataFrame, centre: dict | None) -> str:
 
 
 def zoo_markdown(frame: pd.DataFrame) -> str:
+    from ddstudy.report.zoo import zoo_groups  # matplotlib only where a zoo table is written
+
     if frame.empty:
         return "# PTM zoo\n\nNo checkpoints yet.\n"
     out = ["# PTM zoo: accuracy (%) by training epoch, mean ± std over inits (n inits)\n"]
     for dataset, group in frame.groupby("dataset"):
         epochs = sorted(group["epoch"].unique())
         rows = []
-        for arch, block in group.groupby("arch"):
+        for name, block in zoo_groups(group):
             cells = []
             for epoch in epochs:
                 values = block[block["epoch"] == epoch]["test_acc"].dropna()
                 cells.append(fmt_acc(values.mean(), values.std(ddof=0), len(values)) if len(values) else MISSING)
-            rows.append([arch] + cells)
+            rows.append([name] + cells)
         out.append(f"\n## {dataset} (unbiased test set)\n\n")
         out.append(markdown_table(["arch"] + [f"epoch {e}" for e in epochs], rows))
     return "".join(out)

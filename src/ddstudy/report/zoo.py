@@ -22,6 +22,7 @@ from ddstudy.report.style import accuracy_axis  # noqa: E402
 ZOO_COLUMNS = [
     "dataset",
     "arch",
+    "recipe",
     "init",
     "epoch",
     "train_acc",
@@ -43,6 +44,14 @@ def zoo_frame(zoo_root: str | Path, datasets: list[str]) -> pd.DataFrame:
     return frame.sort_values(["dataset", "arch", "init", "epoch"]).reset_index(drop=True)
 
 
+def zoo_groups(frame: pd.DataFrame):
+    """(label, rows) per architecture and training recipe of one dataset's zoo: the architecture's name, with its
+    recipe when the dataset has several recipes for it (PTMs and MTT's experts are never averaged together)."""
+    recipes = frame.groupby("arch")["recipe"].nunique()
+    for (arch, recipe), group in frame.groupby(["arch", "recipe"], sort=True):
+        yield (f"{arch} ({recipe})" if recipes[arch] > 1 else arch), group
+
+
 def zoo_figure_path(figures_dir: str | Path, dataset: str) -> Path:
     return Path(figures_dir) / f"{dataset}-accuracy-by-epoch.png"
 
@@ -52,9 +61,9 @@ def plot_zoo_accuracy(frame: pd.DataFrame, dataset: str, path: str | Path) -> Pa
     data = frame[frame["dataset"] == dataset]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, column, title in ((axes[0], "test_acc", "unbiased test set"), (axes[1], "train_acc", "training set")):
-        for arch, group in data.groupby("arch"):
+        for name, group in zoo_groups(data):
             stats = group.groupby("epoch")[column].agg(["mean", "std", "count"])
-            label = f"{arch} (n={int(stats['count'].max())} inits)"
+            label = f"{name} (n={int(stats['count'].max())} inits)"
             # Only saved epochs are points; a solid line would claim values at the epochs in between.
             consecutive = len(stats) < 2 or bool((np.diff(stats.index) == 1).all())
             ax.errorbar(

@@ -56,6 +56,16 @@ def load_ptm(
     return model, meta
 
 
+def recipe_text(config: dict) -> str:
+    """A training recipe in a few words, to tell apart zoo blocks of one architecture (PTMs vs MTT's experts):
+    ``SGD 0.01, momentum 0.9, wd 0.005, 150 epochs`` (+ ``, DSA aug.``)."""
+    text = (
+        f"SGD {config['lr']:g}, momentum {config['momentum']:g}, wd {config['weight_decay']:g}, "
+        f"{config['epochs']} epochs"
+    )
+    return text + (", DSA aug." if config.get("augment", "none") != "none" else "")
+
+
 def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
     """``<zoo_root>/<dataset>/index.json``: every checkpoint of the dataset's zoo with its accuracies."""
     root = Path(zoo_root) / dataset
@@ -68,6 +78,7 @@ def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
                 for key in ("dataset", "arch", "init", "epoch", "seed", "train_acc", "train_loss", "weights_sha256")
             }
             | {f"test_{k}": v for k, v in meta["test"].items() if k != "acc_per_class"}
+            | {"recipe": recipe_text(meta["config"])}
             | {"path": str(meta_path.relative_to(root).with_suffix(".safetensors"))}
         )
     if not entries:
