@@ -51,7 +51,7 @@ def test_every_config_of_the_grids_round_trips(grid):
     for entry in study.zoo:
         args = parse("zoo", "train", "--dataset-dir", "d", "--out", "o", *shlex.split(zoo_train_args(entry)))
         assert ZooTrainConfig(**from_args(ZooTrainConfig, args)) == entry.config
-        assert int(args.init) == entry.job.init and args.arch == entry.job.arch and args.seed == entry.job.seed
+        assert args.init == (entry.job.init,) and args.arch == entry.job.arch and args.seed == entry.job.seed
     for method in {c.config.method for c in study.cells}:
         config = study.eval_config(method)
         args = parse("evaluate", "--synthetic", "s", "--dataset-dir", "d", "--arch", "A", "--out", "o",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ddstudy.errors import DDStudyError
-from ddstudy.knobs import add_flags, from_args
+from ddstudy.knobs import add_flags, comma_list, from_args
 
 log = logging.getLogger("ddstudy")
 
@@ -122,21 +122,6 @@ def cmd_data_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_list(text: str | None, flag: str = "a list option") -> tuple[int, ...] | None:
-    if text is None or text == "all":
-        return None
-    return _number_list(text, int, flag)
-
-
-def _number_list(text: str, kind: type, flag: str) -> tuple:
-    """``1,2,3`` → a tuple of numbers; anything else is one line naming the flag."""
-    try:
-        return tuple(kind(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        what = "integers" if kind is int else "numbers"
-        raise DDStudyError(f"{flag}: expected comma-separated {what}, got '{text}'") from None
-
-
 def _fields(cls):
     from ddstudy.knobs import flag_fields
 
@@ -213,7 +198,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
 
     config = ZooTrainConfig(**from_args(ZooTrainConfig, args))
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
-    inits = _int_list(args.init, "--init") or ()
+    inits = args.init
     if len(inits) != len(args.out):
         raise DDStudyError(f"--init names {len(inits)} init(s) but --out {len(args.out)} folder(s); give one each")
     jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
@@ -474,7 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_train.add_argument("--dataset-dir", required=True, help="a built dataset variant folder")
     zoo_train.add_argument("--arch", required=True, help="model registry name (ConvNet, AlexNet, VGG11, ...)")
     zoo_train.add_argument(
-        "--init", required=True, help="init index (seeds the initial weights), or a comma list trained in one job"
+        "--init",
+        required=True,
+        type=comma_list(int, "--init"),
+        help="init index (seeds the initial weights), or a comma list trained in one job",
     )
     zoo_train.add_argument(
         "--out", required=True, nargs="+", help="output folder per init (zoo/<dataset>/<arch>/init<i>)"

@@ -46,7 +46,9 @@ def flag_name(name: str, prefix: str = "") -> str:
     return f"--{prefix}{name.replace('_', '-')}"
 
 
-def _parse_list(kind: type, flag: str):
+def comma_list(kind: type, flag: str):
+    """An argparse ``type``: ``1,2,3`` → a tuple of ``kind``; anything else one line naming what was expected."""
+
     def parse(text: str) -> tuple:
         try:
             return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
@@ -102,7 +104,7 @@ def add_flags(
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             continue
         if is_tuple:
-            kwargs["type"] = _parse_list(kind, flag)
+            kwargs["type"] = comma_list(kind, flag)
         elif kind in (int, float):
             kwargs["type"] = _parse_scalar(kind, flag)
         if item.metadata.get("choices") and not is_tuple:
