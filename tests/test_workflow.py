@@ -58,6 +58,8 @@ def test_dvc_stages_follow_the_pipeline_one_snakemake_target_each():
     outs = [next(iter(out.items())) for stage in stages.values() for out in stage["outs"]]
     cached = {path for path, options in outs if options.get("cache", True)}
     assert cached == {"data/datasets", "${zoo_root}", "synthetic", "weights", "metrics"}
+    # the KDE weights come from a zoo PTM and MTT's kde experts train with them: made in the zoo stage
+    assert "weights" in [next(iter(out)) for out in stages["zoo"]["outs"]] and "weights" in stages["distill"]["deps"]
     config = Path(".dvc/config").read_text()
     assert "remote = shared" in config and "url = ../../ddstudy-dvc-remote" in config
 
@@ -75,7 +77,14 @@ def test_paper_dry_run_plans_the_zoo():
     # 176 PTMs (+ 500 MTT experts); the paper grid vectorises, so each (dataset, arch) block's inits are one job
     # (issue 12): 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 48 of 2 (the biased-set ConvNets)
     assert counts["zoo_inits_0_to_9"] == 8 and counts["zoo_inits_0_to_1"] == 48 and "zoo_model" not in counts
-    assert counts["zoo_inits_10_to_19"] == 50  # MTT's experts: 10 per distilled variant
+    # MTT's experts: 10 per distilled variant, and per biased variant again for each debias mode (48 × 3), those
+    # of kde reading the variant's KDE weights
+    assert counts["zoo_inits_10_to_19"] == 50 + 144
+    assert "zoo/mnist-color-r0.95-s4/ConvNet/debias-kde/init19" in result.stdout
+    assert (
+        "--debias kde --device auto --compile --precision fp32 --vectorize --threads 2 --dataset-dir "
+        "data/datasets/mnist-color-r0.95-s4 --sample-weights weights/mnist-color-r0.95-s4/kde-ConvNet-i0-e50-b1.npz"
+    ) in result.stdout
     assert counts["zoo_report"] == 1
     assert "gpu=1" in result.stdout.replace(" ", "")
     assert "--init 0,1,2,3,4,5,6,7,8,9" in result.stdout and "--vectorize" in result.stdout
@@ -85,13 +94,14 @@ def test_paper_dry_run_plans_distillation_and_evaluation():
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     counts = job_counts(result.stdout)
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
-    # IPCs) + 1296 mitigation cells (48 biased variants × 9 method-IPCs × fairdd/kde/oracle) + 42 cross-study CLoM
+    # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 42 cross-study CLoM
     # cells (4 pairs × 3 methods × 2 targets × 2 PTM sources, the shared ratio-0.1 targets once); each evaluated
     # once, plus 240 cross-arch evaluations
-    assert counts["distill"] + counts["select"] == 2432 and counts["select"] == 350  # baselines: their own CPU rule
-    assert counts["evaluate"] == 2702 and counts["bias_table"] == 1
-    assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells
-    for name in ("dm_ipc50_fairdd", "dc_ipc1_kde", "dsa_ipc10_oracle", "dm_ipc10_clom-ce-mnist-color-r0.1-s4"):
+    assert counts["distill"] + counts["select"] == 2864 and counts["select"] == 350  # baselines: their own CPU rule
+    assert counts["evaluate"] == 3134 and counts["bias_table"] == 1
+    assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells and experts
+    names = ("dm_ipc50_fairdd", "dc_ipc1_kde", "dsa_ipc10_oracle", "mtt_ipc10_kde", "dm_ipc10_clom-ce-mnist-color-r0.1-s4")
+    for name in names:
         assert f"synthetic/mnist-color-r0.95-s4/{name}" in result.stdout, name
     assert "--method mtt" in result.stdout and "zoo/mnist-clean/ConvNet/init19" in result.stdout
     assert counts["ptm_table"] == 1
@@ -117,4 +127,4 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
         assert all("gpu" not in line and "slurm_partition=cpuq" in line for line in resources_of(rule)), rule
     for rule in ("distill", "evaluate", "zoo_model"):
         assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
-    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 36
+    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 39

@@ -153,7 +153,7 @@ def _clom_settings():
 
 
 def _kde_settings():
-    from ddstudy.distill.debias import KdeConfig
+    from ddstudy.weighting import KdeConfig
 
     return KdeConfig
 
@@ -202,7 +202,10 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
     if len(inits) != len(args.out):
         raise DDStudyError(f"--init names {len(inits)} init(s) but --out {len(args.out)} folder(s); give one each")
     jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
-    runs = train_zoo_models(jobs, args.dataset_dir, args.out, config, _torch_device(args), accel=_accel(args))
+    runs = train_zoo_models(
+        jobs, args.dataset_dir, args.out, config, _torch_device(args), accel=_accel(args),
+        weights_path=args.sample_weights,
+    )  # fmt: skip
     for out, job, run in zip(args.out, jobs, runs, strict=True):
         last = run["history"][-1]
         print(
@@ -266,7 +269,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_debias_weights(args: argparse.Namespace) -> int:
-    from ddstudy.distill.debias import KdeConfig, compute_kde_weights
+    from ddstudy.distill.debias import compute_kde_weights
+    from ddstudy.weighting import KdeConfig
     from ddstudy.io import check_writable_target
 
     config = KdeConfig(**from_args(KdeConfig, args, prefix="kde-"))
@@ -469,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zoo_train.add_argument("--seed", type=int, default=42, help="grid seed (default 42)")
     add_flags(zoo_train, _zoo_settings())
+    zoo_train.add_argument("--sample-weights", help="KDE weights artifact (`ddstudy debias weights`) for --debias kde")
     zoo_train.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
     zoo_train.add_argument("--threads", type=int, help="torch CPU threads")
     add_flags(zoo_train, _accel_settings())

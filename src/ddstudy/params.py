@@ -22,14 +22,15 @@ from ddstudy.cost import CostModel
 from ddstudy.data.build import BIASES, VariantSpec
 from ddstudy.data.sources import SOURCES, SourceOptions
 from ddstudy.distill.clom import ClomConfig
-from ddstudy.distill.debias import DEBIAS_MODES, KdeConfig
+from ddstudy.weighting import DEBIAS_MODES, KdeConfig
 from ddstudy.distill.registry import DISTILLING, METHODS, method_config, method_spec
 from ddstudy.distill.run import set_name
-from ddstudy.distill.settings import MethodConfig
+from ddstudy.distill.settings import MethodConfig, RealBatchConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.knobs import build, json_schema
 from ddstudy.models import check_model_name
+from ddstudy.zoo.store import zoo_block
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
 SCHEMA_PATH = Path(str(resources.files("ddstudy") / "schemas" / "params.schema.yaml"))
@@ -63,6 +64,7 @@ def load_schema() -> dict:
     )
     defs["clom_setting"] = json_schema(ClomConfig)
     debias = grid["debias"]["properties"]
+    debias["methods"].update(additionalProperties=False, properties={m: ipcs for m in DISTILLING})
     debias["kde"] = json_schema(KdeConfig)
     debias["modes"]["items"] = {"enum": list(DEBIAS_MODES)}
     defs["zoo_train"] = json_schema(ZooTrainConfig)
@@ -132,10 +134,26 @@ def validate_params(params: dict, source: str = "params.yaml") -> None:
 
 @dataclass(frozen=True)
 class ZooModel:
-    """One PTM training job and its recipe."""
+    """One PTM training job and its recipe (``kde``: the KDE weights a ``debias: kde`` recipe trains with)."""
 
     job: ZooJob
     config: ZooTrainConfig
+    kde: KdeConfig | None = None
+
+    @property
+    def block(self) -> str:
+        """Its folder under the zoo root without the init (``<dataset>/<arch>[/debias-<mode>]``)."""
+        return zoo_block(self.job.dataset, self.job.arch, self.config.debias)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(block, init): what cells name the zoo models they read by."""
+        return self.block, self.job.init
+
+    @property
+    def weights_name(self) -> str | None:
+        """The KDE weights artifact it trains with (``<dataset>/<kde slug>``), None unless ``debias: kde``."""
+        return f"{self.job.dataset}/{self.kde.slug()}" if self.config.debias == "kde" else None
 
 
 @dataclass(frozen=True)
@@ -155,19 +173,22 @@ class Cell:
 
     @property
     def weights_name(self) -> str | None:
-        """The KDE weights artifact this cell reads (``<dataset>/<kde slug>``), None unless ``debias: kde``."""
-        return f"{self.dataset}/{self.kde.slug()}" if getattr(self.config, "debias", "none") == "kde" else None
+        """The KDE weights artifact this cell reads (``<dataset>/<kde slug>``), None unless ``debias: kde`` on a
+        method that weights its real batches (MTT's experts read the weights instead: :class:`ZooModel`)."""
+        kde = getattr(self.config, "debias", "none") == "kde" and isinstance(self.config, RealBatchConfig)
+        return f"{self.dataset}/{self.kde.slug()}" if kde else None
 
-    def ptm_jobs(self) -> list[tuple[str, str, int]]:
-        """(zoo dataset, arch, init) of every zoo model this cell reads: its CLoM PTMs, MTT's experts."""
+    def ptm_jobs(self) -> list[tuple[str, int]]:
+        """(zoo block, init) of every zoo model this cell reads: its CLoM PTMs, the KDE embedding, MTT's experts
+        (those trained with the cell's ``debias`` mode)."""
         jobs = []
         if self.clom:
-            jobs += [(self.clom.zoo_source, a, i) for a in self.clom.archs for i in range(self.clom.inits)]
+            jobs += [(zoo_block(self.clom.zoo_source, a), i) for a in self.clom.archs for i in range(self.clom.inits)]
         if self.weights_name:
-            jobs.append((self.dataset, self.kde.arch, self.kde.init))
+            jobs.append((zoo_block(self.dataset, self.kde.arch), self.kde.init))
         if method_spec(self.config.method).uses_zoo:
-            source = self.config.expert_zoo or self.dataset
-            jobs += [(source, self.config.model, i) for i in self.config.expert_inits()]
+            block = zoo_block(self.config.expert_zoo or self.dataset, self.config.model, self.config.debias)
+            jobs += [(block, i) for i in self.config.expert_inits()]
         return jobs
 
     @property
@@ -203,6 +224,19 @@ class Study:
     def has_debias(self) -> bool:
         return any(getattr(c.config, "debias", "none") != "none" for c in self.cells)
 
+    def kde_config(self, weights_name: str) -> KdeConfig:
+        """The KDE settings of the weights artifact ``<dataset>/<slug>`` a cell or a zoo model of the grid reads."""
+        for item in (*self.cells, *self.zoo):
+            if item.weights_name == weights_name:
+                return item.kde
+        raise DDStudyError(f"no cell or zoo model of grid '{self.grid}' reads KDE weights {weights_name}")
+
+    @property
+    def weights_names(self) -> tuple[str, ...]:
+        """Every KDE weights artifact of the grid (``<dataset>/<slug>``), each computed once."""
+        names = (item.weights_name for item in (*self.cells, *self.zoo))
+        return tuple(dict.fromkeys(n for n in names if n))
+
     @property
     def device_kind(self) -> str:
         """The device kind jobs run on for cost estimates: the CPU only when params say so (GPU nodes otherwise)."""
@@ -226,11 +260,15 @@ class Study:
         except TypeError as err:
             raise DDStudyError(f"grids.{self.grid}.evaluate.methods.{method}: {err}") from None
 
-    def zoo_model(self, dataset: str, arch: str, init: int) -> ZooModel:
+    def zoo_model(self, dataset: str, arch: str, init: int, debias: str = "none") -> ZooModel:
+        return self.zoo_at(zoo_block(dataset, arch, debias), init)
+
+    def zoo_at(self, block: str, init: int) -> ZooModel:
+        """The zoo model of ``block`` (``<dataset>/<arch>[/debias-<mode>]``) and ``init``."""
         for entry in self.zoo:
-            if (entry.job.dataset, entry.job.arch, entry.job.init) == (dataset, arch, int(init)):
+            if entry.key == (block, int(init)):
                 return entry
-        raise DDStudyError(f"zoo model {dataset}/{arch}/init{init} is not in grid '{self.grid}'")
+        raise DDStudyError(f"zoo model {block}/init{init} is not in grid '{self.grid}'")
 
     @property
     def zoo_datasets(self) -> tuple[str, ...]:
@@ -321,12 +359,16 @@ def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, w
         inits = range(first, first + int(block["inits"]))
         for dataset, arch, init in itertools.product(datasets, block["archs"], inits):
             entry = ZooModel(ZooJob(dataset, arch, init, seed), config)
-            key = (dataset, arch, init)
-            if key in models and models[key] != entry:
+            if config.debias == "kde":
                 raise DDStudyError(
-                    f"{here}: {dataset}/{arch}/init{init} is also in an earlier block with another recipe"
+                    f"{here}.train: debias kde needs its KDE weights; the grid's debias block derives such zoo "
+                    "models for MTT (debias.methods.mtt) — use fairdd or oracle here"
                 )
-            models[key] = entry
+            if entry.key in models and models[entry.key] != entry:
+                raise DDStudyError(
+                    f"{here}: {entry.block}/init{init} is also in an earlier block with another recipe"
+                )
+            models[entry.key] = entry
     return tuple(models.values())
 
 
@@ -361,18 +403,23 @@ def _method_settings(distill: dict | None, method: str) -> dict:
     return settings
 
 
-def _zoo_keeps(zoo: tuple, job: tuple, epoch: int) -> bool:
-    return any((m.job.dataset, m.job.arch, m.job.init) == job and epoch in m.config.epochs_to_save for m in zoo)
+def _zoo_keeps(zoo: tuple, job: tuple[str, int], epoch: int) -> bool:
+    """Whether the zoo model ``job`` = (block, init) is in the grid and keeps ``epoch``."""
+    return any(m.key == job and epoch in m.config.epochs_to_save for m in zoo)
 
 
 def expand_debias(
     debias: dict | None, distill: dict | None, cells: tuple[Cell, ...], variants, zoo: tuple, seed: int, where: str
-) -> tuple[Cell, ...]:
+) -> tuple[tuple[Cell, ...], tuple[ZooModel, ...]]:
     """Mitigation cells (issue 15): datasets × methods × IPCs × ``modes``, each the set ``<method>_ipc<ipc>_<mode>``
     beside its plain cell (added when the distill block lacks it), with the method's settings from
-    ``distill.methods``. ``kde`` reads weights from the dataset's own zoo PTM ``kde.arch``/init/epoch."""
+    ``distill.methods``. ``kde`` reads weights from the dataset's own zoo PTM ``kde.arch``/init/epoch.
+
+    MTT's mode acts on its experts: for each of its cells the zoo models it reads are derived from its plain
+    experts — same jobs (init weights, batches, augmentations), recipe + ``debias: <mode>`` — so params list the
+    expert block once. Returns (cells, derived zoo models)."""
     if not debias:
-        return ()
+        return (), ()
     here = f"{where}.debias"
     names = [v.name for v in variants if v.bias != "none"]
     datasets = _match(debias.get("datasets", ["*"]), names, f"{here}.datasets")
@@ -382,10 +429,12 @@ def expand_debias(
             raise DDStudyError(f"{here}.modes: unknown mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}")
     kde = build(KdeConfig, dict(debias.get("kde") or {}), f"{here}.kde: ")
     existing = {c.name for c in cells}
+    plain_zoo = {m.key: m for m in zoo}
     new: dict[str, Cell] = {}
+    experts: dict[tuple, ZooModel] = {}
     for method, ipcs in (debias.get("methods") or {}).items():
-        if "debias" not in {f.name for f in fields(method_spec(method).config)}:
-            raise DDStudyError(f"{here}.methods: {method} does not match real batches; debias applies to dc, dsa, dm")
+        if method not in DISTILLING:
+            raise DDStudyError(f"{here}.methods: debias applies to the distilling methods ({', '.join(DISTILLING)})")
         settings = _method_settings(distill, method)
         for dataset, ipc in itertools.product(datasets, ipcs):
             try:
@@ -398,13 +447,29 @@ def expand_debias(
                 if mode == "none":
                     continue
                 cell = Cell(dataset, replace(base.config, debias=mode), kde=kde if mode == "kde" else None)
-                if mode == "kde" and not _zoo_keeps(zoo, (dataset, kde.arch, kde.init), kde.epoch):
+                if mode == "kde" and not _zoo_keeps(zoo, (zoo_block(dataset, kde.arch), kde.init), kde.epoch):
                     raise DDStudyError(
                         f"{here}: {cell.name} embeds with PTM {dataset}/{kde.arch}/init{kde.init} at epoch {kde.epoch},"
                         " which the grid's zoo does not train or keep; add it to zoo.models or change debias.kde"
                     )
+                if method_spec(method).uses_zoo:
+                    for job in base.ptm_jobs():
+                        if job not in plain_zoo:
+                            raise DDStudyError(
+                                f"{here}: {cell.name} trains its experts from {job[0]}/init{job[1]}, which the grid's"
+                                " zoo does not have; add MTT's expert block to zoo.models"
+                            )
+                        plain = plain_zoo[job]
+                        derived = ZooModel(plain.job, replace(plain.config, debias=mode), cell.kde)
+                        if plain_zoo.get(derived.key, derived) != derived:
+                            raise DDStudyError(
+                                f"{here}: zoo.models has {derived.block}/init{job[1]} with another recipe than "
+                                f"{cell.name}'s experts (its plain experts + debias {mode}); drop that block"
+                            )
+                        if derived.key not in plain_zoo:
+                            experts.setdefault(derived.key, derived)
                 new.setdefault(cell.name, cell)
-    return tuple(new.values())
+    return tuple(new.values()), tuple(experts.values())
 
 
 def expand_ptm_bias(
@@ -441,7 +506,7 @@ def expand_ptm_bias(
                 for job in cell.ptm_jobs():
                     if not _zoo_keeps(zoo, job, clom.epoch):
                         raise DDStudyError(
-                            f"{here}: {cell.name} needs PTM {job[0]}/{job[1]}/init{job[2]} at epoch {clom.epoch}, "
+                            f"{here}: {cell.name} needs PTM {job[0]}/init{job[1]} at epoch {clom.epoch}, "
                             "which the grid's zoo does not train or keep; add it to zoo.models"
                         )
                 new.setdefault(cell.name, cell)
@@ -450,7 +515,7 @@ def expand_ptm_bias(
 
 def check_experts(cells: tuple[Cell, ...], zoo: tuple, where: str) -> None:
     """Every expert trajectory a cell reads (MTT) is a zoo model of the grid that keeps every epoch it needs."""
-    kept = {(m.job.dataset, m.job.arch, m.job.init): set(m.config.epochs_to_save) for m in zoo}
+    kept = {m.key: set(m.config.epochs_to_save) for m in zoo}
     for cell in cells:
         if not method_spec(cell.config.method).uses_zoo:
             continue
@@ -458,7 +523,7 @@ def check_experts(cells: tuple[Cell, ...], zoo: tuple, where: str) -> None:
         for job in cell.ptm_jobs():
             if not needed <= kept.get(job, set()):
                 raise DDStudyError(
-                    f"{where}: {cell.name} reads expert {job[0]}/{job[1]}/init{job[2]} at epochs 1..{max(needed)}, "
+                    f"{where}: {cell.name} reads expert {job[0]}/init{job[1]} at epochs 1..{max(needed)}, "
                     "which the grid's zoo does not train or keep; add a zoo block with MTT's buffer recipe "
                     "(first_init, inits, every epoch saved) or lower experts / max_start_epoch"
                 )
@@ -491,7 +556,7 @@ def expand_clom(
     here = f"{where}.clom"
     datasets = _match(clom.get("datasets", ["*"]), [v.name for v in variants], f"{here}.datasets")
     method_settings = (distill or {}).get("methods") or {}
-    zoo_epochs = {(m.job.dataset, m.job.arch, m.job.init): set(m.config.epochs_to_save) for m in zoo}
+    zoo_epochs = {m.key: set(m.config.epochs_to_save) for m in zoo}
     existing = {c.name for c in cells}
     new: dict[str, Cell] = {}
     for method, ipcs in (clom.get("methods") or {}).items():
@@ -525,7 +590,7 @@ def expand_clom(
                 for job in cell.ptm_jobs():
                     if clom_config.epoch not in zoo_epochs.get(job, set()):
                         raise DDStudyError(
-                            f"{here}: {cell.name} needs PTM {job[0]}/{job[1]}/init{job[2]} at epoch "
+                            f"{here}: {cell.name} needs PTM {job[0]}/init{job[1]} at epoch "
                             f"{clom_config.epoch}, which the grid's zoo does not train or keep; add it to zoo.models"
                         )
                 new.setdefault(cell.name, cell)
@@ -583,9 +648,10 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         grid_params.get("clom"), grid_params.get("distill"), cells, variants, zoo, seed, f"{source}: grids.{name}"
     )
     here = f"{source}: grids.{name}"
-    cells = cells + expand_debias(
+    debias_cells, debias_experts = expand_debias(
         grid_params.get("debias"), grid_params.get("distill"), cells, variants, zoo, seed, here
     )
+    cells, zoo = cells + debias_cells, zoo + debias_experts
     transfer = expand_ptm_bias(
         grid_params.get("ptm_bias"), grid_params.get("distill"), cells, variants, zoo, seed, here
     )

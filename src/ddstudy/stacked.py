@@ -24,7 +24,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ddstudy.accel import ORACLE, Accel
-from ddstudy.training import Augment
+from ddstudy.training import Augment, Weigh
 
 
 class StackedNetworks:
@@ -66,26 +66,35 @@ def train_epoch_stacked(
     device: torch.device,
     augments: Sequence[Augment] | None = None,
     accel: Accel = ORACLE,
+    weigh: Weigh | None = None,
 ) -> tuple[list[float], list[float]]:
     """:func:`ddstudy.training.train_epoch` for N networks at once: network i draws its order from ``orders[i]``
-    and its augmentation from ``augments[i]``; returns per-network (mean losses, accuracies)."""
+    and its augmentation from ``augments[i]``; ``weigh``: per-sample loss weights of each network's batch (as the
+    sequential path); returns per-network (mean losses, accuracies)."""
     stack.train()
     count, n = stack.count, len(labels)
     permutations = [torch.randperm(n, generator=order) for order in orders]
     total_loss = torch.zeros(count, dtype=torch.float64, device=device)
     total_correct = torch.zeros(count, dtype=torch.int64, device=device)
     for start in range(0, n, batch_size):
-        xs, ys = [], []
+        xs, ys, ws = [], [], []
         for i, permutation in enumerate(permutations):
             index = permutation[start : start + batch_size]
             x = images[index.to(images.device)].to(device)
             xs.append(augments[i](x) if augments is not None else x)
             ys.append(labels[index.to(labels.device)].to(device))
+            if weigh is not None:
+                ws.append(weigh(index).to(device=device, dtype=torch.float32))
         x, y = torch.stack(xs), torch.stack(ys)
         batch = y.shape[1]
         with accel.autocast(device):
             output = stack(x)
-            losses = F.cross_entropy(output.flatten(0, 1), y.flatten(), reduction="none").view(count, batch).mean(1)
+            losses = F.cross_entropy(output.flatten(0, 1), y.flatten(), reduction="none").view(count, batch)
+            if weigh is None:
+                losses = losses.mean(1)
+            else:
+                w = torch.stack(ws)
+                losses = (w * losses).sum(1) / w.sum(1)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         optimizer.step()

@@ -12,6 +12,16 @@ from torch import nn
 from ddstudy.accel import ORACLE, Accel
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
+Weigh = Callable[[torch.Tensor], torch.Tensor]  # training-set indices of a batch → its sample weights
+
+
+def batch_loss(output: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy of a batch: the plain mean, or Σ w·CE / Σ w with sample weights (bias mitigation of a
+    network's training, :func:`ddstudy.weighting.loss_weighting`)."""
+    if w is None:
+        return F.cross_entropy(output, y)
+    w = w.to(device=output.device, dtype=torch.float32)
+    return (w * F.cross_entropy(output, y, reduction="none")).sum() / w.sum()
 
 
 def train_epoch(
@@ -24,8 +34,10 @@ def train_epoch(
     device: torch.device,
     augment: Augment | None = None,
     accel: Accel = ORACLE,
+    weigh: Weigh | None = None,
 ) -> tuple[float, float]:
     """One pass in a seeded random order (``shuffle=True``); returns (mean loss, accuracy) weighted by batch size.
+    ``weigh``: per-sample loss weights of each batch (None: the reference's plain mean).
 
     ``model`` may be the compiled view of a network (``accel.net``); ``accel`` sets the forward's precision. Loss and
     accuracy are summed on the device and read once per epoch: no host–device synchronisation per step (the sum is
@@ -41,7 +53,7 @@ def train_epoch(
             x = augment(x)
         with accel.autocast(device):
             output = model(x)
-            loss = F.cross_entropy(output, y)
+            loss = batch_loss(output, y, weigh(index) if weigh is not None else None)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

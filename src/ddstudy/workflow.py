@@ -67,13 +67,13 @@ def evaluate_args(config) -> str:
 
 def zoo_blocks(study) -> dict[tuple[int, ...], list[str]]:
     """The grid's PTMs grouped for one job per block when ``vectorize`` trains a block's inits together:
-    inits → the ``dataset/arch`` blocks with exactly those inits (one recipe each), in grid order."""
+    inits → the ``dataset/arch[/debias-<mode>]`` blocks with exactly those inits (one recipe each), in grid order."""
     blocks: dict[tuple, list[int]] = {}
     for entry in study.zoo:
-        blocks.setdefault((entry.job.dataset, entry.job.arch, entry.config), []).append(entry.job.init)
+        blocks.setdefault((entry.block, entry.config), []).append(entry.job.init)
     by_inits: dict[tuple[int, ...], list[str]] = {}
-    for (dataset, arch, _), inits in blocks.items():
-        by_inits.setdefault(tuple(inits), []).append(f"{dataset}/{arch}")
+    for (block, _), inits in blocks.items():
+        by_inits.setdefault(tuple(inits), []).append(block)
     return by_inits
 
 
@@ -84,11 +84,12 @@ def inits_rule_name(inits: tuple[int, ...]) -> str:
     return "zoo_inits_" + "_".join(map(str, inits))
 
 
-def zoo_minutes(study, dataset: str, arch: str, init) -> int:
-    """Slurm time limit of one PTM training job, from its counted work (:mod:`ddstudy.cost`)."""
+def zoo_minutes(study, block: str, init) -> int:
+    """Slurm time limit of one PTM training job (``block``/init), from its counted work (:mod:`ddstudy.cost`)."""
     from ddstudy.cost import zoo_flops
 
-    flops = zoo_flops(study.zoo_model(dataset, arch, init), study.variant(dataset))
+    entry = study.zoo_at(block, init)
+    flops = zoo_flops(entry, study.variant(entry.job.dataset))
     return study.cost.minutes(flops, study.device_kind)
 
 
@@ -119,21 +120,14 @@ def job_resources(study, group: str, gpu: bool = False) -> dict:
     return chosen
 
 
-def _kde_cell(study, dataset: str, name: str):
-    for cell in study.cells:
-        if cell.dataset == dataset and cell.weights_name == f"{dataset}/{name}":
-            return cell
-    raise KeyError(f"no cell of grid '{study.grid}' reads KDE weights {dataset}/{name}")
-
-
 def kde_args(study, dataset: str, name: str) -> str:
     """The `ddstudy debias weights` arguments of the KDE weights ``name`` of ``dataset``."""
-    return shlex.join(to_args(_kde_cell(study, dataset, name).kde, prefix="kde-"))
+    return shlex.join(to_args(study.kde_config(f"{dataset}/{name}"), prefix="kde-"))
 
 
 def kde_ptm_dir(study, zoo_root: str, dataset: str, name: str) -> str:
     """The zoo folder of the PTM whose embedding the KDE weights use (the dataset's own zoo)."""
-    kde = _kde_cell(study, dataset, name).kde
+    kde = study.kde_config(f"{dataset}/{name}")
     return f"{zoo_root}/{dataset}/{kde.arch}/init{kde.init}"
 
 
@@ -141,3 +135,9 @@ def weights_inputs(study, weights_dir: str, dataset: str, set_name: str) -> list
     """The KDE weights file a distillation reads ([] unless its config says ``debias: kde``)."""
     cell = study.cell(dataset, set_name)
     return [f"{weights_dir}/{cell.weights_name}.npz"] if cell.weights_name else []
+
+
+def zoo_weights_inputs(study, weights_dir: str, block: str, inits) -> list[str]:
+    """The KDE weights file a zoo job trains with ([] unless its recipe says ``debias: kde``)."""
+    names = {study.zoo_at(block, init).weights_name for init in inits} - {None}
+    return [f"{weights_dir}/{name}.npz" for name in sorted(names)]

@@ -125,3 +125,40 @@ def test_mtt_takes_the_clom_loss(colour_variant, experts, tmp_path):
     assert guided["cell"].endswith("mtt_ipc1_" + clom.slug()) and len(guided["extra_loss"]["curve"]) == 2
     assert guided["synthetic_sha256"] != plain["synthetic_sha256"]
     assert guided["extra"]["clom"]["zoo_source"] == name and "syn_lr" in guided["extra"]
+
+
+def test_mtt_debias_reads_experts_trained_with_its_mode(colour_variant, experts, tmp_path):
+    """MTT's mitigation acts on its experts: ``debias: oracle`` reads ``<arch>/debias-oracle/init<i>`` (trained
+    with the oracle-weighted loss from the plain experts' inits), keeps the plain cell's seeds and records the
+    experts' weighting; experts of another mode or none at all are refused in one line before any work."""
+    import shutil
+
+    from ddstudy.data.store import load_variant
+
+    name = load_variant(colour_variant, verify=False).meta["name"]
+    config = method_config("mtt", 1, iterations=2, **SMALL)
+    oracle = method_config("mtt", 1, iterations=2, debias="oracle", **SMALL)
+    zoo = tmp_path / "zoo"
+    shutil.copytree(experts, zoo)
+    with pytest.raises(DDStudyError, match=r"debias-oracle/init5/epoch1.*debias: oracle"):
+        distill_cell(colour_variant, oracle, tmp_path / "missing", "cpu", zoo_root=zoo)
+    block = zoo / name / "ConvNetW32" / "debias-oracle"
+    from dataclasses import replace
+
+    train_zoo_models(
+        [ZooJob(name, "ConvNetW32", i) for i in (5, 6)], colour_variant, [block / f"init{i}" for i in (5, 6)],
+        replace(BUFFER, debias="oracle"),
+    )  # fmt: skip
+    plain = distill_cell(colour_variant, config, tmp_path / "plain", "cpu", zoo_root=zoo)
+    mitigated = distill_cell(colour_variant, oracle, tmp_path / "oracle", "cpu", zoo_root=zoo)
+    assert mitigated["cell"].endswith("mtt_ipc1_oracle")
+    assert mitigated["extra"]["experts"].endswith("ConvNetW32/debias-oracle/init5..6")
+    assert mitigated["extra"]["experts_weighting"] == {"mode": "oracle"}
+    assert mitigated["extra"]["debias"] == {"mode": "oracle", "applied_to": "expert trajectories"}
+    assert mitigated["synthetic_sha256"] != plain["synthetic_sha256"]
+    # experts of another mode under the folder of this one: refused
+    fair = method_config("mtt", 1, iterations=2, debias="fairdd", **SMALL)
+    shutil.copytree(block, zoo / name / "ConvNetW32" / "debias-fairdd")
+    with pytest.raises(DDStudyError, match="trained with debias 'oracle', not 'fairdd'"):
+        distill_cell(colour_variant, fair, tmp_path / "fair", "cpu", zoo_root=zoo)
+    assert not (tmp_path / "fair").exists() and not (tmp_path / "missing").exists()

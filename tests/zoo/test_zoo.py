@@ -1,6 +1,7 @@
 """PTM zoo: end-to-end training on tiny data, storage, hash checks, resume equals an uninterrupted run."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -252,3 +253,47 @@ def test_inits_without_vectorize_train_alone(tmp_path, variant, zoo):
     assert runs == [alone[0], alone[1]]
     with pytest.raises(DDStudyError, match="distinct inits"):
         train_zoo_models([jobs[0], jobs[0]], folder, [tmp_path / "a", tmp_path / "b"], CONFIG)
+
+
+def test_debiased_recipe_weights_the_loss_on_the_plain_batches(tmp_path, variant, zoo, fashion_options):
+    """``debias`` in the recipe (MTT's debiased experts): the same initial weights, batches and augmentations as the
+    plain recipe, the loss Σ w·CE / Σ w. With one attribute group per class FairDD's weights are all 1, so it
+    trains the plain network (to float rounding of the weighted mean); oracle weights on the biased set train
+    another one, recorded in every checkpoint's JSON; sequential and stacked training agree."""
+    from safetensors.torch import load_file
+
+    from ddstudy.accel import Accel
+    from ddstudy.zoo.train import train_zoo_models
+
+    name, folder = variant
+    root, alone = zoo
+    spec = VariantSpec("fashion-mnist", "color", 1.0, 3, test_attrs="uniform")
+    aligned = tmp_path / spec.name
+    build_variant(spec, aligned, fashion_options)
+    short = ZooTrainConfig(epochs=2, batch_size=64)
+    one = train_zoo_model(ZooJob(spec.name, "LeNet", 0), aligned, tmp_path / "p" / "init0", short)
+    fair = train_zoo_model(ZooJob(spec.name, "LeNet", 0), aligned, tmp_path / "f" / "init0", replace(short, debias="fairdd"))
+    for key, value in load_file(tmp_path / "p" / "init0" / "epoch2.safetensors").items():
+        torch.testing.assert_close(load_file(tmp_path / "f" / "init0" / "epoch2.safetensors")[key], value)
+    assert fair["history"][-1]["train_loss"] == pytest.approx(one["history"][-1]["train_loss"], rel=1e-5)
+
+    config = ZooTrainConfig(epochs=3, batch_size=64, save_epochs=(1, 3), debias="oracle")
+    job = ZooJob(name, "LeNet", 0)
+    run = train_zoo_model(job, folder, tmp_path / "oracle" / "init0", config)
+    assert run["config"]["debias"] == "oracle" and run["weighting"] == {"mode": "oracle"}
+    meta = json.loads((tmp_path / "oracle" / "init0" / "epoch3.json").read_text())
+    assert meta["weighting"] == {"mode": "oracle"} and meta["init_seed"] == alone[0]["init_seed"]
+    plain = load_file(root / name / "LeNet" / "init0" / "epoch3.safetensors")
+    weighted = load_file(tmp_path / "oracle" / "init0" / "epoch3.safetensors")
+    assert any(not torch.equal(plain[k], weighted[k]) for k in plain)
+    stacked = train_zoo_models(
+        [ZooJob(name, "LeNet", i) for i in (0, 1)], folder, [tmp_path / "s" / f"init{i}" for i in (0, 1)], config,
+        accel=Accel(vectorize=True),
+    )  # fmt: skip
+    assert stacked[0]["history"][-1]["train_loss"] == pytest.approx(run["history"][-1]["train_loss"], rel=1e-3)
+    together = load_file(tmp_path / "s" / "init0" / "epoch3.safetensors")
+    for key, value in weighted.items():
+        torch.testing.assert_close(together[key], value, rtol=1e-3, atol=1e-4)
+    with pytest.raises(DDStudyError, match="needs --sample-weights"):
+        train_zoo_model(job, folder, tmp_path / "kde", ZooTrainConfig(epochs=1, debias="kde"))
+    assert not (tmp_path / "kde").exists()

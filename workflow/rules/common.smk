@@ -26,6 +26,7 @@ from ddstudy.workflow import (
     kde_args,
     kde_ptm_dir,
     weights_inputs,
+    zoo_weights_inputs,
     zoo_blocks,
     zoo_minutes,
     zoo_train_args,

@@ -6,7 +6,7 @@ rule distill:
     input:
         dataset=f"{DATASETS_DIR}/{{dataset}}",
         ptms=lambda wildcards: [
-            f"{ZOO_ROOT}/{d}/{a}/init{i}" for d, a, i in STUDY.cell(wildcards.dataset, wildcards.setname).ptm_jobs()
+            f"{ZOO_ROOT}/{b}/init{i}" for b, i in STUDY.cell(wildcards.dataset, wildcards.setname).ptm_jobs()
         ],
         weights=lambda wildcards: weights_inputs(STUDY, WEIGHTS_DIR, wildcards.dataset, wildcards.setname),
     output:
@@ -49,32 +49,3 @@ rule synthetic_sets:
     """Target: every synthetic set of the grid (DVC stage `distill`)."""
     input:
         [f"{SYNTHETIC_DIR}/{c.name}" for c in STUDY.cells],
-
-
-rule kde_weights:
-    """The KDE sample weights of one dataset variant's training set, from the embedding of its own zoo PTM (debias
-    `kde`; computed once, read by every cell that uses them)."""
-    input:
-        dataset=f"{DATASETS_DIR}/{{dataset}}",
-        ptm=lambda wildcards: kde_ptm_dir(STUDY, ZOO_ROOT, wildcards.dataset, wildcards.name),
-    output:
-        npz=f"{WEIGHTS_DIR}/{{dataset}}/{{name}}.npz",
-        json=f"{WEIGHTS_DIR}/{{dataset}}/{{name}}.json",
-    wildcard_constraints:
-        dataset=names_regex(sorted({c.dataset for c in STUDY.cells if c.weights_name})),
-        name=names_regex(sorted({c.kde.slug() for c in STUDY.cells if c.weights_name})),
-    params:
-        ddstudy=DDSTUDY,
-        args=lambda wildcards: kde_args(STUDY, wildcards.dataset, wildcards.name),
-        zoo_root=ZOO_ROOT,
-        device=STUDY.device,
-    log:
-        "logs/weights/{dataset}/{name}.log",
-    threads: STUDY.threads["distill"]
-    resources:
-        **job_resources(STUDY, "distill", gpu=True),
-    conda:
-        ENV
-    shell:
-        "{params.ddstudy} debias weights {params.args} --zoo-root {params.zoo_root} --device {params.device} "
-        "--threads {threads} --dataset-dir {input.dataset} --out {output.npz} > {log} 2>&1"

@@ -16,87 +16,26 @@
   bandwidth by the median heuristic unless set; β = 1 (inverse density) by default.
 * ``oracle`` — group-balanced weights from the true attributes: within a class every attribute group present gets
   the same total weight. The upper bound ``kde`` aims at without attribute labels.
+
+The weights themselves (modes, oracle and KDE formulas, the artifact's loader) live in the base module
+:mod:`ddstudy.weighting`, which zoo training shares: MTT matches expert trajectories, not real batches, so its
+``debias`` acts where it sees real data — its experts train with the mode's weighted cross-entropy
+(:mod:`ddstudy.distill.mtt`, docs/deviations.md F5).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ddstudy.errors import DDStudyError
-from ddstudy.io import read_json, save_npz, sha256_file, write_json
-from ddstudy.knobs import knob
+from ddstudy.io import save_npz, write_json
+from ddstudy.weighting import WEIGHTED, KdeConfig, kde_weights
 
 log = logging.getLogger(__name__)
-
-DEBIAS_MODES = ("none", "fairdd", "kde", "oracle")
-WEIGHTED = ("kde", "oracle")
-
-
-@dataclass(frozen=True)
-class KdeConfig:
-    """The KDE weights' embedding (a zoo PTM of the same dataset variant) and kernel."""
-
-    arch: str = knob("ConvNet", "architecture of the embedding PTM (zoo of the dataset being distilled)")
-    init: int = knob(0, "init index of the embedding PTM")
-    epoch: int = knob(150, "checkpoint epoch of the embedding PTM")
-    bandwidth: float | None = knob(None, "Gaussian kernel bandwidth (unset: per class, the median pairwise distance)")
-    beta: float = knob(1.0, "weights ∝ density^−β (1: inverse density)")
-
-    def __post_init__(self) -> None:
-        if self.bandwidth is not None and self.bandwidth <= 0:
-            raise DDStudyError(f"KDE bandwidth must be > 0, got {self.bandwidth}")
-        if self.beta < 0:
-            raise DDStudyError(f"KDE β must be ≥ 0, got {self.beta}")
-
-    def slug(self) -> str:
-        """The weights artifact's name: ``kde-<arch>-i<init>-e<epoch>-b<β>[-h<bandwidth>]``."""
-        text = f"kde-{self.arch}-i{self.init}-e{self.epoch}-b{self.beta:g}"
-        return text + (f"-h{self.bandwidth:g}" if self.bandwidth is not None else "")
-
-
-def oracle_weights(labels: np.ndarray, attrs: np.ndarray, num_classes: int) -> np.ndarray:
-    """Group-balanced weights: sample i of class c and attribute a gets n_c / (G_c · n_{c,a}), so every attribute
-    group present in class c carries total weight n_c / G_c and the class's weights average 1."""
-    weights = np.zeros(len(labels), dtype=np.float64)
-    for c in range(num_classes):
-        in_class = labels == c
-        groups, counts = np.unique(attrs[in_class], return_counts=True)
-        size = {int(g): int(n) for g, n in zip(groups, counts, strict=True)}
-        index = np.flatnonzero(in_class)
-        weights[index] = [in_class.sum() / (len(groups) * size[int(a)]) for a in attrs[index]]
-    return weights
-
-
-def kde_weights(
-    features: np.ndarray, labels: np.ndarray, num_classes: int, bandwidth: float | None = None, beta: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """(weights, densities, bandwidth per class). Per class, the Gaussian-kernel density of each sample among its
-    class, p_i = mean_j exp(−‖z_i − z_j‖² / 2h²) (j over the class, i included), then w_i ∝ p_i^−β, scaled so the
-    class's weights average 1. ``bandwidth`` None: h = the median pairwise distance within the class."""
-    features = np.asarray(features, dtype=np.float64)
-    weights = np.zeros(len(labels), dtype=np.float64)
-    density = np.zeros(len(labels), dtype=np.float64)
-    widths = []
-    for c in range(num_classes):
-        index = np.flatnonzero(labels == c)
-        z = features[index]
-        squared = np.maximum((z * z).sum(1)[:, None] + (z * z).sum(1)[None, :] - 2 * z @ z.T, 0.0)
-        if bandwidth is None:
-            upper = np.sqrt(squared[np.triu_indices(len(z), k=1)])
-            h = float(np.median(upper)) if len(upper) and np.median(upper) > 0 else 1.0
-        else:
-            h = float(bandwidth)
-        widths.append(h)
-        p = np.exp(-squared / (2 * h * h)).mean(1)
-        w = p**-beta
-        density[index] = p
-        weights[index] = w / w.mean()
-    return weights, density, widths
 
 
 @torch.no_grad()
@@ -150,22 +89,6 @@ def compute_kde_weights(
         record["mean_weight_conflicting"],
     )
     return record
-
-
-def load_kde_weights(path: str | Path, dataset_sha256: dict) -> tuple[np.ndarray, dict]:
-    """(weights, record) of a weights artifact made for this dataset variant (checked by hash)."""
-    from ddstudy.io import load_npz
-
-    path = Path(path).with_suffix(".npz")
-    record_path = path.with_suffix(".json")
-    if not path.is_file() or not record_path.is_file():
-        raise DDStudyError(f"{path}: KDE weights not found; make them with `ddstudy debias weights` (rule kde_weights)")
-    record = read_json(record_path)
-    if record["dataset_sha256"] != dataset_sha256:
-        raise DDStudyError(f"{path}: weights of another dataset variant (sha256 differs); recompute them")
-    if sha256_file(path) != record["weights_sha256"]:
-        raise DDStudyError(f"{path}: sha256 differs from its JSON; recompute the weights")
-    return load_npz(path, {"weights": ("float64", 1), "density": ("float64", 1)})["weights"], record
 
 
 def class_statistic_weights(mode: str, weights: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:

@@ -18,6 +18,12 @@ augmentation, every epoch kept; params ``zoo.models[].train``) — with epoch 0 
 rebuilt from the init's seed exactly as the zoo built them. Deviations (docs/deviations.md): experts and start
 epochs come from a seeded generator per iteration (the reference shuffles its buffer files and cycles); no ZCA
 whitening; checkpoints are read from disk per iteration (the reference holds buffer files in memory).
+
+Bias mitigation (``debias``, issue 15): MTT sees real data only through its experts, so a mode acts there — the
+experts of ``<arch>/debias-<mode>/`` train with the mode's weighted cross-entropy (:mod:`ddstudy.weighting`: FairDD's
+equal share per attribute group of each sampled batch, the KDE or the oracle weights) on the same initial weights,
+batches and augmentations as the plain experts; the matching itself is unchanged, and the cell keeps the plain
+cell's seeds (same expert, start epoch and student batches per iteration). docs/deviations.md F5.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.io import load_tensors, read_json
 from ddstudy.knobs import knob
 from ddstudy.models import build_model
+from ddstudy.zoo.store import zoo_block
 
 # Per-IPC settings of the paper's hyper-parameter table for CIFAR-10 (the README shows it as an image):
 # IPC → (syn_steps, expert_epochs, max_start_epoch, lr_img, lr_lr). Other IPCs: the argparse defaults below.
@@ -134,7 +141,7 @@ class TrajectoryMatching:
     # -- set-up -----------------------------------------------------------------------------------------------
     def prepare(self, ctx: DistillContext) -> None:
         config: MTTConfig = ctx.config
-        self.zoo = ctx.zoo_root / (config.expert_zoo or ctx.dataset) / config.model
+        self.zoo = ctx.zoo_root / zoo_block(config.expert_zoo or ctx.dataset, config.model, config.debias)
         missing = [
             f"init{i}/epoch{e}"
             for i in config.expert_inits()
@@ -147,7 +154,17 @@ class TrajectoryMatching:
                 f"MTT needs expert checkpoints {self.zoo}/{missing[0]} (and {len(missing) - 1} more): train the zoo "
                 f"block with MTT's buffer recipe (inits {config.first_expert}..{last}, every epoch up to "
                 f"{config.epochs_needed}) or lower experts / max_start_epoch"
+                + (f", debias: {config.debias}" if config.debias != "none" else "")
             )
+        self.weighting = None
+        for i in config.expert_inits():
+            recorded = read_json(self.zoo / f"init{i}" / "epoch1.json")
+            trained = recorded["config"].get("debias", "none")
+            if trained != config.debias:
+                raise DDStudyError(
+                    f"{self.zoo}/init{i} was trained with debias '{trained}', not '{config.debias}'; retrain the block"
+                )
+            self.weighting = recorded.get("weighting")
         channels, size = ctx.image_shape[0], ctx.image_shape[1]
         self.template = build_model(config.model, channels, ctx.num_classes, size, seed=0).to(ctx.device)
         self.names = [name for name, _ in self.template.named_parameters()]
@@ -238,11 +255,11 @@ class TrajectoryMatching:
 
     def meta(self, ctx: DistillContext) -> dict:
         config: MTTConfig = ctx.config
+        block = zoo_block(config.expert_zoo or ctx.dataset, config.model, config.debias)
         return {
             "syn_lr": float(self.syn_lr.detach()),
-            "experts": f"{config.expert_zoo or ctx.dataset}/{config.model}/init{config.first_expert}"
-            f"..{config.first_expert + config.experts - 1}",
-        }
+            "experts": f"{block}/init{config.first_expert}..{config.first_expert + config.experts - 1}",
+        } | ({"experts_weighting": self.weighting} if self.weighting else {})
 
 
 def trajectory_matching_cost(config: MTTConfig, per_class: int, classes: int, forward: float) -> tuple[float, int]:

@@ -54,24 +54,18 @@ def set_name(config, clom: ClomConfig | None = None) -> str:
 
 def _debias_pool(config, pool: RealPool, variant, sample_weights) -> dict | None:
     """Prepare the real pool for the config's ``debias`` mode (refused before any work when it cannot run);
-    returns what the synthetic set's meta records about it (None for ``none``)."""
-    from ddstudy.distill.debias import load_kde_weights, oracle_weights
+    returns what the synthetic set's meta records about it (None for ``none``). Methods without real batches
+    (MTT: its experts carry the mode) only record it."""
+    from ddstudy.distill.settings import RealBatchConfig
+    from ddstudy.weighting import sample_weights as dataset_weights
 
     mode = getattr(config, "debias", "none")
-    if mode == "none":
-        return None
-    if not bool((variant.train.attrs >= 0).any()):
-        raise DDStudyError(f"debias {mode} needs bias attributes; {variant.meta['name']} has none (a clean set)")
-    if mode == "kde":
-        if sample_weights is None:
-            raise DDStudyError("debias kde needs --sample-weights (the `ddstudy debias weights` artifact)")
-        weights, record = load_kde_weights(sample_weights, variant.meta["sha256"])
+    if not isinstance(config, RealBatchConfig):
+        return {"mode": mode, "applied_to": "expert trajectories"} if mode != "none" else None
+    weights, record = dataset_weights(mode, variant.train.labels, variant.train.attrs, variant.meta, sample_weights)
+    if weights is not None:
         pool.weights = torch.as_tensor(weights, dtype=torch.float32, device=pool.images.device)
-        return {"mode": mode, "kde": record["kde"], "weights_sha256": record["weights_sha256"]}
-    if mode == "oracle":
-        weights = oracle_weights(variant.train.labels, variant.train.attrs, variant.meta["num_classes"])
-        pool.weights = torch.as_tensor(weights, dtype=torch.float32, device=pool.images.device)
-    return {"mode": mode}
+    return record
 
 
 def _summarise(curve: list[float], points: int = 100) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from ddstudy.augment import check_strategy
-from ddstudy.distill.debias import DEBIAS_MODES
+from ddstudy.weighting import DEBIAS_MODES
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
 from ddstudy.models import check_model_name
@@ -66,6 +66,9 @@ class DistillingConfig(MethodConfig):
     momentum_img: float = knob(0.5, "momentum of the synthetic images' SGD")
     init: str = knob("noise", "initial synthetic images: Gaussian noise or random real images", ("noise", "real"))
     checkpoint_every: int = knob(50, "iterations between resume checkpoints")
+    debias: str = knob(
+        "none", "bias mitigation (ddstudy.weighting): of the real batches (DC/DSA/DM), of the experts (MTT)", DEBIAS_MODES
+    )
 
     @property
     def image_lr(self) -> float:
@@ -80,7 +83,6 @@ class RealBatchConfig(DistillingConfig):
     LOWEST: ClassVar[dict[str, int]] = {**DistillingConfig.LOWEST, "batch_real": 1}
 
     batch_real: int = knob(256, "real images per class per step")
-    debias: str = knob("none", "bias mitigation of the real side (ddstudy.distill.debias)", DEBIAS_MODES)
 
 
 KINDS = ("distils", "selects", "full")

@@ -119,7 +119,9 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "Cells: test accuracy overall / on bias-conflicting samples (%) / DEO_A (mean equalized-odds gap, points), "
         "means over the evaluation runs; — = not produced by this grid. *none* is the method as published; *fairdd* "
         "matches each attribute group of a class (FairDD), *kde* weights real samples by inverse embedding density "
-        "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes (ddstudy.distill.debias). "
+        "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes (ddstudy.weighting); for "
+        "MTT, which matches expert trajectories rather than real batches, each mode trains its experts with that "
+        "weighting of the cross-entropy (FairDD: equal share per attribute group of each batch). "
         "Bias amplification: (aligned − conflicting accuracy) of the set minus that of the full biased training set, "
         "in points.\n",
     ]

@@ -2,6 +2,8 @@
 
 Layout: ``<zoo_root>/<dataset>/<arch>/init<i>/epoch<e>.safetensors`` and ``epoch<e>.json``, ``run.json`` per
 init (training history), ``<zoo_root>/<dataset>/index.json`` per dataset (every checkpoint with its accuracies).
+Networks trained with a bias-mitigating loss weighting (recipe ``debias``, MTT's debiased experts) live beside the
+plain ones in ``<arch>/debias-<mode>/init<i>``: same init index, same initial weights and data order.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from ddstudy.io import load_tensors, read_json, save_tensors, write_json
 from ddstudy.models import build_model
 
 
-def init_dir(zoo_root: str | Path, dataset: str, arch: str, init: int) -> Path:
-    return Path(zoo_root) / dataset / arch / f"init{init}"
+def zoo_block(dataset: str, arch: str, debias: str = "none") -> str:
+    """The folder of a zoo block under the zoo root: ``<dataset>/<arch>`` (+ ``/debias-<mode>``)."""
+    return f"{dataset}/{arch}" + (f"/debias-{debias}" if debias != "none" else "")
+
+
+def init_dir(zoo_root: str | Path, dataset: str, arch: str, init: int, debias: str = "none") -> Path:
+    return Path(zoo_root) / zoo_block(dataset, arch, debias) / f"init{init}"
 
 
 def save_checkpoint(directory: Path, epoch: int, model: nn.Module, meta: dict) -> dict:
@@ -63,14 +70,15 @@ def recipe_text(config: dict) -> str:
         f"SGD {config['lr']:g}, momentum {config['momentum']:g}, wd {config['weight_decay']:g}, "
         f"{config['epochs']} epochs"
     )
-    return text + (", DSA aug." if config.get("augment", "none") != "none" else "")
+    text += ", DSA aug." if config.get("augment", "none") != "none" else ""
+    return text + (f", {config['debias']} weights" if config.get("debias", "none") != "none" else "")
 
 
 def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
     """``<zoo_root>/<dataset>/index.json``: every checkpoint of the dataset's zoo with its accuracies."""
     root = Path(zoo_root) / dataset
     entries = []
-    for meta_path in sorted(root.glob("*/init*/epoch*.json")):
+    for meta_path in sorted([*root.glob("*/init*/epoch*.json"), *root.glob("*/debias-*/init*/epoch*.json")]):
         meta = read_json(meta_path)
         entries.append(
             {
@@ -78,7 +86,7 @@ def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
                 for key in ("dataset", "arch", "init", "epoch", "seed", "train_acc", "train_loss", "weights_sha256")
             }
             | {f"test_{k}": v for k, v in meta["test"].items() if k != "acc_per_class"}
-            | {"recipe": recipe_text(meta["config"])}
+            | {"recipe": recipe_text(meta["config"]), "debias": meta["config"].get("debias", "none")}
             | {"path": str(meta_path.relative_to(root).with_suffix(".safetensors"))}
         )
     if not entries:

@@ -38,6 +38,7 @@ from ddstudy.models import build_model, check_model_name, has_batchnorm
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import train_epoch
+from ddstudy.weighting import DEBIAS_MODES, loss_weighting, sample_weights
 from ddstudy.zoo.store import save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class ZooTrainConfig:
     normalize: bool = knob(True, "train on inputs normalised by the training split's per-channel mean/std")
     save_epochs: tuple[int, ...] | None = knob(None, "epochs whose checkpoints are kept (unset: every epoch)")
     augment: str = knob("none", "DSA augmentation while training ('none': the PTM recipe; MTT's experts use DSA)")
+    debias: str = knob(
+        "none", "bias-mitigating loss weights (ddstudy.weighting; MTT's debiased experts); kde: --sample-weights",
+        DEBIAS_MODES,
+    )
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -64,6 +69,8 @@ class ZooTrainConfig:
         if self.batch_size < 1 or self.lr <= 0:
             raise DDStudyError("batch_size must be ≥ 1 and lr > 0")
         check_strategy(self.augment)
+        if self.debias not in DEBIAS_MODES:
+            raise DDStudyError(f"debias must be one of {', '.join(DEBIAS_MODES)}, got '{self.debias}'")
         for epoch in self.save_epochs or ():
             if not 1 <= epoch <= self.epochs:
                 raise DDStudyError(f"save epoch {epoch} is beyond training (1..{self.epochs}); raise epochs or drop it")
@@ -130,9 +137,12 @@ def _restore_momentum(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
 
 
-def _base_meta(job: ZooJob, variant, config: ZooTrainConfig, normalization: Normalization, accel: Accel) -> dict:
-    """What every checkpoint JSON and ``run.json`` of ``job`` says about how it was made."""
-    return {
+def _base_meta(
+    job: ZooJob, variant, config: ZooTrainConfig, normalization: Normalization, accel: Accel, weighting: dict | None
+) -> dict:
+    """What every checkpoint JSON and ``run.json`` of ``job`` says about how it was made (``weighting``: the debias
+    record — mode, and for ``kde`` the weights' settings and hash — only when the recipe weights its loss)."""
+    return ({"weighting": weighting} if weighting else {}) | {
         "dataset": job.dataset,
         "dataset_sha256": variant.meta["sha256"],
         "arch": job.arch,
@@ -149,14 +159,20 @@ def _base_meta(job: ZooJob, variant, config: ZooTrainConfig, normalization: Norm
     }
 
 
-def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig):
-    """(variant, normalisation, train tensors, test tensors) of the dataset ``job`` trains on."""
+def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig, weights_path: str | Path | None):
+    """(variant, normalisation, train tensors, test tensors, loss weighting, its record) of the dataset ``job``
+    trains on; a debias recipe that cannot run (no attributes, no KDE weights of this variant) is refused here."""
     variant = load_variant(dataset_dir)
     if variant.meta["name"] != job.dataset:
         raise DDStudyError(f"{dataset_dir} holds variant '{variant.meta['name']}', not '{job.dataset}'")
+    weights, record = sample_weights(
+        config.debias, variant.train.labels, variant.train.attrs, variant.meta, weights_path
+    )
     channels = variant.meta["image_shape"][0]
     normalization = Normalization.of(variant.train.images) if config.normalize else Normalization.identity(channels)
-    return variant, normalization, to_tensors(variant.train, normalization), to_tensors(variant.test, normalization)
+    train = to_tensors(variant.train, normalization)
+    weigh = loss_weighting(config.debias, train.labels, train.attrs, weights)
+    return variant, normalization, train, to_tensors(variant.test, normalization), weigh, record
 
 
 def _log_epoch(job: ZooJob, config: ZooTrainConfig, record: EpochRecord, images: int, eta: float) -> None:
@@ -193,16 +209,19 @@ def train_zoo_model(
     staging_dir: str | Path | None = None,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
     accel: Accel = ORACLE,
+    weights_path: str | Path | None = None,
 ) -> dict:
     """Train ``job`` on the variant in ``dataset_dir``; checkpoints end up in ``out_dir``. Returns ``run.json``.
 
     ``accel``: training steps and test scoring through the compiled network and/or in bf16 (recorded in every
-    checkpoint's meta and in the resume fingerprint)."""
+    checkpoint's meta and in the resume fingerprint). ``weights_path``: the KDE weights of a ``debias: kde``
+    recipe. With a ``debias`` recipe each batch's loss is Σ w·CE / Σ w (:mod:`ddstudy.weighting`) on the same
+    batches, initial weights and augmentations as the plain recipe."""
     out_dir = check_writable_target(out_dir)
     device = torch.device(device)
     accel = accel.resolved(device)
     staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
-    variant, normalization, train, test = _load_data(job, dataset_dir, config)
+    variant, normalization, train, test, weigh, weighting = _load_data(job, dataset_dir, config, weights_path)
     channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
     num_classes = variant.meta["num_classes"]
 
@@ -216,6 +235,7 @@ def train_zoo_model(
         "dataset_sha256": variant.meta["sha256"],
         "device_type": device.type,
         "accel": accel.to_dict(),
+        "weighting": weighting,
     }
     resume_state = ResumeState(staging, "resume", fingerprint)  # its folder is the staging folder itself
     history: list[dict] = []
@@ -229,7 +249,7 @@ def train_zoo_model(
         log.info("%s/%s/init%d: resuming after epoch %d", job.dataset, job.arch, job.init, resume["epoch"])
     staging.mkdir(parents=True, exist_ok=True)
 
-    base_meta = _base_meta(job, variant, config, normalization, accel)
+    base_meta = _base_meta(job, variant, config, normalization, accel, weighting)
     to_save = set(config.epochs_to_save)
     fast = accel.net(model)
     started = time.perf_counter()
@@ -247,6 +267,7 @@ def train_zoo_model(
             device,
             job.augmenter(config, epoch),
             accel,
+            weigh,
         )
         record = EpochRecord(epoch, config.lr_at(epoch), loss, acc, time.perf_counter() - tick)
         if epoch in to_save:
@@ -283,6 +304,7 @@ def train_zoo_models(
     staging_dir: str | Path | None = None,
     accel: Accel = ORACLE,
     on_epoch_end: Callable[[int], None] | None = None,
+    weights_path: str | Path | None = None,
 ) -> list[dict]:
     """Several inits of one architecture on one dataset — a zoo block's inits in one job.
 
@@ -301,7 +323,7 @@ def train_zoo_models(
     device = torch.device(device)
     accel = accel.resolved(device)
     first = jobs[0]
-    variant, normalization, train, test = _load_data(first, dataset_dir, config)
+    variant, normalization, train, test, weigh, weighting = _load_data(first, dataset_dir, config, weights_path)
     channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
     num_classes = variant.meta["num_classes"]
     models = [build_model(j.arch, channels, num_classes, size, j.init_seed).to(device) for j in jobs]
@@ -309,7 +331,8 @@ def train_zoo_models(
         if accel.vectorize and len(jobs) > 1:
             log.info("%s has BatchNorm: its %d inits train one after another", first.arch, len(jobs))
         return [
-            train_zoo_model(j, dataset_dir, o, config, device, accel=accel) for j, o in zip(jobs, out_dirs, strict=True)
+            train_zoo_model(j, dataset_dir, o, config, device, accel=accel, weights_path=weights_path)
+            for j, o in zip(jobs, out_dirs, strict=True)
         ]
 
     staging = Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{first.arch}-inits.partial"
@@ -324,6 +347,7 @@ def train_zoo_models(
         "dataset_sha256": variant.meta["sha256"],
         "device_type": device.type,
         "accel": accel.to_dict(),
+        "weighting": weighting,
     }
     resume_state = ResumeState(staging, "resume", fingerprint)
     histories: list[list[dict]] = [[] for _ in jobs]
@@ -340,7 +364,7 @@ def train_zoo_models(
     for folder in stagings:
         folder.mkdir(parents=True, exist_ok=True)
 
-    metas = [_base_meta(j, variant, config, normalization, accel) for j in jobs]
+    metas = [_base_meta(j, variant, config, normalization, accel, weighting) for j in jobs]
     to_save = set(config.epochs_to_save)
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs + 1):
@@ -350,7 +374,7 @@ def train_zoo_models(
         orders = [j.order_generator(epoch) for j in jobs]
         augments = None if config.augment == "none" else [j.augmenter(config, epoch) for j in jobs]
         losses, accs = train_epoch_stacked(
-            stack, optimizer, train.images, train.labels, config.batch_size, orders, device, augments, accel
+            stack, optimizer, train.images, train.labels, config.batch_size, orders, device, augments, accel, weigh
         )
         seconds = time.perf_counter() - tick
         eta = (time.perf_counter() - started) / (epoch - start_epoch + 1) * (config.epochs - epoch)
