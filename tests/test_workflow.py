@@ -100,7 +100,13 @@ def test_paper_dry_run_plans_distillation_and_evaluation():
     assert counts["distill"] + counts["select"] == 2864 and counts["select"] == 350  # baselines: their own CPU rule
     assert counts["evaluate"] == 3134 and counts["bias_table"] == 1
     assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells and experts
-    names = ("dm_ipc50_fairdd", "dc_ipc1_kde", "dsa_ipc10_oracle", "mtt_ipc10_kde", "dm_ipc10_clom-ce-mnist-color-r0.1-s4")
+    names = (
+        "dm_ipc50_fairdd",
+        "dc_ipc1_kde",
+        "dsa_ipc10_oracle",
+        "mtt_ipc10_kde",
+        "dm_ipc10_clom-ce-mnist-color-r0.1-s4",
+    )
     for name in names:
         assert f"synthetic/mnist-color-r0.95-s4/{name}" in result.stdout, name
     assert "--method mtt" in result.stdout and "zoo/mnist-clean/ConvNet/init19" in result.stdout

@@ -270,8 +270,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def cmd_debias_weights(args: argparse.Namespace) -> int:
     from ddstudy.distill.debias import compute_kde_weights
-    from ddstudy.weighting import KdeConfig
     from ddstudy.io import check_writable_target
+    from ddstudy.weighting import KdeConfig
 
     config = KdeConfig(**from_args(KdeConfig, args, prefix="kde-"))
     out = Path(args.out).with_suffix(".npz")

@@ -22,7 +22,6 @@ from ddstudy.cost import CostModel
 from ddstudy.data.build import BIASES, VariantSpec
 from ddstudy.data.sources import SOURCES, SourceOptions
 from ddstudy.distill.clom import ClomConfig
-from ddstudy.weighting import DEBIAS_MODES, KdeConfig
 from ddstudy.distill.registry import DISTILLING, METHODS, method_config, method_spec
 from ddstudy.distill.run import set_name
 from ddstudy.distill.settings import MethodConfig, RealBatchConfig
@@ -30,6 +29,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.knobs import build, json_schema
 from ddstudy.models import check_model_name
+from ddstudy.weighting import DEBIAS_MODES, KdeConfig
 from ddstudy.zoo.store import zoo_block
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
@@ -365,9 +365,7 @@ def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, w
                     "models for MTT (debias.methods.mtt) — use fairdd or oracle here"
                 )
             if entry.key in models and models[entry.key] != entry:
-                raise DDStudyError(
-                    f"{here}: {entry.block}/init{init} is also in an earlier block with another recipe"
-                )
+                raise DDStudyError(f"{here}: {entry.block}/init{init} is also in an earlier block with another recipe")
             models[entry.key] = entry
     return tuple(models.values())
 

@@ -272,7 +272,9 @@ def test_debiased_recipe_weights_the_loss_on_the_plain_batches(tmp_path, variant
     build_variant(spec, aligned, fashion_options)
     short = ZooTrainConfig(epochs=2, batch_size=64)
     one = train_zoo_model(ZooJob(spec.name, "LeNet", 0), aligned, tmp_path / "p" / "init0", short)
-    fair = train_zoo_model(ZooJob(spec.name, "LeNet", 0), aligned, tmp_path / "f" / "init0", replace(short, debias="fairdd"))
+    fair = train_zoo_model(
+        ZooJob(spec.name, "LeNet", 0), aligned, tmp_path / "f" / "init0", replace(short, debias="fairdd")
+    )
     for key, value in load_file(tmp_path / "p" / "init0" / "epoch2.safetensors").items():
         torch.testing.assert_close(load_file(tmp_path / "f" / "init0" / "epoch2.safetensors")[key], value)
     assert fair["history"][-1]["train_loss"] == pytest.approx(one["history"][-1]["train_loss"], rel=1e-5)

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from ddstudy.augment import check_strategy
-from ddstudy.weighting import DEBIAS_MODES
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
 from ddstudy.models import check_model_name
+from ddstudy.weighting import DEBIAS_MODES
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ class DistillingConfig(MethodConfig):
     init: str = knob("noise", "initial synthetic images: Gaussian noise or random real images", ("noise", "real"))
     checkpoint_every: int = knob(50, "iterations between resume checkpoints")
     debias: str = knob(
-        "none", "bias mitigation (ddstudy.weighting): of the real batches (DC/DSA/DM), of the experts (MTT)", DEBIAS_MODES
+        "none",
+        "bias mitigation (ddstudy.weighting): of the real batches (DC/DSA/DM), of the experts (MTT)",
+        DEBIAS_MODES,
     )
 
     @property

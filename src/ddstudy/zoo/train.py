@@ -59,7 +59,8 @@ class ZooTrainConfig:
     save_epochs: tuple[int, ...] | None = knob(None, "epochs whose checkpoints are kept (unset: every epoch)")
     augment: str = knob("none", "DSA augmentation while training ('none': the PTM recipe; MTT's experts use DSA)")
     debias: str = knob(
-        "none", "bias-mitigating loss weights (ddstudy.weighting; MTT's debiased experts); kde: --sample-weights",
+        "none",
+        "bias-mitigating loss weights (ddstudy.weighting; MTT's debiased experts); kde: --sample-weights",
         DEBIAS_MODES,
     )
 
