@@ -149,6 +149,12 @@ def test_mtt_debias_reads_experts_trained_with_its_mode(colour_variant, experts,
         [ZooJob(name, "ConvNetW32", i) for i in (5, 6)], colour_variant, [block / f"init{i}" for i in (5, 6)],
         replace(BUFFER, debias="oracle"),
     )  # fmt: skip
+    from ddstudy.zoo.store import write_zoo_index
+
+    index = json.loads(write_zoo_index(zoo, name).read_text())["checkpoints"]
+    debiased = [e for e in index if e["debias"] == "oracle"]
+    assert len(debiased) == 2 * 3 and all(e["recipe"].endswith("DSA aug., debias oracle") for e in debiased)
+    assert all(e["path"].startswith("ConvNetW32/debias-oracle/init") for e in debiased)
     plain = distill_cell(colour_variant, config, tmp_path / "plain", "cpu", zoo_root=zoo)
     mitigated = distill_cell(colour_variant, oracle, tmp_path / "oracle", "cpu", zoo_root=zoo)
     assert mitigated["cell"].endswith("mtt_ipc1_oracle")

@@ -236,6 +236,9 @@ def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Pat
     return save_figure(fig, path)
 
 
+DODGE = 0.012  # ratio units between neighbouring series of a panel (several modes share one ratio)
+
+
 def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Accuracy on bias-conflicting test samples vs ratio, per method (colour) with and without mitigation
     (line style and marker: the debias mode); the unmitigated method is the solid line through every ratio."""
@@ -245,31 +248,34 @@ def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str)
     fig, axes = _panels(len(ipcs), width=5.5, height=4.5)
     for ax, ipc in zip(axes, ipcs, strict=True):
         block = frame[frame["ipc"] == ipc] if ipc is not None else frame
+        series = []
         for method in _ordered(block["method"].unique()):
             for debias in DEBIAS_ORDER:
                 data = block[(block["method"] == method) & (block["debias"] == debias)].sort_values("ratio")
                 data = data.dropna(subset=["acc_conflicting"])
-                if data.empty:
-                    continue
-                style = method_style(method)
-                line, marker = DEBIAS_STYLE[debias]
-                style["marker"] = marker or style["marker"]
-                ax.errorbar(
-                    data["ratio"],
-                    100 * data["acc_conflicting"],
-                    yerr=100 * data["acc_conflicting_std"].fillna(0),
-                    ls=line,
-                    capsize=3,
-                    markersize=8 if marker else 6,
-                    label=f"{method} {debias} (n={int(data['n_runs'].min())})",
-                    **style,
-                )
+                if not data.empty:
+                    series.append((method, debias, data))
+        for k, (method, debias, data) in enumerate(series):
+            style = method_style(method)
+            line, marker = DEBIAS_STYLE[debias]
+            style["marker"] = marker or style["marker"]
+            ax.errorbar(
+                data["ratio"] + DODGE * (k - (len(series) - 1) / 2),  # side by side: no series hides another
+                100 * data["acc_conflicting"],
+                yerr=100 * data["acc_conflicting_std"].fillna(0),
+                ls=line,
+                capsize=3,
+                markersize=7 if marker else 6,
+                label=f"{method} {debias} (n={int(data['n_runs'].min())})",
+                **style,
+            )
         ax.set_title(f"IPC {int(ipc)}" if ipc is not None else "all")
         ax.set_xlabel("bias-aligned ratio of the training set")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, title="method, mitigation", title_fontsize=7)
     accuracy_axis(axes[0], "accuracy on bias-conflicting test samples (%)")
-    fig.suptitle(title.replace(" — ", "\n") + f"\n{ERROR_BARS}", fontsize=10)
+    dodged = f"series drawn {DODGE:g} apart along the ratio axis so that none hides another"
+    fig.suptitle(title.replace(" — ", "\n") + f"\n{ERROR_BARS}; {dodged}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 

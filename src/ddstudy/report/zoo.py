@@ -80,12 +80,15 @@ def plot_zoo_accuracy(frame: pd.DataFrame, dataset: str, path: str | Path) -> Pa
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     accuracy_axis(axes[0], "accuracy (%)")
-    axes[0].legend(fontsize=8)
+    # Below the panels, one entry a row: recipe labels are long and a legend inside a panel would hide its data.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=1, frameon=False)
     saved = ", ".join(str(e) for e in sorted(data["epoch"].unique()))
     fig.suptitle(
         f"PTM zoo on {dataset}: accuracy by epoch, mean ± std over inits (error bars)\n"
         f"points: saved epochs ({saved}); dotted lines join points that are not consecutive epochs",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.set_size_inches(10, 4 + 0.17 * len(labels))
+    fig.tight_layout(rect=(0, 0.17 * len(labels) / (4 + 0.17 * len(labels)) + 0.02, 1, 1))
     return save_figure(fig, path)

@@ -71,7 +71,7 @@ def recipe_text(config: dict) -> str:
         f"{config['epochs']} epochs"
     )
     text += ", DSA aug." if config.get("augment", "none") != "none" else ""
-    return text + (f", {config['debias']} weights" if config.get("debias", "none") != "none" else "")
+    return text + (f", debias {config['debias']}" if config.get("debias", "none") != "none" else "")
 
 
 def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
