@@ -18,7 +18,7 @@ def test_group_balanced_weights_by_hand():
     expected = [4 / 6, 4 / 6, 3 / 2, 4 / 2, 3 / 4, 4 / 6, 3 / 4]
     assert w.dtype == torch.float64 and w.tolist() == pytest.approx(expected, rel=0, abs=0)
     # the numpy face (oracle weights of a training set) is the same numbers
-    assert oracle_weights(labels.numpy(), attrs.numpy(), 2).tolist() == w.tolist()
+    assert oracle_weights(labels.numpy(), attrs.numpy()).tolist() == w.tolist()
     # one group per class: every weight is 1 (the plain mean)
     assert group_balanced_weights(labels, labels).tolist() == [1.0] * 7
 

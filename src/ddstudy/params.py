@@ -260,8 +260,9 @@ class Study:
         except TypeError as err:
             raise DDStudyError(f"grids.{self.grid}.evaluate.methods.{method}: {err}") from None
 
-    def zoo_model(self, dataset: str, arch: str, init: int, debias: str = "none") -> ZooModel:
-        return self.zoo_at(zoo_block(dataset, arch, debias), init)
+    def zoo_model(self, dataset: str, arch: str, init: int) -> ZooModel:
+        """The plain (not debiased) zoo model of ``dataset``/``arch``/``init``."""
+        return self.zoo_at(zoo_block(dataset, arch), init)
 
     def zoo_at(self, block: str, init: int) -> ZooModel:
         """The zoo model of ``block`` (``<dataset>/<arch>[/debias-<mode>]``) and ``init``."""
@@ -355,15 +356,15 @@ def expand_zoo(zoo: dict | None, variants: tuple[VariantSpec, ...], seed: int, w
             config = zoo_train_config((zoo or {}).get("train"), block.get("train"))
         except DDStudyError as err:
             raise DDStudyError(f"{here}.train: {err}") from None
+        if config.debias == "kde":
+            raise DDStudyError(
+                f"{here}.train: debias kde needs its KDE weights; the grid's debias block derives such zoo "
+                "models for MTT (debias.methods.mtt) — use fairdd or oracle here"
+            )
         first = int(block.get("first_init", 0))
         inits = range(first, first + int(block["inits"]))
         for dataset, arch, init in itertools.product(datasets, block["archs"], inits):
             entry = ZooModel(ZooJob(dataset, arch, init, seed), config)
-            if config.debias == "kde":
-                raise DDStudyError(
-                    f"{here}.train: debias kde needs its KDE weights; the grid's debias block derives such zoo "
-                    "models for MTT (debias.methods.mtt) — use fairdd or oracle here"
-                )
             if entry.key in models and models[entry.key] != entry:
                 raise DDStudyError(f"{here}: {entry.block}/init{init} is also in an earlier block with another recipe")
             models[entry.key] = entry

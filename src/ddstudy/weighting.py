@@ -70,7 +70,7 @@ def group_balanced_weights(labels: torch.Tensor, attrs: torch.Tensor) -> torch.T
     return per_group[group_of]
 
 
-def oracle_weights(labels: np.ndarray, attrs: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+def oracle_weights(labels: np.ndarray, attrs: np.ndarray) -> np.ndarray:
     """The ``oracle`` weights of a training set (:func:`group_balanced_weights` over all of it), as numpy."""
     return group_balanced_weights(torch.as_tensor(labels), torch.as_tensor(attrs)).numpy()
 

@@ -49,7 +49,7 @@ def test_kde_weights_by_hand_on_a_1d_embedding():
 def test_oracle_weights_equalise_group_mass():
     labels = np.array([0, 0, 0, 0, 1, 1, 1])
     attrs = np.array([0, 0, 0, 4, 1, 2, 2])
-    w = oracle_weights(labels, attrs, 2)
+    w = oracle_weights(labels, attrs)
     for c in (0, 1):
         in_class = labels == c
         masses = [w[in_class & (attrs == a)].sum() for a in np.unique(attrs[in_class])]
