@@ -127,8 +127,10 @@ def kde_args(study, dataset: str, name: str) -> str:
 
 def kde_ptm_dir(study, zoo_root: str, dataset: str, name: str) -> str:
     """The zoo folder of the PTM whose embedding the KDE weights use (the dataset's own zoo)."""
+    from ddstudy.zoo.store import init_dir
+
     kde = study.kde_config(f"{dataset}/{name}")
-    return f"{zoo_root}/{dataset}/{kde.arch}/init{kde.init}"
+    return str(init_dir(zoo_root, dataset, kde.arch, kde.init))
 
 
 def weights_inputs(study, weights_dir: str, dataset: str, set_name: str) -> list[str]:

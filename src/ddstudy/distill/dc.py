@@ -30,7 +30,7 @@ from ddstudy.distill.matching import get_loops, match_loss
 from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.knobs import knob
 from ddstudy.models import has_batchnorm
-from ddstudy.training import train_epoch
+from ddstudy.training import batch_loss, train_epoch
 
 BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
 
@@ -129,7 +129,7 @@ def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch
             grads.append([g.detach() for g in torch.autograd.grad(loss_group, parameters, retain_graph=retain)])
         return grads
     w = class_statistic_weights(mode, ctx.pool.weights, index).float()
-    loss_real = (w * F.cross_entropy(output.float(), target, reduction="none")).sum() / w.sum()
+    loss_real = batch_loss(output.float(), target, w)
     return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
 
 

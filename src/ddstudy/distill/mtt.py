@@ -141,7 +141,8 @@ class TrajectoryMatching:
     # -- set-up -----------------------------------------------------------------------------------------------
     def prepare(self, ctx: DistillContext) -> None:
         config: MTTConfig = ctx.config
-        self.zoo = ctx.zoo_root / zoo_block(config.expert_zoo or ctx.dataset, config.model, config.debias)
+        self.block = zoo_block(config.expert_zoo or ctx.dataset, config.model, config.debias)
+        self.zoo = ctx.zoo_root / self.block
         missing = [
             f"init{i}/epoch{e}"
             for i in config.expert_inits()
@@ -255,10 +256,9 @@ class TrajectoryMatching:
 
     def meta(self, ctx: DistillContext) -> dict:
         config: MTTConfig = ctx.config
-        block = zoo_block(config.expert_zoo or ctx.dataset, config.model, config.debias)
         return {
             "syn_lr": float(self.syn_lr.detach()),
-            "experts": f"{block}/init{config.first_expert}..{config.first_expert + config.experts - 1}",
+            "experts": f"{self.block}/init{config.first_expert}..{config.first_expert + config.experts - 1}",
         } | ({"experts_weighting": self.weighting} if self.weighting else {})
 
 
