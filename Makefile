@@ -12,9 +12,16 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES  ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint bench dry-run clean-venv fashion-mnist pull push restamp
+.PHONY: setup stage-dirs demo test lint bench dry-run clean-venv fashion-mnist pull push restamp
 
-setup: $(STAMP) fashion-mnist
+# The stage folders DVC's stages pass to each other (empty until the pipeline fills them): with them in place
+# `dvc repro --dry` and `dvc status` work in a fresh clone (DVC cannot hash a dependency folder that is absent).
+STAGE_DIRS := data/datasets zoo weights synthetic metrics
+
+setup: $(STAMP) fashion-mnist stage-dirs
+
+stage-dirs:
+	@mkdir -p $(STAGE_DIRS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

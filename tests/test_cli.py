@@ -363,6 +363,9 @@ def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
     result = run_cli(*evaluate, "--epochs", "0", "--out", tmp_path / "m.json")
     assert result.returncode == 2 and "eval epochs must be ≥ 1, got 0" in result.stderr
     result = run_cli(*evaluate, "--epochs", "1", "--out", syn)
+    assert result.returncode == 2 and "is the --synthetic this command reads" in result.stderr
+    (tmp_path / "a-folder").mkdir()
+    result = run_cli(*evaluate, "--epochs", "1", "--out", tmp_path / "a-folder")
     assert result.returncode == 2 and "is a folder, not a file" in result.stderr
 
     root = Path(__file__).parents[1]

@@ -5,6 +5,7 @@ Snakemake and DVC with nothing to rerun; a changed evaluation setting afterwards
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import yaml
 
 from tests.workflow_support import (
     DVC,
+    REPO,
     add_zoo,
     commit,
     edit_params,
@@ -133,3 +135,23 @@ def test_pull_without_a_remote_says_what_to_do(tmp_path):
     code, log = run_bounded(["bash", "workflow/scripts/pull.sh"], repo, timeout=60)
     assert code == 1 and "does not exist yet: run `make push`" in log and "dvc remote modify --local shared" in log
     assert len(log.strip().splitlines()) == 1
+
+
+def test_fresh_clone_dry_run_and_status(tmp_path):
+    """Right after `git clone` + the setup's stage folders (`make stage-dirs`), DVC plans the whole pipeline: `dvc
+    repro --dry` names the five Snakemake commands, `dvc status` every stage, and `dvc metrics show` prints one line
+    per table row (the committed results/metrics/ folder)."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=300)
+    if not (clone / "dvc.yaml").is_file():
+        pytest.skip("the repository under test is not a git checkout with dvc.yaml")
+    run_ok(["make", "-s", "stage-dirs"], clone, timeout=60)
+    dry = dvc(clone, "repro", "--dry")
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in dry, dry[-2000:]
+    status = dvc(clone, "status")
+    assert all(f"{stage}:" in status for stage in STAGES), status
+    shown = dvc(clone, "metrics", "show").splitlines()
+    rows = len(list((clone / "results" / "metrics").rglob("*.json")))
+    assert rows and len(shown) >= rows and max(len(line) for line in shown) < 400
+    assert not any((clone / d).iterdir() for d in ("data/datasets", "zoo", "weights", "synthetic", "metrics"))

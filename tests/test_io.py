@@ -50,13 +50,22 @@ def test_contract_violations(tmp_path):
 
 
 def test_prune_stale_keeps_only_listed_files(tmp_path):
+    import matplotlib
+
     from ddstudy.io import prune_stale
 
-    for name in ("a-by-ratio.png", "b-by-ratio.png", "notes.txt"):
-        (tmp_path / name).write_text("x")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ddstudy.io import save_figure
+
+    for name in ("a-by-ratio.png", "b-by-ratio.png"):
+        save_figure(plt.figure(figsize=(1, 1)), tmp_path / name)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "c-by-ratio.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG ddstudy did not draw: never deleted
     removed = prune_stale(tmp_path, "*-by-ratio.png", [tmp_path / "a-by-ratio.png"])
     assert [p.name for p in removed] == ["b-by-ratio.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-by-ratio.png", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-by-ratio.png", "c-by-ratio.png", "notes.txt"]
 
 
 @pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from ddstudy.errors import DDStudyError
-from ddstudy.knobs import add_flags, comma_list, from_args
+from ddstudy.knobs import SEED_MAX, add_flags, bounded, comma_list, from_args
 
 log = logging.getLogger("ddstudy")
 
@@ -85,6 +86,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 def cmd_data_show(args: argparse.Namespace) -> int:
     from ddstudy.data.store import load_variant
+    from ddstudy.outputs import FIGURE, claim_output
     from ddstudy.report.samples import plot_variant_samples
 
     variant = load_variant(args.dir)
@@ -102,18 +104,21 @@ def cmd_data_show(args: argparse.Namespace) -> int:
         print(line + f" sha256={meta['sha256'][split + '.npz'][:12]}…")
     # Not results/figures/datasets/: that folder is the pipeline's (a DVC output); an ad-hoc look would dirty it.
     png = Path(args.png) if args.png else Path("results/figures/samples") / f"{meta['name']}-samples.png"
-    plot_variant_samples(variant, png, per_class=args.per_class)
+    with claim_output(png, FIGURE, {"dir": args.dir}, "--png"):
+        plot_variant_samples(variant, png, per_class=args.per_class)
     print(f"  sample grid  {png}")
     return 0
 
 
 def cmd_data_figures(args: argparse.Namespace) -> int:
     from ddstudy.io import prune_stale
+    from ddstudy.outputs import FIGURE_FOLDER, claim_output
     from ddstudy.params import load_study
     from ddstudy.report.samples import write_dataset_figures
 
     study = load_study(args.params, args.grid)
-    written = write_dataset_figures(study, args.datasets_dir, args.out)
+    with claim_output(args.out, FIGURE_FOLDER, {"--datasets-dir": args.datasets_dir}):
+        written = write_dataset_figures(study, args.datasets_dir, args.out)
     for path in written:
         print(path)
     for pattern in ("*-by-ratio.png", "*-by-severity.png"):
@@ -183,24 +188,33 @@ def _accel(args: argparse.Namespace):
 
 def _torch_device(args: argparse.Namespace):
     """Apply ``--threads`` and resolve ``--device`` (auto: CUDA when present) for a training command."""
-    import torch
+    from ddstudy.device import Runtime
 
-    from ddstudy.device import resolve_device
+    return Runtime(**from_args(Runtime, args)).apply()
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return resolve_device(args.device)
+
+def _add_runtime_flags(parser: argparse.ArgumentParser, accel: bool = True) -> None:
+    """``--device``/``--threads`` (and the accel flags) of every training command, defined once (device.Runtime)."""
+    from ddstudy.device import Runtime
+
+    add_flags(parser, Runtime)
+    if accel:
+        add_flags(parser, _accel_settings())
 
 
 def cmd_zoo_train(args: argparse.Namespace) -> int:
     from ddstudy.data.store import load_variant
+    from ddstudy.models import check_model_name
     from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_models
 
     config = ZooTrainConfig(**from_args(ZooTrainConfig, args))
-    dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     inits = args.init
     if len(inits) != len(args.out):
         raise DDStudyError(f"--init names {len(inits)} init(s) but --out {len(args.out)} folder(s); give one each")
+    if len(set(inits)) != len(inits):
+        raise DDStudyError(f"--init {','.join(map(str, inits))}: trained together, the inits must be distinct")
+    check_model_name(args.arch)
+    dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
     runs = train_zoo_models(
         jobs, args.dataset_dir, args.out, config, _torch_device(args), accel=_accel(args),
@@ -224,14 +238,19 @@ def cmd_zoo_index(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo_report(args: argparse.Namespace) -> int:
-    from ddstudy.io import prune_stale, write_csv
+    from ddstudy.io import prune_stale
+    from ddstudy.outputs import FIGURE_FOLDER, check_output, claim_output
     from ddstudy.params import load_study
     from ddstudy.report.zoo import plot_zoo_accuracy, zoo_figure_path, zoo_frame
 
     study = load_study(args.params, args.grid)
-    frame = zoo_frame(args.zoo_root or study.zoo_root, list(study.zoo_datasets))
-    print(write_csv(frame, args.table))
-    written = [plot_zoo_accuracy(frame, d, zoo_figure_path(args.figures, d)) for d in study.zoo_datasets]
+    zoo_root = args.zoo_root or study.zoo_root
+    frame = zoo_frame(zoo_root, list(study.zoo_datasets))
+    inputs = {"--zoo-root": zoo_root}
+    check_output(args.figures, FIGURE_FOLDER, inputs, "--figures")
+    print(_write_table(frame, args.table, "zoo", inputs, "--table"))
+    with claim_output(args.figures, FIGURE_FOLDER, inputs, "--figures"):
+        written = [plot_zoo_accuracy(frame, d, zoo_figure_path(args.figures, d)) for d in study.zoo_datasets]
     for path in written:
         print(path)
     for path in prune_stale(args.figures, "*-accuracy-by-epoch.png", written):
@@ -270,12 +289,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def cmd_debias_weights(args: argparse.Namespace) -> int:
     from ddstudy.distill.debias import compute_kde_weights
-    from ddstudy.io import check_writable_target
     from ddstudy.weighting import KdeConfig
 
     config = KdeConfig(**from_args(KdeConfig, args, prefix="kde-"))
     out = Path(args.out).with_suffix(".npz")
-    check_writable_target(out, kind="file")
     record = compute_kde_weights(args.dataset_dir, args.zoo_root, config, out, _torch_device(args))
     print(
         f"{out}: KDE weights of {record['dataset']} ({config.slug()}); mean weight aligned "
@@ -287,15 +304,17 @@ def cmd_debias_weights(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ddstudy.distill.run import load_synthetic
     from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
-    from ddstudy.io import check_writable_target
+    from ddstudy.evaluate.record import METRICS_FILE
+    from ddstudy.outputs import claim_output
 
     config = EvalConfig(**from_args(EvalConfig, args))
-    check_writable_target(args.out, kind="file")
-    images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
-    record = evaluate_synthetic(
-        images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args), _accel(args)
-    )
-    write_metrics(args.out, record)
+    inputs = {"--synthetic": args.synthetic, "--dataset-dir": args.dataset_dir}
+    with claim_output(args.out, METRICS_FILE, inputs) as out:
+        images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
+        record = evaluate_synthetic(
+            images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args), _accel(args)
+        )
+        write_metrics(out, record)
     text = (
         f"{args.out}: {record['cell']} × {args.arch}: {100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f} %"
     )
@@ -308,62 +327,66 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_metrics_is_an_error(frame, problems: list, study, metrics_dir: str) -> None:
-    """A table with no row at all is a failed run, not a result (one line instead of a warning per cell)."""
-    if len(frame) == 0:
-        raise DDStudyError(
-            f"no metrics of grid '{study.grid}' under {metrics_dir}/ ({len(problems)} missing or unreadable); "
-            "run the evaluations first (snakemake evaluations)"
-        )
+def _write_table(frame, out: str, name: str, inputs: dict, flag: str = "--out") -> Path:
+    """Write a report table to ``out``: new, or a ddstudy table of the same kind (its leading columns), never an
+    input; claimed (and locked) before writing."""
+    from ddstudy.io import write_csv
+    from ddstudy.outputs import claim_output, table_kind
+
+    with claim_output(out, table_kind(name, frame.columns), inputs, flag) as path:
+        return write_csv(frame, path)
 
 
 def cmd_report_bias(args: argparse.Namespace) -> int:
-    from ddstudy.io import write_csv
     from ddstudy.params import load_study
-    from ddstudy.report.bias import bias_table, metrics_paths
+    from ddstudy.report.bias import bias_table, metrics_paths, refuse_empty
 
     study = load_study(args.params, args.grid)
     frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
-    _no_metrics_is_an_error(frame, problems, study, args.metrics_dir)
+    refuse_empty(frame.empty, problems, study, args.metrics_dir)
     for problem in problems:
         print(f"ddstudy: warning: {problem}", file=sys.stderr)
-    print(write_csv(frame, args.out))
+    print(_write_table(frame, args.out, "bias", {"--metrics-dir": args.metrics_dir}))
     return 0
 
 
 def cmd_report_ptm(args: argparse.Namespace) -> int:
-    from ddstudy.io import write_csv
+    from ddstudy.outputs import check_output, table_kind
     from ddstudy.params import load_study
-    from ddstudy.report.bias import metrics_paths
+    from ddstudy.report.bias import metrics_paths, refuse_empty
     from ddstudy.report.ptm import ptm_tables
 
     study = load_study(args.params, args.grid)
     frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))
-    _no_metrics_is_an_error(frame, problems, study, args.metrics_dir)
+    refuse_empty(frame.empty, problems, study, args.metrics_dir)
     for problem in problems:
         print(f"ddstudy: warning: {problem}", file=sys.stderr)
-    print(write_csv(frame, args.out))
-    print(write_csv(cross, args.cross_arch))
+    inputs = {"--metrics-dir": args.metrics_dir}
+    check_output(args.cross_arch, table_kind("cross-architecture", cross.columns), inputs, "--cross-arch")
+    print(_write_table(frame, args.out, "PTM study", inputs))
+    print(_write_table(cross, args.cross_arch, "cross-architecture", inputs, "--cross-arch"))
     return 0
 
 
 def cmd_report_compare(args: argparse.Namespace) -> int:
-    from ddstudy.io import write_csv
     from ddstudy.report.compare import compare_runs, summary
 
     frame = compare_runs(args.metrics_a, args.metrics_b)
     if args.out:
-        print(write_csv(frame, args.out))
+        print(_write_table(frame, args.out, "comparison", {"metrics_a": args.metrics_a, "metrics_b": args.metrics_b}))
     print(summary(frame))
     return 0
 
 
 def cmd_report_all(args: argparse.Namespace) -> int:
+    from ddstudy.outputs import claim_output
     from ddstudy.params import load_study
-    from ddstudy.report.study import write_report
+    from ddstudy.report.study import RESULTS_FOLDER, write_report
 
     study = load_study(args.params, args.grid)
-    written, problems = write_report(study, args.results, args.metrics_dir, args.synthetic_dir)
+    inputs = {"--metrics-dir": args.metrics_dir, "--synthetic-dir": args.synthetic_dir}
+    with claim_output(args.results, RESULTS_FOLDER, inputs, "--results"):
+        written, problems = write_report(study, args.results, args.metrics_dir, args.synthetic_dir)
     for problem in problems:
         print(f"ddstudy: warning: {problem}", file=sys.stderr)
     print(f"{len(written)} files written under {args.results} (index: {args.results}/README.md)")
@@ -436,7 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build = leaf(data, "build", help="build one dataset variant (biased or clean)")
     add_flags(build, _variant_settings())
-    build.add_argument("--workers", type=int, default=2, help="processes for the corruption bias (default 2)")
+    build.add_argument(
+        "--workers", type=bounded(int, 1), default=2, help="processes for the corruption bias (default 2)"
+    )
     build.add_argument("--out", help="output folder (default data/datasets/<canonical name>)")
     _add_source_args(build)
     build.set_defaults(func=cmd_data_build)
@@ -444,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = leaf(data, "show", help="print a variant's meta and write a sample-grid PNG")
     show.add_argument("dir", help="variant folder")
     show.add_argument("--png", help="output PNG (default results/figures/samples/<name>-samples.png, git-ignored)")
-    show.add_argument("--per-class", type=int, default=8)
+    show.add_argument("--per-class", type=bounded(int, 1), default=8)
     show.set_defaults(func=cmd_data_show)
 
     listing = with_params(leaf(data, "list", help="list the active grid's dataset variants"))
@@ -471,12 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_train.add_argument(
         "--out", required=True, nargs="+", help="output folder per init (zoo/<dataset>/<arch>/init<i>)"
     )
-    zoo_train.add_argument("--seed", type=int, default=42, help="grid seed (default 42)")
+    zoo_train.add_argument("--seed", type=bounded(int, 0, SEED_MAX), default=42, help="grid seed (default 42)")
     add_flags(zoo_train, _zoo_settings())
     zoo_train.add_argument("--sample-weights", help="KDE weights artifact (`ddstudy debias weights`) for --debias kde")
-    zoo_train.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
-    zoo_train.add_argument("--threads", type=int, help="torch CPU threads")
-    add_flags(zoo_train, _accel_settings())
+    _add_runtime_flags(zoo_train)
     zoo_train.set_defaults(func=cmd_zoo_train)
     zoo_index = leaf(zoo, "index", help="write <zoo-root>/<dataset>/index.json")
     zoo_index.add_argument("--zoo-root", default="zoo")
@@ -502,9 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(clom, _clom_settings(), prefix="clom-", defaults=False)
     clom.add_argument("--zoo-root", default="zoo", help="where the PTMs (and MTT's experts) are (default zoo)")
     distill.add_argument("--sample-weights", help="KDE weights artifact (`ddstudy debias weights`) for --debias kde")
-    distill.add_argument("--device", default="auto")
-    distill.add_argument("--threads", type=int)
-    add_flags(distill, _accel_settings())
+    _add_runtime_flags(distill)
     distill.set_defaults(func=cmd_distill)
 
     debias = commands.add_parser("debias", help="bias mitigation artifacts").add_subparsers(
@@ -515,8 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument("--zoo-root", default="zoo", help="where its embedding PTM is (default zoo)")
     weights.add_argument("--out", required=True, help="weights file (.npz; a .json with its record beside it)")
     add_flags(weights, _kde_settings(), prefix="kde-")
-    weights.add_argument("--device", default="auto")
-    weights.add_argument("--threads", type=int)
+    _add_runtime_flags(weights, accel=False)
     weights.set_defaults(func=cmd_debias_weights)
 
     evaluate = leaf(commands, "evaluate", help="evaluate a synthetic set with fresh networks of one architecture")
@@ -525,9 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--arch", required=True, help="evaluation architecture")
     evaluate.add_argument("--out", required=True, help="metrics JSON")
     add_flags(evaluate, _eval_settings())
-    evaluate.add_argument("--device", default="auto")
-    evaluate.add_argument("--threads", type=int)
-    add_flags(evaluate, _accel_settings())
+    _add_runtime_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     report = commands.add_parser("report", help="aggregate results").add_subparsers(dest="action", required=True)
@@ -545,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_compare.add_argument("metrics_b", help="metrics folder of run B")
     report_compare.add_argument("--out", help="CSV with every cell (optional)")
     report_compare.set_defaults(func=cmd_report_compare)
-    report_all = with_params(leaf(report, "all", help="every table, figure, metrics.json and README index"))
+    report_all = with_params(leaf(report, "all", help="every table, figure, metrics/ and README index"))
     report_all.add_argument("--results", default="results")
     report_all.add_argument("--metrics-dir", default="metrics")
     report_all.add_argument("--synthetic-dir", default="synthetic")
@@ -563,8 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench_nets)
     bench_kinds = bench.add_subparsers(dest="what")
     bench_data = leaf(bench_kinds, "data", help="time building one 60k-sample variant of each bias kind")
-    bench_data.add_argument("--n-images", type=int, default=60000)
-    bench_data.add_argument("--workers", type=int, default=2)
+    bench_data.add_argument("--n-images", type=bounded(int, 1), default=60000)
+    bench_data.add_argument("--workers", type=bounded(int, 1), default=2)
     bench_data.add_argument("--fashion-mnist-dir")
     bench_data.set_defaults(func=cmd_bench)
     return parser
@@ -572,20 +590,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a bad flag (one line already printed), --help or --version: the exit code
+        return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return code
     except DDStudyError as err:
         print(f"ddstudy: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ddstudy: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ddstudy data list | head`): stop quietly with the status a shell expects of a
+        # program ended by SIGPIPE (128 + 13), and keep Python from complaining about stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

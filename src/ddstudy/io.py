@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -25,6 +26,9 @@ from typing import Any
 import numpy as np
 
 from ddstudy.errors import DDStudyError
+from ddstudy.outputs import FIGURE_SOFTWARE, is_ddstudy_figure
+
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
@@ -40,23 +44,6 @@ def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read it is to set it; put it back at once
     os.umask(mask)
     return mask
-
-
-def check_writable_target(path: str | os.PathLike, kind: str = "folder") -> Path:
-    """Refuse an output path before any work: not an existing entry of the other kind, and its folder creatable
-    and writable (probed by creating a file there, since permission bits do not tell root about ``/proc``)."""
-    path = Path(path)
-    if path.exists() and (path.is_dir() != (kind == "folder")):
-        other = "a file" if kind == "folder" else "a folder"
-        raise DDStudyError(f"--out {path}: is {other}, not a {kind}; choose another path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise DDStudyError(f"--out {path}: cannot write there ({err.strerror}); choose a writable location") from None
-    return path
 
 
 @contextlib.contextmanager
@@ -169,23 +156,33 @@ def load_npz(path: str | os.PathLike, required: Mapping[str, tuple[str, int]] | 
 
 
 def publish_directory(staging: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Move a finished staging folder into place in one rename (replacing an old ``target`` as a whole)."""
+    """Move a finished staging folder into place: an old ``target`` (already claimed as ours, see
+    :mod:`ddstudy.outputs`) is renamed aside first and removed after, so readers see the old folder or the new one."""
     staging, target = Path(staging), Path(target)
-    if target.exists():
-        shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.replace(target, old / "previous")
     os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def prune_stale(folder: str | os.PathLike, pattern: str, keep: list[str | os.PathLike]) -> list[Path]:
-    """Delete generated files matching ``pattern`` in ``folder`` that are not in ``keep`` (e.g. the figures of a
-    grid that is no longer active), so an output folder holds exactly what the current run produced."""
+    """Delete figures matching ``pattern`` in ``folder`` that are not in ``keep`` (e.g. the figures of a grid that
+    is no longer active), so an output folder holds exactly what the current run produced. Only figures ddstudy
+    drew are deleted (:func:`ddstudy.outputs.is_ddstudy_figure`); anything else is left where it is, with a warning."""
     keep_set = {Path(p).resolve() for p in keep}
     removed = []
     for path in Path(folder).glob(pattern):
-        if path.resolve() not in keep_set:
-            path.unlink()
-            removed.append(path)
+        if path.resolve() in keep_set:
+            continue
+        if not is_ddstudy_figure(path):
+            log.warning("%s: left in place (matches %s but is not a figure ddstudy drew)", path, pattern)
+            continue
+        path.unlink()
+        removed.append(path)
     return removed
 
 
@@ -217,12 +214,19 @@ def load_tensors(path: Path, expected_sha256: str | None = None) -> dict:
 
 def save_figure(fig, path: str | Path, dpi: int = 110, tight: bool = False) -> Path:
     """Save a matplotlib figure as PNG atomically and close it (matplotlib's PNG output is byte-stable for a given
-    figure)."""
+    figure). The PNG's ``Software`` text says ddstudy: that is how a later run knows the file is its own to replace
+    or prune; an existing file at ``path`` that ddstudy did not draw is refused, never overwritten."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    if path.exists() and not is_ddstudy_figure(path):
+        plt.close(fig)
+        raise DDStudyError(f"{path} exists and is not a figure made by ddstudy; choose a new path or remove it")
     with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+        fig.savefig(
+            handle, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+            metadata={"Software": FIGURE_SOFTWARE},
+        )  # fmt: skip
     plt.close(fig)
     return path
 

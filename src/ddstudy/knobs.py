@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -18,12 +19,71 @@ from dataclasses import MISSING, field
 
 from ddstudy.errors import DDStudyError
 
+SEED_MAX = 2**63 - 1  # every seed is a non-negative 63-bit integer (what ddstudy.seeding.derive_seed makes)
 
-def knob(default=MISSING, help: str = "", choices: Iterable[str] | None = None, flag: bool = True):  # noqa: A002
-    """A settings field: its default, a one-line help for ``--help`` and, for strings, the allowed values.
+
+def knob(
+    default=MISSING,
+    help: str = "",  # noqa: A002
+    choices: Iterable[str] | None = None,
+    flag: bool = True,
+    minimum: float | None = None,
+    maximum: float | None = None,
+):
+    """A settings field: its default, a one-line help for ``--help``, for strings the allowed values, for numbers
+    the allowed range (checked by the CLI's parser, written into the params schema, and by :func:`check_ranges`).
     ``flag=False``: not a command-line knob (set by the program, e.g. a method's name)."""
-    metadata = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag}
+    metadata = {
+        "help": help, "choices": tuple(choices) if choices else None, "flag": flag, "minimum": minimum,
+        "maximum": maximum,
+    }  # fmt: skip
     return field(default=default, metadata=metadata)
+
+
+def seed_knob(default: int, help: str):  # noqa: A002
+    """A seed field: a non-negative integer the random generators accept (0 … 2⁶³−1)."""
+    return knob(default, help, minimum=0, maximum=SEED_MAX)
+
+
+def range_text(minimum, maximum) -> str:
+    if minimum is not None and maximum is not None:
+        return f"in [{minimum:g}, {maximum:g}]" if maximum < 1e15 else f"in [{minimum:g}, 2^63-1]"
+    return f"≥ {minimum:g}" if minimum is not None else f"≤ {maximum:g}"
+
+
+def out_of_range(value, minimum, maximum) -> bool:
+    return (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+
+
+def bounded(kind: type, minimum=None, maximum=None):
+    """An argparse ``type``: a number of ``kind`` within [minimum, maximum], else one line saying the range."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got '{text}'") from None
+        if not math.isfinite(value):  # NaN passes every range test; no setting means infinity
+            raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+        if out_of_range(value, minimum, maximum):
+            raise argparse.ArgumentTypeError(f"must be {range_text(minimum, maximum)}, got {text}")
+        return value
+
+    return parse
+
+
+def check_ranges(instance, where: str = "") -> None:
+    """Refuse a settings instance whose numeric fields lie outside their knob's range (library callers and params
+    meet the same bounds as the command line); NaN is refused for every float field."""
+    for item in dataclasses.fields(instance):
+        low, high = item.metadata.get("minimum"), item.metadata.get("maximum")
+        value = getattr(instance, item.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if not math.isfinite(v) or out_of_range(v, low, high):
+                shown = "a finite number" if not math.isfinite(v) else range_text(low, high)
+                raise DDStudyError(f"{where}{item.name} must be {shown}, got {v}")
 
 
 def flag_fields(cls) -> list[dataclasses.Field]:
@@ -46,25 +106,21 @@ def flag_name(name: str, prefix: str = "") -> str:
     return f"--{prefix}{name.replace('_', '-')}"
 
 
-def comma_list(kind: type, flag: str):
-    """An argparse ``type``: ``1,2,3`` → a tuple of ``kind``; anything else one line naming what was expected."""
+def comma_list(kind: type, flag: str, minimum=None, maximum=None):
+    """An argparse ``type``: ``1,2,3`` → a tuple of ``kind`` (each within the range when one is given); anything
+    else one line naming what was expected."""
 
     def parse(text: str) -> tuple:
         try:
-            return tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+            values = tuple(kind(v.strip()) for v in text.split(",") if v.strip())
         except ValueError:
             what = {int: "integers", float: "numbers"}.get(kind, "values")
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got '{text}'") from None
-
-    return parse
-
-
-def _parse_scalar(kind: type, flag: str):
-    def parse(text: str):
-        try:
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got '{text}'") from None
+        if kind in (int, float):
+            check = bounded(kind, minimum, maximum)
+            for value in values:
+                check(str(value))
+        return values
 
     return parse
 
@@ -103,10 +159,11 @@ def add_flags(
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             continue
+        low, high = item.metadata.get("minimum"), item.metadata.get("maximum")
         if is_tuple:
-            kwargs["type"] = comma_list(kind, flag)
+            kwargs["type"] = comma_list(kind, flag, low, high)
         elif kind in (int, float):
-            kwargs["type"] = _parse_scalar(kind, flag)
+            kwargs["type"] = bounded(kind, low, high)
         if item.metadata.get("choices") and not is_tuple:
             kwargs["choices"] = item.metadata["choices"]
         if optional or (not defaults and kind is not str):  # a flag shared by classes: one may take None
@@ -175,6 +232,9 @@ def json_schema(cls, omit: Iterable[str] = ()) -> dict:
             continue
         kind, optional, is_tuple = _kind(cls, item)
         entry: dict = {"type": names.get(kind, "string")}
+        for bound in ("minimum", "maximum"):
+            if item.metadata.get(bound) is not None:
+                entry[bound] = item.metadata[bound]
         if item.metadata.get("choices"):
             entry = {"enum": list(item.metadata["choices"])}
         if is_tuple:

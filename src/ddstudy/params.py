@@ -21,13 +21,14 @@ from ddstudy.accel import Accel
 from ddstudy.cost import CostModel
 from ddstudy.data.build import BIASES, VariantSpec
 from ddstudy.data.sources import SOURCES, SourceOptions
+from ddstudy.device import Runtime
 from ddstudy.distill.clom import ClomConfig
 from ddstudy.distill.registry import DISTILLING, METHODS, method_config, method_spec
 from ddstudy.distill.run import set_name
 from ddstudy.distill.settings import MethodConfig, RealBatchConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
-from ddstudy.knobs import build, json_schema
+from ddstudy.knobs import SEED_MAX, build, json_schema
 from ddstudy.models import check_model_name
 from ddstudy.weighting import DEBIAS_MODES, KdeConfig
 from ddstudy.zoo.store import zoo_block
@@ -72,6 +73,11 @@ def load_schema() -> dict:
     group = defs["dataset_group"]["properties"]
     group["source"]["enum"] = sorted(SOURCES)
     group["bias"]["enum"] = list(BIASES)
+    # Ranges the command line applies too (one definition each): threads per job, seeds.
+    threads = json_schema(Runtime)["properties"]["threads"]["anyOf"][0]
+    for stage in schema["properties"]["threads"]["properties"].values():
+        stage.update({k: v for k, v in threads.items() if k in ("minimum", "maximum")})
+    grid["seed"].update(minimum=0, maximum=SEED_MAX)
     return schema
 
 
@@ -80,17 +86,46 @@ def schema_defaults(key: str) -> dict:
     return {name: spec["default"] for name, spec in load_schema()["properties"][key]["properties"].items()}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (plain YAML keeps the last silently: a second
+    ``grid:`` would switch the study without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' given twice (first at line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_error(path: Path, err: yaml.YAMLError) -> str:
+    """One line naming where the YAML is broken: the line of the construct that is left open (an unclosed bracket
+    or quote, where the mistake is) beside the line where the parser noticed it."""
+    problem = getattr(err, "problem", None) or "invalid YAML"
+    mark, context = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+    if mark is None:
+        return f"{path}: invalid YAML ({problem}); fix the syntax"
+    if context is not None and context.line != mark.line and getattr(err, "context", None):
+        return (
+            f"{path}: invalid YAML at line {context.line + 1} ({err.context} there is not closed: {problem} at line "
+            f"{mark.line + 1}); fix the syntax"
+        )
+    return f"{path}: invalid YAML at line {mark.line + 1} ({problem}); fix the syntax"
+
+
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
-    """Read params.yaml (safe YAML only); a missing or malformed file is a one-line error."""
+    """Read params.yaml (safe YAML only, a key given twice refused); a missing or malformed file is one line."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise DDStudyError(f"{path}: params file not found; run from the repository root or pass --params") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise DDStudyError(f"{path}: invalid YAML{where}; fix the syntax") from None
+        raise DDStudyError(_yaml_error(path, err)) from None
     if not isinstance(params, dict):
         raise DDStudyError(f"{path}: expected a mapping at the top level")
     return params

@@ -102,14 +102,42 @@ def kde_weights(
     return weights, density, widths
 
 
+def check_weights_flag(mode: str, weights_path: str | Path | None) -> None:
+    """``--sample-weights`` goes with ``--debias kde`` and nothing else: refused before any work, both ways."""
+    if mode not in DEBIAS_MODES:
+        raise DDStudyError(f"unknown debias mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}")
+    if weights_path is not None and mode != "kde":
+        raise DDStudyError(
+            f"--sample-weights is read only with --debias kde (here: {mode}); drop it or add --debias kde"
+        )
+    if weights_path is None and mode == "kde":
+        raise DDStudyError("debias kde needs --sample-weights (the `ddstudy debias weights` artifact)")
+    if weights_path is not None:
+        given = Path(weights_path)
+        if given.is_dir():
+            raise DDStudyError(
+                f"--sample-weights {given} is a folder, not a KDE weights file (<name>.npz with its <name>.json, "
+                "from `ddstudy debias weights`)"
+            )
+        if not given.with_suffix(".npz").is_file():
+            raise DDStudyError(
+                f"--sample-weights {given}: {given.with_suffix('.npz')} not found; make it with "
+                "`ddstudy debias weights` (rule kde_weights)"
+            )
+
+
 def load_kde_weights(path: str | Path, dataset_sha256: dict) -> tuple[np.ndarray, dict]:
     """(weights, record) of a weights artifact made for this dataset variant (checked by hash)."""
+    check_weights_flag("kde", path)
     path = Path(path).with_suffix(".npz")
     record_path = path.with_suffix(".json")
-    if not path.is_file() or not record_path.is_file():
-        raise DDStudyError(f"{path}: KDE weights not found; make them with `ddstudy debias weights` (rule kde_weights)")
-    record = read_json(record_path)
-    if record["dataset_sha256"] != dataset_sha256:
+    record = read_json(record_path) if record_path.is_file() else None
+    if not isinstance(record, dict) or record.get("mode") != "kde" or "weights_sha256" not in record:
+        raise DDStudyError(
+            f"{path} is not a KDE weights artifact (its {record_path.name} is missing or is no KDE record); make "
+            "it with `ddstudy debias weights`"
+        )
+    if record.get("dataset_sha256") != dataset_sha256:
         raise DDStudyError(f"{path}: weights of another dataset variant (sha256 differs); recompute them")
     if sha256_file(path) != record["weights_sha256"]:
         raise DDStudyError(f"{path}: sha256 differs from its JSON; recompute the weights")
@@ -122,15 +150,12 @@ def sample_weights(
     """A dataset variant's per-sample weights for ``mode`` (None for ``none``/``fairdd``, whose shares depend on
     the sampled batch) and what a meta records about them; refused before any work when the mode cannot run.
     ``meta``: the variant's ``meta.json`` (its name and hashes)."""
-    if mode not in DEBIAS_MODES:
-        raise DDStudyError(f"unknown debias mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}")
+    check_weights_flag(mode, weights_path)
     if mode == "none":
         return None, None
     if not bool((np.asarray(attrs) >= 0).any()):
         raise DDStudyError(f"debias {mode} needs bias attributes; {meta['name']} has none (a clean set)")
     if mode == "kde":
-        if weights_path is None:
-            raise DDStudyError("debias kde needs --sample-weights (the `ddstudy debias weights` artifact)")
         weights, record = load_kde_weights(weights_path, meta["sha256"])
         return weights, {"mode": mode, "kde": record["kde"], "weights_sha256": record["weights_sha256"]}
     if mode == "oracle":

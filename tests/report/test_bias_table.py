@@ -9,6 +9,7 @@ from ddstudy.report.bias import BIAS_COLUMNS, bias_table
 
 def record(method, ipc, acc, aligned=None):
     return {
+        "cell": f"d/{method}_ipc{ipc}",
         "dataset": "d",
         "bias": "color",
         "ratio": 0.5,

@@ -11,7 +11,8 @@ from ddstudy.report.compare import compare_runs, summary
 def _write(folder, cell, mean, std, precision):
     path = folder / cell / "ConvNet.json"
     path.parent.mkdir(parents=True)
-    record = {"cell": cell, "eval_arch": "ConvNet", "method": "dm", "acc_mean": mean, "acc_std": std}
+    record = {"cell": cell, "dataset": cell.split("/")[0], "eval_arch": "ConvNet", "method": "dm", "acc_mean": mean}
+    record |= {"acc_std": std, "n_runs": 2}
     path.write_text(json.dumps(record | {"accel": {"compile": False, "precision": precision}}))
 
 

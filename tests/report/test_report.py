@@ -1,6 +1,7 @@
 """`ddstudy report`: Markdown tables from hand-made metrics, every figure function, the README index."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -103,12 +104,12 @@ def test_write_report_outputs_and_index(populated):
     files, problems = write_report(study, results, root / "metrics", root / "synthetic")
     assert problems and all(p.startswith(str(root)) for p in problems)
     names = {p.relative_to(results).as_posix() for p in files}
-    assert {"tables/bias_study.md", "tables/zoo.md", "metrics.json", "README.md"} <= names
+    assert {"tables/bias_study.md", "tables/zoo.md", "metrics/zoo/d/LeNet.json", "README.md"} <= names
     assert any(n.endswith("-acc-by-ratio.png") for n in names)
     assert any(n.endswith("-heatmap.png") for n in names)  # two severities × two ratios
     assert any(n.endswith("-aligned-vs-conflicting.png") for n in names)
-    metrics = json.loads((results / "metrics.json").read_text())
-    assert len(metrics["bias_study"]) == written and metrics["zoo"]["d/LeNet"]["test_acc_mean"] == pytest.approx(0.55)
+    assert len(list((results / "metrics" / "bias_study").rglob("*.json"))) == written
+    assert json.loads((results / "metrics/zoo/d/LeNet.json").read_text())["test_acc_mean"] == pytest.approx(0.55)
     index = (results / "README.md").read_text()
     present = sorted(
         p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file() and p.name != "README.md"
@@ -116,10 +117,14 @@ def test_write_report_outputs_and_index(populated):
     listed = sorted(line.split("](")[1].split(")")[0] for line in index.splitlines() if line.startswith("| ["))
     assert listed == present
     assert "grid **t**" in index and "Metrics left out" in index
-    # a stale figure of another grid disappears on the next run
-    (results / "figures" / "bias" / "old-grid.png").write_bytes(b"x")
+    # a stale figure of another grid disappears on the next run; a file ddstudy did not draw stays
+    shutil.copy(next((results / "figures" / "bias").glob("*.png")), results / "figures" / "bias" / "old-grid.png")
+    (results / "figures" / "bias" / "mine.png").write_bytes(b"x")
+    (results / "metrics" / "bias_study" / "old.json").write_text("{}")
     write_report(study, results, root / "metrics", root / "synthetic")
     assert not (results / "figures" / "bias" / "old-grid.png").exists()
+    assert (results / "figures" / "bias" / "mine.png").read_bytes() == b"x"
+    assert not (results / "metrics" / "bias_study" / "old.json").exists()
 
 
 def test_every_figure_function_writes_a_png(tmp_path):

@@ -221,7 +221,7 @@ def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):
                 torch.testing.assert_close(stacked[key], value, rtol=1e-3, atol=1e-4)
             test = json.loads((outs[init] / f"epoch{epoch}.json").read_text())["test"]
             assert test["acc"] == pytest.approx(alone[init]["history"][epoch - 1]["test"]["acc"], abs=0.01)
-    assert not (tmp_path / "LeNet" / ".LeNet-inits.partial").exists()
+    assert not (tmp_path / "LeNet" / ".init0+init1.partial").exists()
 
     def kill(epoch):
         if epoch == 2:
@@ -230,7 +230,7 @@ def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):
     resumed_outs = [tmp_path / "again" / f"init{init}" for init in (0, 1)]
     with pytest.raises(KeyboardInterrupt):
         train_zoo_models(jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=kill)
-    assert (tmp_path / "again" / ".LeNet-inits.partial" / "resume.json").is_file()
+    assert (tmp_path / "again" / ".init0+init1.partial" / "resume.json").is_file()
     seen = []
     resumed = train_zoo_models(
         jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=seen.append

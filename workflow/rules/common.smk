@@ -4,7 +4,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from ddstudy.params import study_from_params
+from ddstudy.params import load_params, study_from_params
 from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
@@ -33,6 +33,8 @@ from ddstudy.workflow import (
 )
 
 try:
+    for _file in workflow.configfiles:  # Snakemake's YAML keeps the last of a key given twice; ours refuses it
+        load_params(_file)
     STUDY = study_from_params(config, source="params.yaml (+ --config)")
 except DDStudyError as err:
     raise WorkflowError(str(err)) from None

@@ -1,9 +1,9 @@
-# Report: results/ (Markdown tables, study figures, metrics.json, the README index) from the metrics JSONs.
+# Report: results/ (Markdown tables, study figures, metrics/, the README index) from the metrics JSONs.
 import os
 
 
 rule report:
-    """results/: Markdown tables, study figures, metrics.json (DVC metrics) and the README index."""
+    """results/: Markdown tables, study figures, metrics/ (DVC metrics, a JSON per row) and the README index."""
     input:
         METRICS_FILES,
         DATASET_FIGURES,
@@ -12,7 +12,7 @@ rule report:
         [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
     output:
         index="results/README.md",
-        metrics="results/metrics.json",
+        metrics=directory("results/metrics"),
         tables=[f"{TABLES_DIR}/bias_study.md"]
         + ([f"{TABLES_DIR}/ptm_study.md"] if any(c.clom for c in STUDY.cells) else [])
         + ([f"{TABLES_DIR}/zoo.md"] if STUDY.zoo else [])

@@ -20,10 +20,20 @@ import numpy as np
 import ddstudy
 from ddstudy.data import bias
 from ddstudy.data.biases import BIASES, bias_kind
-from ddstudy.data.sources import SOURCES, SourceData, SourceOptions, Split, load_source, take_per_class
+from ddstudy.data.sources import (
+    SOURCES,
+    SourceData,
+    SourceOptions,
+    Split,
+    load_source,
+    source_folder,
+    take_per_class,
+)
+from ddstudy.data.store import DATASET_VARIANT
 from ddstudy.errors import DDStudyError
-from ddstudy.io import atomic_directory, check_writable_target, save_npz, write_json
-from ddstudy.knobs import knob
+from ddstudy.io import atomic_directory, save_npz, write_json
+from ddstudy.knobs import check_ranges, knob, seed_knob
+from ddstudy.outputs import check_output, claim_output
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +55,7 @@ class VariantSpec:
     bias: str = knob("none", "bias kind (none: the clean source)")
     ratio: float | None = knob(None, "bias-aligned ratio in [0, 1] (biased variants)")
     severity: int | None = knob(None, "bias severity (colour 1-5, corruption 1-4)")
-    seed: int = knob(DEFAULT_SEED, "seed of the colour jitter / corruptions")
+    seed: int = seed_knob(DEFAULT_SEED, "seed of the colour jitter / corruptions")
     test_attrs: str = knob("conflicting", "test attributes: conflicting (reference) | uniform")
     train_per_class: int | None = knob(None, "keep the first N training samples per class (unset: all)")
     test_per_class: int | None = knob(None, "keep the first N test samples per class (unset: all)")
@@ -63,17 +73,24 @@ class VariantSpec:
             if self.ratio is not None or self.severity is not None:
                 raise DDStudyError("--bias none takes no --ratio or --severity; drop them")
         else:
-            if self.ratio is None or not 0.0 <= float(self.ratio) <= 1.0:
-                raise DDStudyError(f"bias-aligned ratio {self.ratio} is outside [0, 1]; use e.g. --ratio 0.95")
             max_severity = bias_kind(self.bias).max_severity
-            if self.severity is None or not 1 <= int(self.severity) <= max_severity:
+            missing = [
+                flag for flag, value in (("--ratio", self.ratio), ("--severity", self.severity)) if value is None
+            ]
+            if missing:
+                raise DDStudyError(
+                    f"--bias {self.bias} needs {' and '.join(missing)} (ratio in [0, 1], severity 1..{max_severity}); "
+                    "e.g. --ratio 0.95 --severity 4"
+                )
+            if not 0.0 <= float(self.ratio) <= 1.0:
+                raise DDStudyError(f"bias-aligned ratio {self.ratio} is outside [0, 1]; use e.g. --ratio 0.95")
+            if not 1 <= int(self.severity) <= max_severity:
                 raise DDStudyError(f"severity {self.severity} is outside 1..{max_severity}; use e.g. --severity 4")
         for key in ("train_per_class", "test_per_class"):
             value = getattr(self, key)
             if value is not None and int(value) < 1:
                 raise DDStudyError(f"{key} must be a positive number of samples, got {value}")
-        if int(self.seed) < 0:
-            raise DDStudyError(f"seed must be a non-negative integer, got {self.seed}")
+        check_ranges(self)
 
     @property
     def name(self) -> str:
@@ -150,12 +167,25 @@ def build_variant(
     workers: int = 1,
     source: SourceData | None = None,
 ) -> dict:
-    """Build ``spec`` into ``out_dir`` atomically and return its meta (also written as ``meta.json``)."""
+    """Build ``spec`` into ``out_dir`` atomically and return its meta (also written as ``meta.json``).
+
+    ``out_dir`` is claimed first (:func:`ddstudy.outputs.claim_output`): new, or a dataset variant ddstudy built,
+    never the folder the source is read from; checked before the source loads."""
     started = time.perf_counter()
-    check_writable_target(out_dir)
+    options = options or SourceOptions()
+    flag = "--fashion-mnist-dir" if spec.source == "fashion-mnist" else "--data-root"
+    inputs = {flag: source_folder(spec.source, options)}
+    check_output(out_dir, DATASET_VARIANT, inputs)
     source = source or load_source(spec.source, options)
     if spec.bias != "none" and bias_kind(spec.bias).grey_source_only and source.train.images.shape[1] != 1:
         raise DDStudyError(f"{spec.bias} bias needs a grey source; '{spec.source}' has 3 channels (use another bias)")
+    with claim_output(out_dir, DATASET_VARIANT, inputs) as out_dir:
+        meta = _build(spec, out_dir, source, workers)
+    log.info("built %s in %.1f s", spec.name, time.perf_counter() - started)
+    return meta
+
+
+def _build(spec: VariantSpec, out_dir: Path, source: SourceData, workers: int) -> dict:
     meta: dict = {
         "name": spec.name,
         "spec": asdict(spec),
@@ -185,5 +215,4 @@ def build_variant(
             meta["sha256"][f"{split_name}.npz"] = save_npz(tmp / f"{split_name}.npz", arrays)
         meta["image_shape"] = list(built.images.shape[1:])
         write_json(tmp / "meta.json", meta)  # no timings inside: same seed, same bytes for every file
-    log.info("built %s in %.1f s", spec.name, time.perf_counter() - started)
     return meta

@@ -13,6 +13,7 @@ Sources resolve through a small registry (no if/elif chain):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -135,19 +136,51 @@ def load_fashion_mnist(options: SourceOptions) -> SourceData:
 
 
 # ---------------------------------------------------------------------------------------------------- torchvision
+def _torchvision_fetch(options: SourceOptions, name: str, where: Path, what: str, make: Callable[[], object]):
+    """Run a torchvision dataset constructor that may download; quiet (torchvision prints each URL it tries), and
+    a failed download (no network, a mirror down) is one line naming what to put where. Folders the attempt
+    created and left empty (``<root>/MNIST/raw``) are removed again."""
+    from urllib.error import URLError
+
+    existed = {p for p in (where, *where.parents) if p.exists()}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return make()
+    except (URLError, OSError, RuntimeError) as err:
+        for folder in sorted(where.rglob("*"), reverse=True) if where.exists() else []:
+            if folder.is_dir() and folder not in existed:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        for folder in (where, *where.parents):
+            if folder not in existed:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        if options.download:
+            reason = getattr(err, "reason", None) or err
+            raise DDStudyError(
+                f"{name}: download failed ({str(reason).splitlines()[0][:120]}); without internet, put {what} "
+                f"in {where} and build again without --download"
+            ) from None
+        raise DDStudyError(
+            f"{name} not found in {where}: put {what} there, or pass --download (needs internet)"
+        ) from None
+
+
 def load_mnist(options: SourceOptions) -> SourceData:
     """MNIST through ``torchvision.datasets.MNIST`` (files under ``<root>/MNIST/raw``), as the reference loads it."""
     from torchvision import datasets
 
+    where = Path(options.root) / TORCHVISION_FOLDERS["mnist"] / "raw"
+    what = "the four MNIST idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…; .gz too)"
     splits = []
     for train in (True, False):
-        try:
-            dataset = datasets.MNIST(str(options.root), train=train, download=options.download)
-        except RuntimeError as err:
-            raise DDStudyError(
-                f"MNIST not found under {options.root}/MNIST/raw ({err}); pass --download (needs internet) "
-                "or copy the four idx files there"
-            ) from None
+        dataset = _torchvision_fetch(
+            options,
+            "MNIST",
+            where,
+            what,
+            lambda train=train: datasets.MNIST(str(options.root), train=train, download=options.download),
+        )
         images = dataset.data.numpy().astype(np.uint8)[:, None, :, :]
         splits.append(Split(images, dataset.targets.numpy().astype(np.int64)))
     return SourceData("mnist", splits[0], splits[1], MNIST_CLASSES)
@@ -187,18 +220,18 @@ def _load_cifar(options: SourceOptions, dataset_cls, name: str) -> list[Split]:
     from torchvision.datasets.utils import check_integrity
 
     folder = options.root / dataset_cls.base_folder
+    what = f"the official python-version batches ({dataset_cls.filename} unpacked)"
     if options.download:
-        dataset_cls(str(options.root), train=True, download=True)
+        _torchvision_fetch(
+            options, name, folder, what, lambda: dataset_cls(str(options.root), train=True, download=True)
+        )
     splits = []
     for file_list in (dataset_cls.train_list, dataset_cls.test_list):
         images, labels = [], []
         for file_name, md5 in file_list:
             path = folder / file_name
             if not path.is_file():
-                raise DDStudyError(
-                    f"{name} batch {path} not found; pass --download (needs internet) or put the official "
-                    f"python-version files in {folder}"
-                )
+                raise DDStudyError(f"{name} batch {path} not found: put {what} in {folder}, or pass --download")
             if not check_integrity(str(path), md5):
                 raise DDStudyError(f"{path}: md5 differs from the official {name} file; delete it and re-download")
             batch_images, batch_labels = read_cifar_batch(path)
@@ -229,6 +262,17 @@ SOURCES: dict[str, Callable[[SourceOptions], SourceData]] = {
     "cifar100": load_cifar100,
     "fashion-mnist": load_fashion_mnist,
 }
+
+
+# Where torchvision keeps each source under the data root (its classes' ``base_folder``; MNIST's ``MNIST/``).
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def source_folder(name: str, options: SourceOptions) -> Path:
+    """The folder a source is read from: what no output may replace, hold or lie inside."""
+    if name == "fashion-mnist":
+        return fashion_mnist_dir(options)
+    return Path(options.root) / TORCHVISION_FOLDERS.get(name, "")
 
 
 def load_source(name: str, options: SourceOptions | None = None) -> SourceData:

@@ -9,10 +9,13 @@ import numpy as np
 
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_npz, read_json, sha256_file
+from ddstudy.outputs import ArtifactKind, json_with_keys
 
 # Each split's npz: arrays by name → (dtype, ndim). Kept here, not beside the builder, so that loading a variant
 # (every training job) does not import the corruption code and its scipy/scikit-image/OpenCV dependencies.
 ARRAY_CONTRACT = {"images": ("uint8", 4), "labels": ("int64", 1), "attrs": ("int64", 1)}
+# A folder is a dataset variant ddstudy built when its meta.json says what was built, counted and hashed.
+DATASET_VARIANT = ArtifactKind("dataset variant", True, json_with_keys("spec", "counts", "sha256", inside="meta.json"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,19 @@ def load_split(folder: str | Path, split: str, meta: dict | None = None, verify:
     n = len(arrays["labels"])
     if arrays["images"].shape[0] != n or arrays["attrs"].shape[0] != n:
         raise DDStudyError(f"{path}: images, labels and attrs differ in length; rebuild the variant")
+    classes = meta.get("num_classes")
+    labels, attrs = arrays["labels"], arrays["attrs"]
+    if isinstance(classes, int) and n and (labels.min() < 0 or labels.max() >= classes):
+        raise DDStudyError(
+            f"{path}: labels {labels.min()}..{labels.max()} lie outside the {classes} classes of meta.json "
+            f"(0..{classes - 1}); rebuild the variant"
+        )
+    attributes = len(meta.get("attribute_names") or [])  # none for a clean source: every attr is -1
+    if n and (attrs.min() < -1 or attrs.max() >= attributes):
+        raise DDStudyError(
+            f"{path}: attrs {attrs.min()}..{attrs.max()} lie outside the {attributes} attributes of meta.json "
+            f"(-1 for none); rebuild the variant"
+        )
     return StoredSplit(arrays["images"], arrays["labels"], arrays["attrs"])
 
 

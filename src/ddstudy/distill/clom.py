@@ -30,7 +30,7 @@ from torch import nn
 
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.errors import DDStudyError
-from ddstudy.knobs import knob
+from ddstudy.knobs import check_ranges, knob
 from ddstudy.models import check_model_name
 from ddstudy.zoo.store import load_ptm
 
@@ -46,13 +46,14 @@ class ClomConfig:
     archs: tuple[str, ...] = knob(("ConvNet",), "architecture pool (reference ConvNet)")
     inits: int = knob(1, "PTMs per architecture: init indices 0..inits-1 (reference 1)")
     epoch: int = knob(150, "training epoch of the checkpoints (reference 150)")
-    alphas: tuple[float, ...] = knob((1000.0,), "one α, or one per architecture")
+    alphas: tuple[float, ...] = knob((1000.0,), "one α ≥ 0, or one per architecture", minimum=0)
     batch_size: int = knob(8196, "real batch of the cos distance (reference README examples)")
     samples_per_step: int = knob(1, "PTMs sampled per call (reference 1: one forward of one PTM per step)")
     ce_form: str = knob("reference", "reference: α·CE(PTM(x_syn), y_syn); paper: Eq. 1", ("reference", "paper"))
     renormalize: bool = knob(False, "feed PTMs their own input normalisation (reference: off)")
 
     def __post_init__(self) -> None:
+        check_ranges(self, "CLoM: ")
         if self.distance not in DISTANCES:
             raise DDStudyError(f"unknown CLoM distance '{self.distance}'; choose ce (in-domain) or cos (out-of-domain)")
         if not self.archs:

@@ -33,7 +33,12 @@ import numpy as np
 import torch
 
 from ddstudy.io import save_npz, write_json
+from ddstudy.outputs import ArtifactKind, claim_outputs, json_with_keys
 from ddstudy.weighting import WEIGHTED, KdeConfig, kde_weights
+
+# The KDE weights artifact is two files: <name>.npz (the weights) and <name>.json (its record, mode "kde").
+KDE_RECORD = ArtifactKind("KDE weights record", False, json_with_keys("mode", "kde", "weights_sha256"))
+KDE_WEIGHTS = ArtifactKind("KDE weights file", False, lambda path: KDE_RECORD.made(path.with_suffix(".json")))
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +57,19 @@ def compute_kde_weights(
     dataset_dir: str | Path, zoo_root: str | Path, config: KdeConfig, out: str | Path, device="cpu"
 ) -> dict:
     """The KDE weights of a dataset variant's training set (``<out>.npz`` + ``<out>.json``), from the embedding of
-    its own zoo PTM ``config.arch``/init/epoch. Returns the JSON record."""
+    its own zoo PTM ``config.arch``/init/epoch. Returns the JSON record. Both files are claimed first
+    (:func:`ddstudy.outputs.claim_outputs`: new or KDE weights ddstudy made, never an input, one run at a time)."""
+    npz, record_json = Path(out).with_suffix(".npz"), Path(out).with_suffix(".json")
+    inputs = {"--dataset-dir": dataset_dir, "--zoo-root": zoo_root}
+    with claim_outputs([(npz, KDE_WEIGHTS), (record_json, KDE_RECORD)], inputs):
+        return _kde_weights_to(dataset_dir, zoo_root, config, npz, record_json, device)
+
+
+def _kde_weights_to(dataset_dir, zoo_root, config: KdeConfig, npz: Path, record_json: Path, device) -> dict:
     from ddstudy.data.store import load_variant
     from ddstudy.data.tensors import Normalization, to_tensors
     from ddstudy.zoo.store import load_ptm
 
-    out = Path(out)
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]
     model, ptm = load_ptm(zoo_root, dataset, config.arch, config.init, config.epoch, device)
@@ -66,7 +78,7 @@ def compute_kde_weights(
     features = embed_features(model, train.images, torch.device(device))
     labels = variant.train.labels.astype(np.int64)
     weights, density, widths = kde_weights(features, labels, variant.meta["num_classes"], config.bandwidth, config.beta)
-    digest = save_npz(out.with_suffix(".npz"), {"weights": weights, "density": density})
+    digest = save_npz(npz, {"weights": weights, "density": density})
     aligned = variant.train.attrs == variant.train.labels
     record = {
         "dataset": dataset,
@@ -80,7 +92,7 @@ def compute_kde_weights(
         "mean_weight_aligned": float(weights[aligned].mean()) if aligned.any() else None,
         "mean_weight_conflicting": float(weights[~aligned].mean()) if (~aligned).any() else None,
     }
-    write_json(out.with_suffix(".json"), record)
+    write_json(record_json, record)
     log.info(
         "%s: KDE weights (%s): mean weight aligned %.3f, conflicting %s",
         dataset,

@@ -26,13 +26,17 @@ from ddstudy.distill.clom import Clom, ClomConfig
 from ddstudy.distill.loop import ExtraLoss, run_distillation
 from ddstudy.distill.real import RealPool
 from ddstudy.distill.registry import method_spec
-from ddstudy.distill.settings import MethodConfig
+from ddstudy.distill.settings import MethodConfig, RealBatchConfig
 from ddstudy.errors import DDStudyError
-from ddstudy.io import check_writable_target, publish_directory, save_npz, sha256_file, write_json
+from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
+from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
+from ddstudy.weighting import check_weights_flag
 
 log = logging.getLogger(__name__)
 
 SYNTHETIC_ARRAYS = {"images": ("float32", 4), "labels": ("int64", 1), "indices": ("int64", 1)}
+# A folder is a synthetic set ddstudy made when its meta.json names the cell and the set's hash.
+SYNTHETIC_SET = ArtifactKind("synthetic set", True, json_with_keys("cell", "synthetic_sha256", inside="meta.json"))
 
 
 def cell_name(dataset: str, method: str, ipc: int, suffix: str = "") -> str:
@@ -56,7 +60,6 @@ def _debias_pool(config, pool: RealPool, variant, sample_weights) -> dict | None
     """Prepare the real pool for the config's ``debias`` mode (refused before any work when it cannot run);
     returns what the synthetic set's meta records about it (None for ``none``). Methods without real batches
     (MTT: its experts carry the mode) only record it."""
-    from ddstudy.distill.settings import RealBatchConfig
     from ddstudy.weighting import sample_weights as dataset_weights
 
     mode = getattr(config, "debias", "none")
@@ -89,9 +92,26 @@ def distill_cell(
 
     ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (distilling methods only); ``accel`` picks compiled / bf16
     paths (recorded in the meta); ``sample_weights``: the KDE weights artifact of a ``debias: kde`` config.
+    ``out_dir`` is claimed before anything loads (:func:`ddstudy.outputs.claim_output`): new or a synthetic set,
+    never an input; one run at a time.
     """
+    spec = method_spec(config.method)
+    if isinstance(config, RealBatchConfig):
+        check_weights_flag(config.debias, sample_weights)
+    elif sample_weights is not None:
+        raise DDStudyError(f"{config.method} reads no --sample-weights (its experts carry the debias mode); drop it")
+    reads_zoo = clom is not None or spec.uses_zoo
+    inputs = {
+        "--dataset-dir": dataset_dir,
+        "--sample-weights": sample_weights,
+        "--zoo-root": zoo_root if reads_zoo else None,
+    }
+    with claim_output(out_dir, SYNTHETIC_SET, inputs) as out_dir:
+        return _distill(dataset_dir, config, out_dir, device, clom, zoo_root, accel, sample_weights)
+
+
+def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, sample_weights) -> dict:
     started = time.perf_counter()
-    out_dir = check_writable_target(out_dir)
     device = torch.device(device)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
@@ -192,7 +212,13 @@ def load_synthetic(
     from ddstudy.io import load_npz, read_json
 
     folder = Path(folder)
+    if not SYNTHETIC_SET.made(folder):
+        raise DDStudyError(
+            f"{folder}: not a synthetic set (no meta.json naming its cell and hash); make it with `ddstudy distill`"
+        )
     meta = read_json(folder / "meta.json")
+    if not (folder / "synthetic.npz").is_file():
+        raise DDStudyError(f"{folder}/synthetic.npz is missing; re-run the distillation")
     if sha256_file(folder / "synthetic.npz") != meta["synthetic_sha256"]:
         raise DDStudyError(f"{folder}/synthetic.npz: sha256 differs from meta.json; re-run the distillation")
     arrays = load_npz(folder / "synthetic.npz", SYNTHETIC_ARRAYS)

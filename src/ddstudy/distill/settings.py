@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from ddstudy.augment import check_strategy
 from ddstudy.errors import DDStudyError
-from ddstudy.knobs import knob
+from ddstudy.knobs import check_ranges, knob, seed_knob
 from ddstudy.models import check_model_name
 from ddstudy.weighting import DEBIAS_MODES
 
@@ -23,13 +23,14 @@ class MethodConfig:
 
     ipc: int = knob(1, "images per class")
     model: str = knob("ConvNet", "network inside distillation (reference ConvNet)")
-    seed: int = knob(42, "grid seed; every random choice derives from it and the cell's name")
+    seed: int = seed_knob(42, "grid seed; every random choice derives from it and the cell's name")
 
     @property
     def method(self) -> str:
         return self.METHOD
 
     def __post_init__(self) -> None:
+        check_ranges(self, f"{self.METHOD}: ")
         if self.ipc < 1:
             raise DDStudyError(f"IPC must be ≥ 1 image per class, got {self.ipc}")
         check_model_name(self.model)

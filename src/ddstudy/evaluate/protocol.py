@@ -27,7 +27,7 @@ from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.distill.registry import method_spec
 from ddstudy.errors import DDStudyError
 from ddstudy.io import write_json
-from ddstudy.knobs import knob
+from ddstudy.knobs import check_ranges, knob, seed_knob
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name, has_batchnorm
 from ddstudy.seeding import derive_seed, generator
@@ -48,9 +48,10 @@ class EvalConfig:
     weight_decay: float = knob(0.0005, "SGD weight decay")
     batch_size: int = knob(256, "training batch")
     augment: str = knob("auto", "auto (the method's own: DSA for DSA/DM/MTT, none otherwise) | none | a DSA strategy")
-    seed: int = knob(42, "grid seed (each run's seed derives from it, the cell and the architecture)")
+    seed: int = seed_knob(42, "grid seed (each run's seed derives from it, the cell and the architecture)")
 
     def __post_init__(self) -> None:
+        check_ranges(self, "evaluation: ")
         if self.num_eval < 1:
             raise DDStudyError(f"num_eval must be ≥ 1, got {self.num_eval}")
         if self.epochs is not None and self.epochs < 1:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ddstudy.errors import DDStudyError
-from ddstudy.io import read_json
+from ddstudy.evaluate.record import read_metrics
 
 # What identifies a set in every study table: its dataset variant and how it was made.
 SET_COLUMNS = ["dataset", "bias", "ratio", "severity", "method", "ipc", "debias"]
@@ -33,7 +33,6 @@ BIAS_COLUMNS = [
 ]
 DERIVED = ("debias", "acc_aligned", "acc_conflicting", "eval_epochs", "eval_augment")
 COPIED = [column for column in BIAS_COLUMNS if column not in DERIVED]  # same name in the metrics record
-REQUIRED = ("dataset", "method", "eval_arch", "acc_mean", "acc_std", "n_runs")
 
 
 def debias_of(record: dict) -> str:
@@ -49,18 +48,24 @@ def metrics_paths(study, metrics_dir: str | Path) -> list[Path]:
     return [metrics_path(metrics_dir, cell, arch) for cell, arch in study.evaluations]
 
 
+def refuse_empty(empty: bool, problems: list, study, metrics_dir) -> None:
+    """A report with no row at all is a failed run, not a result: one line (not a warning per cell), before any
+    table is written."""
+    if empty:
+        raise DDStudyError(
+            f"no metrics of grid '{study.grid}' under {metrics_dir}/ ({len(problems)} missing or unreadable); "
+            "run the evaluations first (snakemake evaluations)"
+        )
+
+
 def bias_table(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     """Rows from metrics JSONs; a missing or malformed file is reported by path (and left out), never crashes."""
     rows, problems = [], []
     for path in paths:
         try:
-            record = read_json(path)
+            record = read_metrics(path)
         except DDStudyError as err:
             problems.append(str(err))
-            continue
-        missing = [key for key in REQUIRED if key not in record]
-        if missing:
-            problems.append(f"{path}: not a metrics record (missing {', '.join(missing)})")
             continue
         if (record.get("extra") or {}).get("clom"):
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ddstudy.errors import DDStudyError
-from ddstudy.io import read_json
+from ddstudy.evaluate.record import METRICS_FILE, read_metrics
 
 KEYS = ("cell", "eval_arch")
 
@@ -20,8 +20,8 @@ KEYS = ("cell", "eval_arch")
 def _records(metrics_dir: Path) -> dict[tuple[str, str], dict]:
     records = {}
     for path in sorted(metrics_dir.rglob("*.json")):
-        record = read_json(path)
-        if "acc_mean" in record:
+        if METRICS_FILE.made(path):  # other JSONs may sit beside the metrics; a broken record is refused
+            record = read_metrics(path)
             records[tuple(record[k] for k in KEYS)] = record
     if not records:
         raise DDStudyError(f"{metrics_dir}: no metrics JSONs; run the evaluations first (snakemake evaluations)")

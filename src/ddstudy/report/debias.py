@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ddstudy.errors import DDStudyError
-from ddstudy.io import read_json
+from ddstudy.evaluate.record import read_metrics
 from ddstudy.report.bias import SET_COLUMNS, debias_of
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 
@@ -71,7 +71,7 @@ def fairness_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     rows, problems = [], []
     for path in paths:
         try:
-            record = read_json(path)
+            record = read_metrics(path)
             if record.get("bias") in (None, "none"):
                 continue
             rows.append(_row(record))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ddstudy.errors import DDStudyError
-from ddstudy.io import read_json
+from ddstudy.evaluate.record import read_metrics
 from ddstudy.report.bias import debias_of
 
 PTM_COLUMNS = [
@@ -67,7 +67,7 @@ def ptm_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]
     rows, problems = [], []
     for path in paths:
         try:
-            record = read_json(path)
+            record = read_metrics(path)
             if debias_of(record) != "none":
                 continue  # mitigation sets are not PTM-study baselines (report/debias.py)
             rows.append(_row(record))

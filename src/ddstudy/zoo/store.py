@@ -16,6 +16,11 @@ from torch import nn
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_tensors, read_json, save_tensors, write_json
 from ddstudy.models import build_model
+from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
+
+# A folder is a zoo model ddstudy trained when its run.json names the architecture, the init and the saved epochs.
+ZOO_MODEL = ArtifactKind("zoo model", True, json_with_keys("arch", "init", "epochs_saved", inside="run.json"))
+ZOO_INDEX = ArtifactKind("zoo index", False, json_with_keys("dataset", "checkpoints"))
 
 
 def zoo_block(dataset: str, arch: str, debias: str = "none") -> str:
@@ -92,6 +97,6 @@ def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
     if not entries:
         raise DDStudyError(f"{root}: no PTM checkpoints of '{dataset}'; train its zoo first (snakemake zoo)")
     entries.sort(key=lambda e: (e["arch"], e["init"], e["epoch"]))
-    path = root / "index.json"
-    write_json(path, {"dataset": dataset, "checkpoints": entries})
+    with claim_output(root / "index.json", ZOO_INDEX, flag="index") as path:
+        write_json(path, {"dataset": dataset, "checkpoints": entries})
     return path

@@ -7,8 +7,9 @@ on the unbiased test set at every saved epoch (``save_every=1``: every epoch by 
 explicit seeds (it seeds from the wall clock), fixed output names (it picks the next free ``index_<n>`` folder),
 aligned/conflicting test accuracy, hashes, and resuming after a crash.
 
-Resuming: the run works in a staging folder (``<zoo_root>/.partial/...``, outside Snakemake's outputs, so a
-killed job's progress survives Snakemake's cleanup). After every epoch it stores the weights and the SGD momentum
+Resuming: the run works in a staging folder beside its output (``.init<i>.partial``, or ``.init0+init1.partial``
+for inits trained together), outside Snakemake's outputs, so a killed job's progress survives Snakemake's
+cleanup. After every epoch it stores the weights and the SGD momentum
 buffers there; the data order of epoch e is drawn from a generator seeded by (seed, job, e) and the learning rate
 is a function of e, so a resumed run computes exactly what an uninterrupted one does. The finished folder is moved
 into place in one rename.
@@ -31,15 +32,16 @@ from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.errors import DDStudyError
-from ddstudy.io import check_writable_target, publish_directory, write_json
+from ddstudy.io import publish_directory, write_json
 from ddstudy.knobs import knob
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name, has_batchnorm
+from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import train_epoch
-from ddstudy.weighting import DEBIAS_MODES, loss_weighting, sample_weights
-from ddstudy.zoo.store import save_checkpoint
+from ddstudy.weighting import DEBIAS_MODES, check_weights_flag, loss_weighting, sample_weights
+from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +219,15 @@ def train_zoo_model(
     ``accel``: training steps and test scoring through the compiled network and/or in bf16 (recorded in every
     checkpoint's meta and in the resume fingerprint). ``weights_path``: the KDE weights of a ``debias: kde``
     recipe. With a ``debias`` recipe each batch's loss is Σ w·CE / Σ w (:mod:`ddstudy.weighting`) on the same
-    batches, initial weights and augmentations as the plain recipe."""
-    out_dir = check_writable_target(out_dir)
+    batches, initial weights and augmentations as the plain recipe. ``out_dir`` is claimed first
+    (:func:`ddstudy.outputs.claim_output`: new or a zoo model, never an input, one run at a time)."""
+    check_weights_flag(config.debias, weights_path)
+    inputs = {"--dataset-dir": dataset_dir, "--sample-weights": weights_path}
+    with claim_outputs([(out_dir, ZOO_MODEL)], inputs) as (out_dir,):
+        return _train_one(job, dataset_dir, out_dir, config, device, staging_dir, on_epoch_end, accel, weights_path)
+
+
+def _train_one(job, dataset_dir, out_dir: Path, config, device, staging_dir, on_epoch_end, accel, weights_path) -> dict:
     device = torch.device(device)
     accel = accel.resolved(device)
     staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
@@ -320,7 +329,17 @@ def train_zoo_models(
         raise DDStudyError(f"{len(jobs)} zoo jobs need as many output folders, got {len(out_dirs)}")
     if len({(j.dataset, j.arch, j.seed) for j in jobs}) != 1 or len({j.init for j in jobs}) != len(jobs):
         raise DDStudyError("trained together, zoo jobs must share dataset, architecture and seed, with distinct inits")
-    out_dirs = [check_writable_target(o) for o in out_dirs]
+    if len({Path(o).resolve() for o in out_dirs}) != len(out_dirs):
+        raise DDStudyError("--out names the same folder twice; give one folder per init")
+    check_weights_flag(config.debias, weights_path)
+    inputs = {"--dataset-dir": dataset_dir, "--sample-weights": weights_path}
+    with claim_outputs([(o, ZOO_MODEL) for o in out_dirs], inputs) as claimed:
+        return _train_many(jobs, dataset_dir, claimed, config, device, staging_dir, accel, on_epoch_end, weights_path)
+
+
+def _train_many(
+    jobs, dataset_dir, out_dirs: list[Path], config, device, staging_dir, accel, on_epoch_end, weights_path
+):
     device = torch.device(device)
     accel = accel.resolved(device)
     first = jobs[0]
@@ -332,11 +351,14 @@ def train_zoo_models(
         if accel.vectorize and len(jobs) > 1:
             log.info("%s has BatchNorm: its %d inits train one after another", first.arch, len(jobs))
         return [
-            train_zoo_model(j, dataset_dir, o, config, device, accel=accel, weights_path=weights_path)
+            _train_one(j, dataset_dir, o, config, device, None, None, accel, weights_path)
             for j, o in zip(jobs, out_dirs, strict=True)
         ]
 
-    staging = Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{first.arch}-inits.partial"
+    # Named after its init folders: two jobs training other inits of the block never share a staging folder.
+    staging = (
+        Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{'+'.join(o.name for o in out_dirs)}.partial"
+    )
     stagings = [staging / o.name for o in out_dirs]
     stack = StackedNetworks(models)
     optimizer = torch.optim.SGD(
