@@ -574,3 +574,69 @@ def test_output_permissions_follow_the_umask(tmp_path, dataset):
     finally:
         os.umask(old)
     assert (out / "meta.json").stat().st_mode & 0o060 == 0o060  # group-readable and -writable under umask 002
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["zoo", "train", "--arch", "ConvNetW32", "--init", "0", "--epochs", "0"], "epochs must be ≥ 1"),
+        (["zoo", "train", "--arch", "ConvNetW32", "--init", "0", "--epochs", "3", "--save-epochs", "9"], "beyond"),
+        (["zoo", "train", "--arch", "ConvNetW32", "--init", "-1"], "init index must be ≥ 0"),
+        (["evaluate", "--arch", "ConvNetW32", "--num-eval", "0"], "num_eval must be ≥ 1"),
+        (["evaluate", "--arch", "Nope"], "Nope"),
+        (["evaluate", "--arch", "ConvNetW32", "--augment", "blur"], "blur"),
+        (["debias", "weights", "--kde-arch", "ConvNetW32"], "train it with"),
+    ],
+)
+def test_clean_refusals_of_training_commands(capsys, tmp_path, dataset, argv, message):
+    """Settings and inputs of zoo, evaluate and KDE weights refused in one line before anything is written."""
+    out = tmp_path / "out.json" if argv[0] != "zoo" else tmp_path / "z"
+    inputs = ["--dataset-dir", dataset]
+    if argv[0] == "evaluate":
+        syn = tmp_path / "syn"
+        assert main(["distill", "--dataset-dir", str(dataset), *SELECT, "--out", str(syn)]) == 0
+        capsys.readouterr()
+        inputs += ["--synthetic", syn]
+    if argv[0] == "debias":
+        inputs += ["--zoo-root", tmp_path / "zoo"]
+    before = snapshot(tmp_path)
+    command = argv[:2] if argv[0] in ("zoo", "debias") else argv[:1]
+    refused(capsys, [*command, *inputs, *argv[len(command) :], "--out", out], message)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["data", "build", "--source", "fashion-mnist", "--bias", "color", "--ratio", "nan", "--severity", "1"], "nan"),
+        (["data", "build", "--source", "fashion-mnist", "--test-attrs", "sometimes"], "unknown test-attrs mode"),
+        (["plan", "--device-kind", "tpu"], "invalid choice"),
+        (["data", "list", "--kind", "odd"], "invalid choice"),
+        (["data", "show", "--per-class", "0", "x"], "--per-class"),
+    ],
+)
+def test_clean_refusals_of_flags(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    refused(capsys, argv, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_dataset_or_params_file_is_one_line(capsys, tmp_path, dataset):
+    (dataset / "meta.json").write_text("{broken")
+    refused(capsys, ["data", "show", dataset], "not valid JSON")
+    refused(capsys, ["distill", "--dataset-dir", dataset, *SELECT, "--out", tmp_path / "s"], "not valid JSON")
+    params = tmp_path / "p.yaml"
+    params.write_text("- just\n- a list\n")
+    refused(capsys, ["params", "check", "--params", params], "mapping")
+    assert not (tmp_path / "s").exists()
+
+
+def test_compare_names_a_broken_metrics_file(capsys, tmp_path):
+    for run in ("a", "b"):
+        (tmp_path / run / "c").mkdir(parents=True)
+        record = {"cell": "d/dm_ipc1", "dataset": "d", "method": "dm", "eval_arch": "ConvNet", "acc_mean": 0.5,
+                  "acc_std": 0.1, "n_runs": 1}  # fmt: skip
+        if run == "b":
+            record["acc_mean"] = "NaN-ish"
+        (tmp_path / run / "c" / "ConvNet.json").write_text(json.dumps(record))
+    refused(capsys, ["report", "compare", tmp_path / "a", tmp_path / "b"], "ConvNet.json: acc_mean must be a number")

@@ -203,7 +203,7 @@ DESCRIPTIONS = [
         "conflicting accuracy vs aligned ratio, with and without mitigation",
     ),
     (r"figures/debias/.*-amplification\.png$", "cross study: bias amplification per distilled set and PTM source"),
-    (r"metrics\.json$", "aggregated numbers for `dvc metrics show` / `dvc metrics diff`"),
+    (r"^metrics/$", "the numbers for `dvc metrics show` / `dvc metrics diff`, one JSON per table row"),
 ]
 
 
@@ -219,7 +219,10 @@ def write_index(results: Path, study, counts: dict) -> Path:
         p.relative_to(results).as_posix()
         for p in results.rglob("*")
         if p.is_file() and p.name != "README.md" and not p.name.startswith(".") and p.suffix != ".html"
-    )
+        and p.relative_to(results).parts[0] != METRICS_FOLDER
+    )  # fmt: skip
+    if (results / METRICS_FOLDER).is_dir():  # one line for the DVC metrics folder, not one per row
+        files = sorted([*files, f"{METRICS_FOLDER}/"])
     lines = [
         INDEX_TITLE,
         "",

@@ -97,6 +97,6 @@ def write_zoo_index(zoo_root: str | Path, dataset: str) -> Path:
     if not entries:
         raise DDStudyError(f"{root}: no PTM checkpoints of '{dataset}'; train its zoo first (snakemake zoo)")
     entries.sort(key=lambda e: (e["arch"], e["init"], e["epoch"]))
-    with claim_output(root / "index.json", ZOO_INDEX, flag="index") as path:
+    with claim_output(root / "index.json", ZOO_INDEX, flag="--zoo-root") as path:
         write_json(path, {"dataset": dataset, "checkpoints": entries})
     return path
