@@ -154,4 +154,5 @@ def test_fresh_clone_dry_run_and_status(tmp_path):
     shown = dvc(clone, "metrics", "show").splitlines()
     rows = len(list((clone / "results" / "metrics").rglob("*.json")))
     assert rows and len(shown) >= rows and max(len(line) for line in shown) < 400
-    assert not any((clone / d).iterdir() for d in ("data/datasets", "zoo", "weights", "synthetic", "metrics"))
+    for folder in ("data/datasets", "zoo", "weights", "synthetic", "metrics"):  # planning ran nothing
+        assert list((clone / folder).iterdir()) == [], folder

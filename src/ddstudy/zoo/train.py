@@ -9,10 +9,9 @@ aligned/conflicting test accuracy, hashes, and resuming after a crash.
 
 Resuming: the run works in a staging folder beside its output (``.init<i>.partial``, or ``.init0+init1.partial``
 for inits trained together), outside Snakemake's outputs, so a killed job's progress survives Snakemake's
-cleanup. After every epoch it stores the weights and the SGD momentum
-buffers there; the data order of epoch e is drawn from a generator seeded by (seed, job, e) and the learning rate
-is a function of e, so a resumed run computes exactly what an uninterrupted one does. The finished folder is moved
-into place in one rename.
+cleanup. After every epoch it stores the weights and the SGD momentum buffers there; the data order of epoch e is
+drawn from a generator seeded by (seed, job, e) and the learning rate is a function of e, so a resumed run
+computes exactly what an uninterrupted one does. The finished folder is moved into place in one rename.
 """
 
 from __future__ import annotations
