@@ -55,6 +55,13 @@ def out_of_range(value, minimum, maximum) -> bool:
     return (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
 
 
+def range_problem(value, minimum, maximum) -> str | None:
+    """What a number must be when it is not acceptable (NaN passes every comparison, so it is named first)."""
+    if not math.isfinite(value):
+        return "a finite number"
+    return range_text(minimum, maximum) if out_of_range(value, minimum, maximum) else None
+
+
 def bounded(kind: type, minimum=None, maximum=None):
     """An argparse ``type``: a number of ``kind`` within [minimum, maximum], else one line saying the range."""
 
@@ -63,10 +70,9 @@ def bounded(kind: type, minimum=None, maximum=None):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got '{text}'") from None
-        if not math.isfinite(value):  # NaN passes every range test; no setting means infinity
-            raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
-        if out_of_range(value, minimum, maximum):
-            raise argparse.ArgumentTypeError(f"must be {range_text(minimum, maximum)}, got {text}")
+        problem = range_problem(value, minimum, maximum)
+        if problem:
+            raise argparse.ArgumentTypeError(f"must be {problem}, got {text}")
         return value
 
     return parse
@@ -81,9 +87,9 @@ def check_ranges(instance, where: str = "") -> None:
         for v in value if isinstance(value, tuple) else (value,):
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue
-            if not math.isfinite(v) or out_of_range(v, low, high):
-                shown = "a finite number" if not math.isfinite(v) else range_text(low, high)
-                raise DDStudyError(f"{where}{item.name} must be {shown}, got {v}")
+            problem = range_problem(v, low, high)
+            if problem:
+                raise DDStudyError(f"{where}{item.name} must be {problem}, got {v}")
 
 
 def flag_fields(cls) -> list[dataclasses.Field]:
@@ -116,10 +122,10 @@ def comma_list(kind: type, flag: str, minimum=None, maximum=None):
         except ValueError:
             what = {int: "integers", float: "numbers"}.get(kind, "values")
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got '{text}'") from None
-        if kind in (int, float):
-            check = bounded(kind, minimum, maximum)
-            for value in values:
-                check(str(value))
+        for value in values if kind in (int, float) else ():
+            problem = range_problem(value, minimum, maximum)
+            if problem:
+                raise argparse.ArgumentTypeError(f"must be {problem}, got {value}")
         return values
 
     return parse
