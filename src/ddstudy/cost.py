@@ -120,7 +120,7 @@ def plan(study, model: CostModel, device_kind: str) -> list[dict]:
         "zoo": [zoo_flops(m, variants[m.job.dataset]) for m in study.zoo],
         "distill": [distill_flops(c, variants[c.dataset]) for c in study.cells],
         "evaluate": [
-            evaluate_flops(cell, arch, variants[cell.dataset], study.eval_config(cell.config.method))
+            evaluate_flops(cell, arch, variants[cell.dataset], study.cell_eval_config(cell))
             for cell in study.cells
             for name, arch in study.evaluations
             if name == cell.name

@@ -254,6 +254,22 @@ class Study:
     resources: dict | None = None  # params `resources`: cpu_partition, mem_mb per rule group (defaults filled in)
     ptm_bias_pairs: tuple[tuple[str, str], ...] = ()  # (biased, unbiased) variants of the cross study
     ptm_bias_cells: tuple[str, ...] = ()  # its cells' names (the report's rows)
+    outputs: str | None = None  # the grid's own folder (params ``outputs``, e.g. results/repro); None: the top
+
+    @property
+    def results_dir(self) -> str:
+        """Where the report goes (tables, figures, README.md)."""
+        return self.outputs or "results"
+
+    @property
+    def synthetic_dir(self) -> str:
+        """Where the synthetic sets go."""
+        return f"{self.outputs}/synthetic" if self.outputs else "synthetic"
+
+    @property
+    def metrics_dir(self) -> str:
+        """Where the evaluation records (one JSON per set × architecture) go."""
+        return f"{self.outputs}/evaluations" if self.outputs else "metrics"
 
     @property
     def has_debias(self) -> bool:
@@ -283,17 +299,27 @@ class Study:
                 return cell
         raise DDStudyError(f"synthetic set {dataset}/{set_name} is not in grid '{self.grid}'")
 
-    def eval_config(self, method: str) -> EvalConfig:
-        """The grid's evaluation protocol for ``method`` (per-method overrides applied)."""
+    def eval_config(self, method: str, dataset: str | None = None) -> EvalConfig:
+        """The grid's evaluation protocol for ``method`` on ``dataset``: the shared settings, then the method's
+        overrides (``evaluate.methods``), then those of every ``evaluate.per_dataset`` pattern the dataset
+        matches (a protocol that belongs to a paper's table, e.g. 5 networks for the Biased-DD cells)."""
         settings = dict(self.eval_settings or {})
         overrides = settings.pop("methods", {}) or {}
+        per_dataset = settings.pop("per_dataset", {}) or {}
         settings.pop("archs", None)
         settings.pop("cross_arch", None)
         merged = {**settings, **(overrides.get(method) or {})}
+        for pattern, values in per_dataset.items():
+            if dataset is not None and fnmatch.fnmatchcase(dataset, pattern):
+                merged.update(values or {})
         try:
             return EvalConfig(seed=self.seed, **merged)
         except TypeError as err:
             raise DDStudyError(f"grids.{self.grid}.evaluate.methods.{method}: {err}") from None
+
+    def cell_eval_config(self, cell: Cell) -> EvalConfig:
+        """The evaluation protocol of one synthetic set (its method and dataset)."""
+        return self.eval_config(cell.config.method, cell.dataset)
 
     def zoo_model(self, dataset: str, arch: str, init: int) -> ZooModel:
         """The plain (not debiased) zoo model of ``dataset``/``arch``/``init``."""
@@ -703,6 +729,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
         ptm_bias_cells=transfer_names,
+        outputs=grid_params.get("outputs"),
         ptm_bias_pairs=tuple(
             (
                 _match([p["biased"]], [v.name for v in variants], "ptm_bias")[0],
@@ -721,8 +748,11 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         if grid_params.get("clom")
         else None,
     )
-    for method in {cell.config.method for cell in cells}:
-        study.eval_config(method)  # fail now on a bad evaluation override, not in the middle of a run
+    names = [v.name for v in variants]
+    for pattern in (grid_params.get("evaluate") or {}).get("per_dataset") or {}:
+        _match([pattern], names, f"{source}: grids.{name}.evaluate.per_dataset")
+    for cell in cells:
+        study.cell_eval_config(cell)  # fail now on a bad evaluation override, not in the middle of a run
     return study
 
 

@@ -104,7 +104,7 @@ def evaluate_minutes(study, dataset: str, set_name: str, arch: str) -> int:
     from ddstudy.cost import evaluate_flops
 
     cell = study.cell(dataset, set_name)
-    flops = evaluate_flops(cell, arch, study.variant(dataset), study.eval_config(cell.config.method))
+    flops = evaluate_flops(cell, arch, study.variant(dataset), study.cell_eval_config(cell))
     return study.cost.minutes(flops, study.device_kind)
 
 

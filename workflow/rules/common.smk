@@ -49,11 +49,12 @@ for _arg in getattr(_defaults, "args", None) or []:
 
 ACCEL = accel_args(STUDY.accel)  # --compile/--no-compile --precision: how networks run in every training job
 DATASETS_DIR = "data/datasets"
-FIGURES_DIR = "results/figures"
-TABLES_DIR = "results/tables"
+RESULTS_DIR = STUDY.results_dir  # results/, or the grid's own folder (params `outputs`, e.g. results/repro)
+FIGURES_DIR = f"{RESULTS_DIR}/figures"
+TABLES_DIR = f"{RESULTS_DIR}/tables"
 ZOO_ROOT = str(STUDY.zoo_root)
-SYNTHETIC_DIR = "synthetic"
-METRICS_DIR = "metrics"
+SYNTHETIC_DIR = STUDY.synthetic_dir
+METRICS_DIR = STUDY.metrics_dir
 WEIGHTS_DIR = "weights"  # KDE sample weights (debias kde), one file per dataset variant and embedding
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))

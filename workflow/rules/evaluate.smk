@@ -1,6 +1,5 @@
 # Evaluation: one job per (synthetic set × evaluation architecture), the bias- and PTM-study tables;
 # target `evaluations` (and `distillation`: synthetic sets and their evaluations).
-import os
 
 
 rule evaluate:
@@ -16,7 +15,7 @@ rule evaluate:
         arch=names_regex(sorted({arch for _, arch in STUDY.evaluations})),
     params:
         ddstudy=DDSTUDY,
-        args=lambda wildcards: evaluate_args(STUDY.eval_config(STUDY.cell(wildcards.dataset, wildcards.setname).config.method)),
+        args=lambda wildcards: evaluate_args(STUDY.cell_eval_config(STUDY.cell(wildcards.dataset, wildcards.setname))),
         device=STUDY.device,
         accel=ACCEL,
     log:
@@ -45,7 +44,7 @@ if STUDY.evaluations:
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,
-            metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
+            metrics=METRICS_DIR,
         log:
             "logs/report/bias_table.log",
         resources:
@@ -68,7 +67,7 @@ if any(c.clom for c in STUDY.cells):
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,
-            metrics=lambda wildcards, input: os.path.commonpath([os.path.dirname(p) for p in input]).split(os.sep)[0],
+            metrics=METRICS_DIR,
         log:
             "logs/report/ptm_table.log",
         resources:

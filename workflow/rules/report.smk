@@ -11,8 +11,8 @@ rule report:
         [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
         [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
     output:
-        index="results/README.md",
-        metrics=directory("results/metrics"),
+        index=f"{RESULTS_DIR}/README.md",
+        metrics=directory(f"{RESULTS_DIR}/metrics"),
         tables=[f"{TABLES_DIR}/bias_study.md"]
         + ([f"{TABLES_DIR}/ptm_study.md"] if any(c.clom for c in STUDY.cells) else [])
         + ([f"{TABLES_DIR}/zoo.md"] if STUDY.zoo else [])
@@ -26,7 +26,7 @@ rule report:
         ddstudy=DDSTUDY,
         grid=STUDY.grid,
         results=lambda wildcards, output: os.path.dirname(output.index),
-        metrics=lambda wildcards, input: input[0].split(os.sep)[0] if METRICS_FILES else "metrics",
+        metrics=METRICS_DIR,
         synthetic=SYNTHETIC_DIR,
     log:
         "logs/report/report.log",

@@ -23,3 +23,8 @@ class BiasKind:
     row_label: Callable[[str, int], str]  # (class name, attribute) → a sample figure's row label
     severity_label: Callable[[int], str]  # severity → a sample figure's column label
     grey_source_only: bool = False  # colour bias paints grey digits: an RGB source is refused
+    # ({split: labels} in build order, {split: aligned ratio}, classes, seed) → {split: (order, attributes)}: how
+    # samples get their attributes (and the stored order). None: Biased-DD's positional blocks, order kept
+    # (:func:`ddstudy.data.bias.assign_attributes`).
+    assign: Callable[[dict, dict, int, int], dict] | None = None
+    max_classes: int | None = None  # a fixed palette has this many attributes: a source with more is refused

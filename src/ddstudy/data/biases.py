@@ -6,9 +6,10 @@ from __future__ import annotations
 from ddstudy.data.bias import COLOUR
 from ddstudy.data.bias_kind import BiasKind
 from ddstudy.data.corruptions import CORRUPTION
+from ddstudy.data.fairdd_colour import BACKGROUND, FOREGROUND
 from ddstudy.errors import DDStudyError
 
-BIAS_KINDS: dict[str, BiasKind] = {kind.name: kind for kind in (COLOUR, CORRUPTION)}
+BIAS_KINDS: dict[str, BiasKind] = {kind.name: kind for kind in (COLOUR, CORRUPTION, FOREGROUND, BACKGROUND)}
 BIASES = (*BIAS_KINDS, "none")  # "none": the clean source
 
 

@@ -54,7 +54,7 @@ class VariantSpec:
     source: str = knob(help="mnist | cifar10 | cifar100 | fashion-mnist")
     bias: str = knob("none", "bias kind (none: the clean source)")
     ratio: float | None = knob(None, "bias-aligned ratio in [0, 1] (biased variants)")
-    severity: int | None = knob(None, "bias severity (colour 1-5, corruption 1-4)")
+    severity: int | None = knob(None, "bias severity (color 1-5, corruption 1-4, fg-color/bg-color 1)")
     seed: int = seed_knob(DEFAULT_SEED, "seed of the colour jitter / corruptions")
     test_attrs: str = knob("conflicting", "test attributes: conflicting (reference) | uniform")
     train_per_class: int | None = knob(None, "keep the first N training samples per class (unset: all)")
@@ -135,15 +135,33 @@ def split_counts(labels: np.ndarray, attrs: np.ndarray, num_classes: int) -> dic
     return counts
 
 
-def _apply_bias(spec: VariantSpec, split_name: str, split: Split, num_classes: int, workers: int) -> BuiltSplit:
+def split_ratio(spec: VariantSpec, split_name: str, num_classes: int) -> float:
+    """The bias-aligned ratio of a split: the spec's for training; for the test split 0 (``conflicting``: the
+    reference's test set) or 1/K (``uniform``: every attribute equally often, FairDD's test correlation 0.1)."""
+    if split_name == "train":
+        return float(spec.ratio)
+    return 0.0 if spec.test_attrs == "conflicting" else 1.0 / num_classes
+
+
+def assign_splits(spec: VariantSpec, labels: dict[str, np.ndarray], num_classes: int) -> dict:
+    """{split: (order, attributes)} of a biased variant, by its kind's assignment (Biased-DD's positional blocks
+    by default: order kept)."""
+    kind = bias_kind(spec.bias)
+    ratios = {name: split_ratio(spec, name, num_classes) for name in labels}
+    if kind.assign is not None:
+        return kind.assign(labels, ratios, num_classes, int(spec.seed))
+    return {
+        name: (np.arange(len(split_labels)), bias.assign_attributes(split_labels, ratios[name], num_classes))
+        for name, split_labels in labels.items()
+    }
+
+
+def _apply_bias(spec: VariantSpec, split_name: str, split: Split, assignment, workers: int) -> BuiltSplit:
     if spec.bias == "none":
         attrs = np.full(len(split.labels), -1, dtype=np.int64)
         return BuiltSplit(split.images, split.labels, attrs)
-    if split_name == "train":
-        ratio = float(spec.ratio)
-    else:  # conflicting: the reference's test set (ratio 0); uniform: every attribute 1/K (ratio 1/K)
-        ratio = 0.0 if spec.test_attrs == "conflicting" else 1.0 / num_classes
-    attrs = bias.assign_attributes(split.labels, ratio, num_classes)
+    order, attrs = assignment
+    images, labels = split.images[order], split.labels[order]
     seed_words = (int(spec.seed), SPLIT_CODES[split_name])
     started = time.perf_counter()
     done = [0]
@@ -156,8 +174,8 @@ def _apply_bias(spec: VariantSpec, split_name: str, split: Split, num_classes: i
         log.info("%s %s: %d/%d images (%.0f img/s, ETA %.0f s)", spec.name, split_name, done[0], len(attrs), rate, eta)
 
     kind = bias_kind(spec.bias)
-    images = kind.apply(split.images, attrs, int(spec.severity), seed_words, workers=workers, progress=progress)
-    return BuiltSplit(images, split.labels, attrs)
+    images = kind.apply(images, attrs, int(spec.severity), seed_words, workers=workers, progress=progress)
+    return BuiltSplit(images, labels, attrs)
 
 
 def build_variant(
@@ -179,6 +197,11 @@ def build_variant(
     source = source or load_source(spec.source, options)
     if spec.bias != "none" and bias_kind(spec.bias).grey_source_only and source.train.images.shape[1] != 1:
         raise DDStudyError(f"{spec.bias} bias needs a grey source; '{spec.source}' has 3 channels (use another bias)")
+    palette = bias_kind(spec.bias).max_classes if spec.bias != "none" else None
+    if palette is not None and source.num_classes > palette:
+        raise DDStudyError(
+            f"{spec.bias} bias has {palette} colours, '{spec.source}' has {source.num_classes} classes; use another bias"
+        )
     with claim_output(out_dir, DATASET_VARIANT, inputs) as out_dir:
         meta = _build(spec, out_dir, source, workers)
     log.info("built %s in %.1f s", spec.name, time.perf_counter() - started)
@@ -206,10 +229,15 @@ def _build(spec: VariantSpec, out_dir: Path, source: SourceData, workers: int) -
         "train": take_per_class(source.train, spec.train_per_class),
         "test": take_per_class(source.test, spec.test_per_class),
     }
+    assignments = (
+        assign_splits(spec, {name: split.labels for name, split in splits.items()}, source.num_classes)
+        if spec.bias != "none"
+        else dict.fromkeys(splits)
+    )
     with atomic_directory(out_dir) as tmp:
         meta["counts"], meta["sha256"] = {}, {}
         for split_name, split in splits.items():
-            built = _apply_bias(spec, split_name, split, source.num_classes, workers)
+            built = _apply_bias(spec, split_name, split, assignments[split_name], workers)
             meta["counts"][split_name] = split_counts(built.labels, built.attrs, source.num_classes)
             arrays = {"images": built.images, "labels": built.labels.astype(np.int64), "attrs": built.attrs}
             meta["sha256"][f"{split_name}.npz"] = save_npz(tmp / f"{split_name}.npz", arrays)

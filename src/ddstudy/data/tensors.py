@@ -2,7 +2,8 @@
 
 Images are scaled to [0, 1] and, by default, normalised per channel with the training split's own mean and std:
 the reference trains PTMs and distils on normalised data (``get_dataset(normalize_data=True)`` with fixed
-per-dataset constants); a biased variant has its own statistics, so we compute them from its training split.
+per-dataset constants); a biased variant has its own statistics, so we compute them from its training split —
+unless the variant's construction fixes them (FairDD's C-FMNIST: 0.5/0.5), recorded in its meta.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ class Normalization:
         mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
         return (x - mean) / std
+
+    @staticmethod
+    def of_variant(meta: dict, train_images: np.ndarray) -> Normalization:
+        """A variant's normalisation: the one its construction fixes (``meta["normalization"]``) or else the
+        statistics of its training split."""
+        fixed = meta.get("normalization")
+        if fixed:
+            return Normalization(tuple(fixed["mean"]), tuple(fixed["std"]))
+        return Normalization.of(train_images)
 
     def to_dict(self) -> dict:
         return {"mean": list(self.mean), "std": list(self.std)}

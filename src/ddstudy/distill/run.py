@@ -120,7 +120,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
     # augmentations as the plain run (paired comparison; α = 0 reproduces it bit for bit).
     seed_cell = cell = cell_name(dataset, config.method, config.ipc)
     shape = tuple(variant.meta["image_shape"])
-    normalization = Normalization.of(variant.train.images)
+    normalization = Normalization.of_variant(variant.meta, variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
     spec = method_spec(config.method)
     if spec.kind == "selects" or getattr(config, "init", None) == "real":

@@ -171,7 +171,11 @@ def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig, wei
         config.debias, variant.train.labels, variant.train.attrs, variant.meta, weights_path
     )
     channels = variant.meta["image_shape"][0]
-    normalization = Normalization.of(variant.train.images) if config.normalize else Normalization.identity(channels)
+    normalization = (
+        Normalization.of_variant(variant.meta, variant.train.images)
+        if config.normalize
+        else Normalization.identity(channels)
+    )
     train = to_tensors(variant.train, normalization)
     weigh = loss_weighting(config.debias, train.labels, train.attrs, weights)
     return variant, normalization, train, to_tensors(variant.test, normalization), weigh, record
