@@ -200,7 +200,8 @@ def build_variant(
     palette = bias_kind(spec.bias).max_classes if spec.bias != "none" else None
     if palette is not None and source.num_classes > palette:
         raise DDStudyError(
-            f"{spec.bias} bias has {palette} colours, '{spec.source}' has {source.num_classes} classes; use another bias"
+            f"{spec.bias} bias has {palette} colours, '{spec.source}' has {source.num_classes} classes; "
+            "use another bias"
         )
     with claim_output(out_dir, DATASET_VARIANT, inputs) as out_dir:
         meta = _build(spec, out_dir, source, workers)
