@@ -12,7 +12,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES  ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup stage-dirs demo test lint bench dry-run clean-venv fashion-mnist pull push restamp
+.PHONY: setup stage-dirs demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro repro-resume gpu-check
 
 # The stage folders DVC's stages pass to each other (empty until the pipeline fills them): with them in place
 # `dvc repro --dry` and `dvc status` work in a fresh clone (DVC cannot hash a dependency folder that is absent).
@@ -43,6 +43,23 @@ fashion-mnist:
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) --config grid=demo
+
+# Published table cells re-run on the full Fashion-MNIST (docs/reproduction.md): hours on 2 CPU cores, resumable
+# (Snakemake restarts where it stopped). Its outputs live in results/repro/ (committed).
+repro: setup
+	nice -n 10 $(BIN)/snakemake --cores $(CORES) --config grid=repro
+
+# A fresh clone holds the committed results/repro/ but not the datasets: build those, mark the committed outputs as
+# finished (`--touch`, outputs that are absent stay absent), then run what is left.
+repro-resume: setup
+	$(BIN)/snakemake --cores $(CORES) --config grid=repro datasets
+	$(BIN)/snakemake --touch --forceall --cores 1 --quiet rules --config grid=repro
+	nice -n 10 $(BIN)/snakemake --cores $(CORES) --config grid=repro
+
+# The prepared GPU check (≤ 8 minutes on one GPU): bench, the equivalence tests on CUDA and the cheapest repro cell;
+# its figures go to gpu-check/ for docs/performance.md. Needs a machine with CUDA (and, without .venv, torch).
+gpu-check:
+	workflow/scripts/gpu-check.sh
 
 dry-run: setup
 	$(BIN)/snakemake -n --quiet rules --config grid=paper

@@ -3,8 +3,10 @@
 fp32 compiled against eager: the same matching loss to 1e-5 relative and the same synthetic images after 3
 iterations to 1e-4 for DM, DC and DSA; evaluation networks reach the accuracy they reach eagerly; bf16 stays within
 its documented tolerance (docs/performance.md). Compiling takes seconds per graph here, so these tests use one
-small network and few iterations.
+small network and few iterations. ``DDSTUDY_TEST_DEVICE=cuda`` runs them on a GPU (``make gpu-check``).
 """
+
+import os
 
 import numpy as np
 import pytest
@@ -23,7 +25,8 @@ FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
 COMPILED = Accel(compile=True)
 BF16 = Accel(precision="bf16")
 
-needs_compile = pytest.mark.skipif(not compile_available(torch.device("cpu")), reason="torch.compile unavailable")
+DEVICE = os.environ.get("DDSTUDY_TEST_DEVICE", "cpu")  # the GPU check sets cuda
+needs_compile = pytest.mark.skipif(not compile_available(torch.device(DEVICE)), reason="torch.compile unavailable")
 
 
 @pytest.fixture()
@@ -44,8 +47,8 @@ def test_accel_settings():
 @pytest.mark.parametrize("method", ["dm", "dc", "dsa"])
 def test_compiled_distillation_equals_oracle(dataset, tmp_path, method):
     config = quick_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
-    eager = distill_cell(dataset, config, tmp_path / "eager", "cpu")
-    compiled = distill_cell(dataset, config, tmp_path / "compiled", "cpu", accel=COMPILED)
+    eager = distill_cell(dataset, config, tmp_path / "eager", DEVICE)
+    compiled = distill_cell(dataset, config, tmp_path / "compiled", DEVICE, accel=COMPILED)
     assert compiled["accel"] == {"compile": True, "precision": "fp32", "vectorize": False}
     assert eager["accel"]["compile"] is False
     np.testing.assert_allclose(compiled["loss"]["curve"], eager["loss"]["curve"], rtol=1e-5)
@@ -72,8 +75,8 @@ def test_bf16_distillation_within_tolerance(dataset, tmp_path, method):
     """bf16 (autocast): the matching loss within 1 % relative at every iteration and the synthetic images within
     3 % relative (Frobenius norm) of fp32 after 3 iterations — the tolerance docs/performance.md states."""
     config = quick_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
-    fp32 = distill_cell(dataset, config, tmp_path / "fp32", "cpu")
-    bf16 = distill_cell(dataset, config, tmp_path / "bf16", "cpu", accel=BF16)
+    fp32 = distill_cell(dataset, config, tmp_path / "fp32", DEVICE)
+    bf16 = distill_cell(dataset, config, tmp_path / "bf16", DEVICE, accel=BF16)
     assert bf16["accel"]["precision"] == "bf16"
     np.testing.assert_allclose(bf16["loss"]["curve"], fp32["loss"]["curve"], rtol=0.01)
     a, _, _ = load_synthetic(tmp_path / "fp32")
@@ -85,11 +88,11 @@ def test_bf16_distillation_within_tolerance(dataset, tmp_path, method):
 @needs_compile
 def test_compiled_evaluation_matches_eager(dataset, tmp_path):
     """Each evaluation network reaches (to float tolerance) the accuracy it reaches on the eager path."""
-    distill_cell(dataset, quick_config("random", 10), tmp_path / "set", "cpu")
+    distill_cell(dataset, quick_config("random", 10), tmp_path / "set", DEVICE)
     images, labels, meta = load_synthetic(tmp_path / "set")
     config = EvalConfig(num_eval=2, epochs=6)
-    eager = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
-    compiled = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, accel=COMPILED)
+    eager = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, DEVICE)
+    compiled = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, DEVICE, accel=COMPILED)
     np.testing.assert_allclose(compiled["accs"], eager["accs"], atol=0.02)
     assert compiled["accel"]["compile"] is True
 
@@ -99,11 +102,13 @@ def test_stacked_evaluation_gives_each_network_its_own_run(dataset, tmp_path, au
     """Vectorised evaluation (all networks in one vmapped pass): each network keeps its own initialisation, data
     order and augmentation draws, so it ends where it ends when trained alone — same train loss to float tolerance
     (grouped convolutions sum in another order), same test accuracy to one test sample in a hundred."""
-    distill_cell(dataset, quick_config("random", 3), tmp_path / "set", "cpu")
+    distill_cell(dataset, quick_config("random", 3), tmp_path / "set", DEVICE)
     images, labels, meta = load_synthetic(tmp_path / "set")
     config = EvalConfig(num_eval=3, epochs=4, batch_size=16, augment=augment)
-    alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
-    together = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, accel=Accel(vectorize=True))
+    alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, DEVICE)
+    together = evaluate_synthetic(
+        images, labels, meta, dataset, "ConvNetW32", config, DEVICE, accel=Accel(vectorize=True)
+    )
     assert together["accel"]["vectorize"] is True and together["n_runs"] == 3
     np.testing.assert_allclose(together["accs"], alone["accs"], atol=0.01)
     assert together["train_acc_mean"] == pytest.approx(alone["train_acc_mean"], abs=0.02)
@@ -111,11 +116,13 @@ def test_stacked_evaluation_gives_each_network_its_own_run(dataset, tmp_path, au
 
 
 def test_stacked_evaluation_falls_back_for_batchnorm(dataset, tmp_path):
-    distill_cell(dataset, quick_config("random", 2), tmp_path / "set", "cpu")
+    distill_cell(dataset, quick_config("random", 2), tmp_path / "set", DEVICE)
     images, labels, meta = load_synthetic(tmp_path / "set")
     config = EvalConfig(num_eval=2, epochs=1, batch_size=16)
-    alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetBN", config)
-    together = evaluate_synthetic(images, labels, meta, dataset, "ConvNetBN", config, accel=Accel(vectorize=True))
+    alone = evaluate_synthetic(images, labels, meta, dataset, "ConvNetBN", config, DEVICE)
+    together = evaluate_synthetic(
+        images, labels, meta, dataset, "ConvNetBN", config, DEVICE, accel=Accel(vectorize=True)
+    )
     assert together["accs"] == alone["accs"]  # BatchNorm networks train one after another: the same computation
 
 
@@ -129,13 +136,15 @@ def test_classes_batched_gradient_matching_equals_per_class(dataset, tmp_path, m
 
     variant = load_variant(dataset)
     split = to_tensors(variant.train, Normalization.of(variant.train.images))
-    pool = RealPool(split, 10, torch.device("cpu"))
+    pool = RealPool(split, 10, torch.device(DEVICE))
     config = quick_config(method, 2, iterations=3, outer_loop=2, inner_loop=1, **{**FAST, "model": model})
     results = {}
     for batched in (False, True):
         results[batched] = run_distillation(
-            GradientMatching(batched=batched), config, "cell", pool, (3, 28, 28), torch.device("cpu"),
+            GradientMatching(batched=batched), config, "cell", pool, (3, 28, 28), torch.device(DEVICE),
             tmp_path / f"ckpt-{batched}", {},
         )  # fmt: skip
     np.testing.assert_allclose(results[True].loss_curve, results[False].loss_curve, rtol=1e-5)
-    np.testing.assert_allclose(results[True].images.numpy(), results[False].images.numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        results[True].images.cpu().numpy(), results[False].images.cpu().numpy(), atol=1e-4, rtol=0
+    )

@@ -216,3 +216,49 @@ def test_clom_needs_its_ptms_in_the_zoo(params):
     bad = copy.deepcopy(params)
     bad["grids"]["demo"]["clom"]["center"]["distance"] = "l2"
     assert "grids.demo.clom.center.distance" in _error(bad)
+
+
+def test_repro_grid_cells_and_their_papers_protocols(params):
+    """Each repro cell is evaluated as its paper does (docs/reproduction.md)."""
+    study = study_from_params(params, "repro")
+    assert [v.name for v in study.variants] == [
+        "fashion-mnist-clean",
+        "fashion-mnist-fg-color-r0.9-s1-tuniform",
+        "fashion-mnist-bg-color-r0.9-s1-tuniform",
+        "fashion-mnist-color-r0.1-s4",
+        "fashion-mnist-color-r0.95-s4",
+    ]
+    protocols = {}
+    for cell in study.cells:
+        resolved = study.cell_eval_config(cell).resolved(cell.config.method)
+        protocols[cell.name] = (resolved.num_eval, resolved.epochs, resolved.augment != "none")
+        assert cell.config.model == "ConvNet"
+    assert protocols["fashion-mnist-clean/dc_ipc1"] == (20, 300, False)  # DC Tab. 1
+    assert protocols["fashion-mnist-clean/dsa_ipc1"] == (20, 1000, True)  # DSA Tab. 1
+    for name in ("dm_ipc10", "dm_ipc10_fairdd", "random_ipc10"):  # FairDD main_DM.py
+        assert protocols[f"fashion-mnist-fg-color-r0.9-s1-tuniform/{name}"] == (10, 1000, True)
+    assert protocols["fashion-mnist-color-r0.95-s4/dm_ipc10"] == (5, 1000, True)  # per_dataset: 5 nets
+    assert study.cell("fashion-mnist-clean", "dc_ipc1").config.iterations == 1000
+    assert (study.results_dir, study.synthetic_dir, study.metrics_dir) == (
+        "results/repro",
+        "results/repro/synthetic",
+        "results/repro/evaluations",
+    )
+    demo = study_from_params(params, "demo")
+    assert (demo.results_dir, demo.synthetic_dir, demo.metrics_dir) == ("results", "synthetic", "metrics")
+
+
+def test_per_dataset_evaluation_pattern_must_match(params):
+    params = copy.deepcopy(params)
+    params["grids"]["repro"]["evaluate"]["per_dataset"] = {"fashion-mnist-colr-*": {"num_eval": 5}}
+    with pytest.raises(DDStudyError, match="per_dataset: 'fashion-mnist-colr-\\*' matches no dataset variant"):
+        study_from_params(params, "repro")
+
+
+def test_schema_file_lists_the_registry_bias_kinds():
+    """Snakemake validates with the YAML file itself: its bias enum must be the registry's (one home)."""
+    from ddstudy.data.biases import BIASES
+    from ddstudy.params import SCHEMA_PATH
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    assert schema["$defs"]["dataset_group"]["properties"]["bias"]["enum"] == list(BIASES)

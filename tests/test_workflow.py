@@ -134,3 +134,18 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
     for rule in ("distill", "evaluate", "zoo_model"):
         assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
     assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 39
+
+
+def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
+    """The repro grid (issue 20): 5 variants (clean, FG, BG, colour r0.1/r0.95), 6 distillations (DC, DSA, DM ×3,
+    DM + FairDD), 4 random selections, one evaluation each, all under results/repro/."""
+    result = snakemake("-n", "--forceall", "--config", "grid=repro")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["biased_dataset"] == 4 and counts["clean_dataset"] == 1
+    assert counts["distill"] == 6 and counts["select"] == 4 and counts["evaluate"] == 10
+    assert counts["report"] == 1 and "zoo_model" not in counts
+    outputs = re.findall(r"output: (\S+)", result.stdout)
+    produced = [o for o in outputs if not o.startswith("data/datasets/")]
+    assert produced and all(o.startswith("results/repro/") for o in produced), produced
+    assert "results/repro/evaluations/fashion-mnist-fg-color-r0.9-s1-tuniform/dm_ipc10_fairdd/ConvNet.json" in outputs

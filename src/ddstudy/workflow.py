@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -75,6 +76,13 @@ def zoo_blocks(study) -> dict[tuple[int, ...], list[str]]:
     for (block, _), inits in blocks.items():
         by_inits.setdefault(tuple(inits), []).append(block)
     return by_inits
+
+
+def folder_of(paths: Iterable[str], depth: int) -> str:
+    """The top ``depth`` folders the ``paths`` share (the metrics folder of a table rule's inputs), from the inputs
+    themselves so that a rule's parameter follows where its inputs are."""
+    common = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
+    return os.sep.join(common.split(os.sep)[:depth])
 
 
 def inits_rule_name(inits: tuple[int, ...]) -> str:

@@ -24,6 +24,8 @@ rule distill:
         accel=ACCEL,
     log:
         "logs/distill/{dataset}/{setname}.log",
+    benchmark:
+        f"{BENCHMARKS_DIR}/distill/{{dataset}}/{{setname}}.tsv"
     threads: STUDY.threads["distill"]
     resources:
         **job_resources(STUDY, "distill", gpu=True),

@@ -20,6 +20,8 @@ rule evaluate:
         accel=ACCEL,
     log:
         "logs/evaluate/{dataset}/{setname}/{arch}.log",
+    benchmark:
+        f"{BENCHMARKS_DIR}/evaluate/{{dataset}}/{{setname}}/{{arch}}.tsv"
     threads: STUDY.threads["evaluate"]
     group:
         "evaluate"
@@ -44,7 +46,7 @@ if STUDY.evaluations:
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,
-            metrics=METRICS_DIR,
+            metrics=lambda wildcards, input: folder_of(input, METRICS_DEPTH),
         log:
             "logs/report/bias_table.log",
         resources:
@@ -67,7 +69,7 @@ if any(c.clom for c in STUDY.cells):
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,
-            metrics=METRICS_DIR,
+            metrics=lambda wildcards, input: folder_of(input, METRICS_DEPTH),
         log:
             "logs/report/ptm_table.log",
         resources:

@@ -26,7 +26,7 @@ rule report:
         ddstudy=DDSTUDY,
         grid=STUDY.grid,
         results=lambda wildcards, output: os.path.dirname(output.index),
-        metrics=METRICS_DIR,
+        metrics=lambda wildcards, input: folder_of(input[: len(METRICS_FILES)], METRICS_DEPTH) or METRICS_DIR,
         synthetic=SYNTHETIC_DIR,
     log:
         "logs/report/report.log",

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The prepared GPU check (`make gpu-check`): ≤ 8 minutes on one GPU, run as it is on any machine with CUDA.
+#   1. the machine: GPU, driver, torch;
+#   2. `ddstudy bench --device cuda --json --stacked`: every fast path timed against the straightforward one;
+#   3. the equivalence tests (tests/test_accel.py) on CUDA: compiled = eager, bf16 within tolerance, stacked = one
+#      network at a time, classes batched = per class;
+#   4. the cheapest published cell of the repro grid on CUDA: DC, IPC 1, clean Fashion-MNIST (70.5 ± 0.6, DC
+#      Tab. 1) — 1,000 iterations, 20 networks × 300 epochs, the repro grid's settings, timed.
+# Figures go to $GPU_CHECK_OUT (default gpu-check/): bench.jsonl, tests.log, repro-dc.json, summary.md — the
+# numbers for docs/performance.md and docs/reproduction.md.
+#
+# Environment: PYTHON (default .venv/bin/python, else python3 with src/ on PYTHONPATH: an image with torch),
+# DDSTUDY_FASHION_MNIST_DIR (the four idx .gz files; default the Debian package's folder), GPU_CHECK_OUT,
+# GPU_CHECK_DEVICE (default cuda; cpu only to try the script itself), GPU_CHECK_ITERATIONS (default 1000),
+# GPU_CHECK_NUM_EVAL (default 20).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${GPU_CHECK_OUT:-gpu-check}
+DEVICE=${GPU_CHECK_DEVICE:-cuda}
+ITERATIONS=${GPU_CHECK_ITERATIONS:-1000}
+NUM_EVAL=${GPU_CHECK_NUM_EVAL:-20}
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+status=0
+step() { echo "== $(date -u +%H:%M:%S) $*"; }
+seconds() { echo $(( $(date +%s) - $1 )); }
+
+step "machine"
+{ nvidia-smi -L 2>/dev/null || echo "nvidia-smi: not found"; } | tee "$OUT/machine.txt"
+"$PYTHON" - <<'EOF' | tee -a "$OUT/machine.txt" || status=1
+import torch
+print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
+if torch.cuda.is_available():
+    print(f"device: {torch.cuda.get_device_name(0)}, capability {torch.cuda.get_device_capability(0)}")
+EOF
+
+step "bench on $DEVICE"
+t=$(date +%s)
+timeout 180 "$PYTHON" -m ddstudy bench --device "$DEVICE" --json --stacked --repeats 3 > "$OUT/bench.jsonl" 2> "$OUT/bench.log" \
+  || { echo "bench failed (rc $?): see $OUT/bench.log"; status=1; }
+echo "bench: $(seconds "$t") s, $(wc -l < "$OUT/bench.jsonl") rows"
+
+step "equivalence tests on $DEVICE"
+t=$(date +%s)
+DDSTUDY_TEST_DEVICE=$DEVICE timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_accel.py > "$OUT/tests.log" 2>&1 \
+  || { echo "equivalence tests failed: see $OUT/tests.log"; status=1; }
+tail -n 1 "$OUT/tests.log"; echo "tests: $(seconds "$t") s"
+
+step "repro cell: DC, IPC 1, clean Fashion-MNIST, on $DEVICE"
+t=$(date +%s)
+work=$(mktemp -d)
+{
+  "$PYTHON" -m ddstudy data build --source fashion-mnist --out "$work/fashion-mnist-clean" &&
+  "$PYTHON" -m ddstudy distill --method dc --ipc 1 --model ConvNet --iterations "$ITERATIONS" --device "$DEVICE" \
+    --compile --dataset-dir "$work/fashion-mnist-clean" --out "$work/dc_ipc1" &&
+  "$PYTHON" -m ddstudy evaluate --num-eval "$NUM_EVAL" --device "$DEVICE" --compile --vectorize --arch ConvNet \
+    --synthetic "$work/dc_ipc1" --dataset-dir "$work/fashion-mnist-clean" --out "$OUT/repro-dc.json"
+} > "$OUT/repro.log" 2>&1 || { echo "repro cell failed: see $OUT/repro.log"; status=1; }
+rm -rf "$work"
+echo "repro cell: $(seconds "$t") s" | tee "$OUT/repro-time.txt"
+
+step "summary"
+"$PYTHON" - "$OUT" <<'EOF' | tee "$OUT/summary.md"
+import json, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+print("# GPU check\n")
+print((out / "machine.txt").read_text().strip().replace("\n", "  \n"), "\n")
+rows = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines() if line.strip()] if (out / "bench.jsonl").is_file() else []
+if rows:
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+tests = (out / "tests.log").read_text().strip().splitlines() if (out / "tests.log").is_file() else []
+print(f"\nEquivalence tests: {tests[-1] if tests else 'not run'}\n")
+record = out / "repro-dc.json"
+if record.is_file():
+    data = json.loads(record.read_text())
+    acc, std = 100 * data["acc_mean"], 100 * data["acc_std"]
+    print(f"DC IPC 1, clean Fashion-MNIST, {data['n_runs']} nets: {acc:.2f} ± {std:.2f} % (published 70.5 ± 0.6)")
+EOF
+exit $status
