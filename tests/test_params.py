@@ -262,3 +262,10 @@ def test_schema_file_lists_the_registry_bias_kinds():
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     assert schema["$defs"]["dataset_group"]["properties"]["bias"]["enum"] == list(BIASES)
+
+
+def test_published_cells_must_be_cells_of_the_grid(params):
+    params = copy.deepcopy(params)
+    params["grids"]["repro"]["published"][0]["cell"] = "fashion-mnist-clean/dc_ipc10"
+    with pytest.raises(DDStudyError, match=r"published\[0\]\.cell: 'fashion-mnist-clean/dc_ipc10' is not a synthetic"):
+        study_from_params(params, "repro")

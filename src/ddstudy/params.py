@@ -30,6 +30,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.knobs import SEED_MAX, build, json_schema
 from ddstudy.models import check_model_name
+from ddstudy.report.reproduction import PublishedCell
 from ddstudy.weighting import DEBIAS_MODES, KdeConfig
 from ddstudy.zoo.store import zoo_block
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
@@ -255,6 +256,7 @@ class Study:
     ptm_bias_pairs: tuple[tuple[str, str], ...] = ()  # (biased, unbiased) variants of the cross study
     ptm_bias_cells: tuple[str, ...] = ()  # its cells' names (the report's rows)
     outputs: str | None = None  # the grid's own folder (params ``outputs``, e.g. results/repro); None: the top
+    published: tuple[PublishedCell, ...] = ()  # published cells the grid re-runs (tables/reproduction.md)
 
     @property
     def results_dir(self) -> str:
@@ -270,6 +272,11 @@ class Study:
     def metrics_dir(self) -> str:
         """Where the evaluation records (one JSON per set × architecture) go."""
         return f"{self.outputs}/evaluations" if self.outputs else "metrics"
+
+    @property
+    def benchmarks_dir(self) -> str:
+        """Where Snakemake's benchmark TSVs of the distillation and evaluation jobs go (wall, CPU time, memory)."""
+        return f"{self.outputs}/benchmarks" if self.outputs else "logs/benchmarks"
 
     @property
     def has_debias(self) -> bool:
@@ -687,6 +694,23 @@ def expand_evaluations(evaluate: dict | None, cells: tuple[Cell, ...], variants,
     return tuple(dict.fromkeys(pairs))
 
 
+def expand_published(entries: list | None, cells: tuple[Cell, ...], where: str) -> tuple[PublishedCell, ...]:
+    """The grid's published cells; each cell and baseline must be a synthetic set of the grid."""
+    names = [c.name for c in cells]
+    published = []
+    for i, entry in enumerate(entries or []):
+        for key in ("cell", "baseline"):
+            if entry.get(key) is not None and entry[key] not in names:
+                close = difflib.get_close_matches(entry[key], names, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else "a <dataset>/<set name> of this grid"
+                raise DDStudyError(f"{where}[{i}].{key}: '{entry[key]}' is not a synthetic set of the grid ({hint})")
+        try:
+            published.append(PublishedCell(**entry))
+        except DDStudyError as err:
+            raise DDStudyError(f"{where}[{i}]: {err}") from None
+    return tuple(published)
+
+
 def study_from_params(params: dict, grid: str | None = None, source: str = "params.yaml") -> Study:
     """Validate ``params`` and expand the active grid (or ``grid``, overriding params' ``grid``)."""
     if grid is not None:
@@ -730,6 +754,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         device=params.get("device", "auto"),
         ptm_bias_cells=transfer_names,
         outputs=grid_params.get("outputs"),
+        published=expand_published(grid_params.get("published"), cells, f"{source}: grids.{name}.published"),
         ptm_bias_pairs=tuple(
             (
                 _match([p["biased"]], [v.name for v in variants], "ptm_bias")[0],

@@ -59,7 +59,7 @@ METRICS_DIR = STUDY.metrics_dir
 METRICS_DEPTH = len(METRICS_DIR.split("/"))
 # Wall time, CPU time and peak memory of every distillation and evaluation job (Snakemake's benchmark TSVs): kept
 # beside a grid's own outputs (the wall time per cell of docs/reproduction.md), else with the logs.
-BENCHMARKS_DIR = f"{STUDY.outputs}/benchmarks" if STUDY.outputs else "logs/benchmarks"
+BENCHMARKS_DIR = STUDY.benchmarks_dir
 WEIGHTS_DIR = "weights"  # KDE sample weights (debias kde), one file per dataset variant and embedding
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))

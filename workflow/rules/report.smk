@@ -17,7 +17,8 @@ rule report:
         + ([f"{TABLES_DIR}/ptm_study.md"] if any(c.clom for c in STUDY.cells) else [])
         + ([f"{TABLES_DIR}/zoo.md"] if STUDY.zoo else [])
         + ([f"{TABLES_DIR}/debias.csv", f"{TABLES_DIR}/debias.md"] if STUDY.has_debias else [])
-        + ([f"{TABLES_DIR}/ptm_bias.csv", f"{TABLES_DIR}/ptm_bias.md"] if STUDY.ptm_bias_pairs else []),
+        + ([f"{TABLES_DIR}/ptm_bias.csv", f"{TABLES_DIR}/ptm_bias.md"] if STUDY.ptm_bias_pairs else [])
+        + ([f"{TABLES_DIR}/reproduction.csv", f"{TABLES_DIR}/reproduction.md"] if STUDY.published else []),
         figures=directory(f"{FIGURES_DIR}/bias"),
         ptm_figures=directory(f"{FIGURES_DIR}/ptm"),
         synthetic=directory(f"{FIGURES_DIR}/synthetic"),

@@ -19,6 +19,7 @@ from ddstudy.report import figures
 from ddstudy.report.bias import bias_table, metrics_paths, refuse_empty
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
+from ddstudy.report.reproduction import reproduction_frame, reproduction_markdown
 from ddstudy.report.tables import bias_markdown, family_of, ptm_markdown, write_text, zoo_markdown
 from ddstudy.report.zoo import zoo_groups
 
@@ -210,6 +211,7 @@ DESCRIPTIONS = [
         "conflicting accuracy vs aligned ratio, with and without mitigation",
     ),
     (r"figures/debias/.*-amplification\.png$", "cross study: bias amplification per distilled set and PTM source"),
+    (r"tables/reproduction\.(csv|md)$", "published table cells beside ours, with a verdict (docs/reproduction.md)"),
     (r"^metrics/$", "the numbers for `dvc metrics show` / `dvc metrics diff`, one JSON per table row"),
     (r"^synthetic/$", "the synthetic sets (images, labels, meta.json; random/herding: the chosen indices)"),
     (r"^evaluations/$", "one evaluation record per synthetic set × architecture (every run, every setting)"),
@@ -300,6 +302,11 @@ def write_report(
                     f"Do PTMs carry bias into CLoM? — {method} IPC {int(ipc)} ({arch}), {pair}",
                 )
             )
+    if study.published:
+        arch = next(arch for _, arch in study.evaluations)
+        frame = reproduction_frame(study.published, metrics_dir, study.benchmarks_dir, arch)
+        written.append(write_csv(frame, results / "tables" / "reproduction.csv"))
+        written.append(write_text(results / "tables" / "reproduction.md", reproduction_markdown(frame)))
     for folder in FIGURE_DIRS:  # always present (Snakemake declares them), possibly empty for a small grid
         (results / "figures" / folder).mkdir(parents=True, exist_ok=True)
         prune_stale(results / "figures" / folder, "*.png", figures_written)
