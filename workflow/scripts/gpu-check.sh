@@ -72,10 +72,10 @@ print("# GPU check\n")
 print((out / "machine.txt").read_text().strip().replace("\n", "  \n"), "\n")
 rows = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines() if line.strip()] if (out / "bench.jsonl").is_file() else []
 if rows:
-    keys = list(rows[0])
+    keys = [k for k in ("case", "path", "seconds", "compile_s", "cpu_per_wall", "gflops", "peak_rss_mb", "device") if k in rows[0]]
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for row in rows:
-        print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+        print("| " + " | ".join(f"{v:.3g}" if isinstance(v := row.get(k, ""), float) else str(v) for k in keys) + " |")
 tests = (out / "tests.log").read_text().strip().splitlines() if (out / "tests.log").is_file() else []
 print(f"\nEquivalence tests: {tests[-1] if tests else 'not run'}\n")
 record = out / "repro-dc.json"
