@@ -255,11 +255,14 @@ def test_per_dataset_evaluation_pattern_must_match(params):
         study_from_params(params, "repro")
 
 
-def test_schema_file_lists_the_registry_bias_kinds():
-    """Snakemake validates with the YAML file itself: its bias enum must be the registry's (one home)."""
+def test_snakemake_schema_is_generated_from_the_registries():
+    """Snakemake validates with workflow/schemas/params.schema.yaml: it must be what the code generates (one
+    source: the base file + the registries), so a new bias kind or method reaches it by `ddstudy params schema
+    --write`, never by hand."""
     from ddstudy.data.biases import BIASES
-    from ddstudy.params import SCHEMA_PATH
+    from ddstudy.params import SCHEMA_PATH, schema_text
 
+    assert SCHEMA_PATH.read_text() == schema_text(), "stale: run `ddstudy params schema --write`"
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     assert schema["$defs"]["dataset_group"]["properties"]["bias"]["enum"] == list(BIASES)
 

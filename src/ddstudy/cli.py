@@ -38,6 +38,27 @@ def cmd_params_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_params_schema(args: argparse.Namespace) -> int:
+    from ddstudy.io import atomic_file
+    from ddstudy.params import SCHEMA_HEADER, SCHEMA_PATH, schema_text
+
+    text = schema_text()
+    if not args.write:
+        sys.stdout.write(text)
+        return 0
+    if SCHEMA_PATH.is_file() and SCHEMA_PATH.read_text() == text:
+        print(f"{SCHEMA_PATH}: up to date")
+        return 0
+    if not SCHEMA_PATH.parent.is_dir():
+        raise DDStudyError(f"{SCHEMA_PATH.parent}: not found; run from the repository root")
+    if SCHEMA_PATH.is_file() and not SCHEMA_PATH.read_text().startswith(SCHEMA_HEADER.splitlines()[0]):
+        raise DDStudyError(f"{SCHEMA_PATH}: not a schema ddstudy generated; move it away, then run this again")
+    with atomic_file(SCHEMA_PATH, "w") as handle:
+        handle.write(text)
+    print(f"{SCHEMA_PATH}: written")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from ddstudy.cost import plan
     from ddstudy.params import load_study
@@ -447,6 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     params = commands.add_parser("params", help="check params.yaml").add_subparsers(dest="action", required=True)
     with_params(leaf(params, "check", help="validate params.yaml")).set_defaults(func=cmd_params_check)
+    schema = leaf(
+        params, "schema", help="the full params schema (registries filled in); --write updates workflow/schemas"
+    )
+    schema.add_argument("--write", action="store_true", help="write workflow/schemas/params.schema.yaml (Snakemake's)")
+    schema.set_defaults(func=cmd_params_schema)
 
     plan = with_params(leaf(commands, "plan", help="jobs, FLOPs and estimated device-hours of the grid per stage"))
     plan.add_argument(

@@ -157,3 +157,31 @@ def test_registry_lists_both_kinds_with_one_severity():
     assert BIAS_KINDS["fg-color"].max_severity == 1
     with pytest.raises(DDStudyError, match="severity"):
         VariantSpec(source="fashion-mnist", bias="bg-color", ratio=0.9, severity=2)
+
+
+@pytest.mark.parametrize("kind", ["fg-color", "bg-color"])
+def test_sample_figure_shows_the_one_severity_in_the_reference_colours(tmp_path, kind, monkeypatch):
+    """The by-severity figure of a one-severity kind has two columns (clean, coloured), and its coloured images are
+    the aligned colour of each class (pixel content checked, not only that a file exists)."""
+    import matplotlib.image
+
+    from ddstudy.report import samples
+
+    drawn = {}
+    original = samples._grid_figure
+
+    def spy(cells, row_labels, col_labels, title):
+        drawn.update(cells=cells, cols=col_labels)
+        return original(cells, row_labels, col_labels, title)
+
+    monkeypatch.setattr(samples, "_grid_figure", spy)
+    source = _source()
+    path = samples.plot_severity_figure(source, kind, [1], tmp_path / "f.png")
+    assert matplotlib.image.imread(path).shape[2] in (3, 4)
+    assert len(drawn["cols"]) == 2 and "FairDD" in drawn["cols"][1]
+    for c, row in enumerate(drawn["cells"]):
+        coloured = row[1]  # HWC uint8, 32×32
+        assert coloured.shape == (32, 32, 3)
+        corner = coloured[0, 0]  # a padding pixel: black (FG) or the class's colour (BG)
+        expected = [0, 0, 0] if kind == "fg-color" else fc.COLOUR_MAP[c].astype(int).tolist()
+        assert corner.tolist() == expected

@@ -4,7 +4,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from ddstudy.params import load_params, study_from_params
+from ddstudy.params import load_params, study_from_params, validate_params
 from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
@@ -36,10 +36,16 @@ from ddstudy.workflow import (
 try:
     for _file in workflow.configfiles:  # Snakemake's YAML keeps the last of a key given twice; ours refuses it
         load_params(_file)
+    validate_params(config, source="params.yaml (+ --config)")  # one line naming the key, before anything else
+except DDStudyError as err:
+    raise WorkflowError(str(err)) from None
+# The same schema (generated from the registries: `ddstudy params schema --write`), Snakemake's own check, which
+# also fills in the defaults — before the grid is expanded.
+validate(config, "../schemas/params.schema.yaml")
+try:
     STUDY = study_from_params(config, source="params.yaml (+ --config)")
 except DDStudyError as err:
     raise WorkflowError(str(err)) from None
-validate(config, "../schemas/params.schema.yaml")  # same schema, Snakemake's own check (fills defaults too)
 
 _defaults = getattr(getattr(workflow, "resource_settings", None), "default_resources", None)
 for _arg in getattr(_defaults, "args", None) or []:

@@ -19,7 +19,7 @@ import numpy as np
 
 import ddstudy
 from ddstudy.data import bias
-from ddstudy.data.biases import BIASES, bias_kind
+from ddstudy.data.biases import BIAS_KINDS, BIASES, bias_kind
 from ddstudy.data.sources import (
     SOURCES,
     SourceData,
@@ -42,6 +42,11 @@ DEFAULT_SEED = 42  # the reference's seed (biased_mnist.__init__, biased_cifar10
 SPLIT_CODES = {"train": 0, "test": 1}  # mixed into the seed so the two splits draw independent noise
 
 
+SEVERITY_RANGES = ", ".join(
+    f"{kind.name} {'1' if kind.max_severity == 1 else f'1-{kind.max_severity}'}" for kind in BIAS_KINDS.values()
+)
+
+
 def format_ratio(ratio: float) -> str:
     """Shortest exact text for a ratio (0 → "0", 0.95 → "0.95"), used in canonical names."""
     return f"{ratio:g}"
@@ -54,7 +59,7 @@ class VariantSpec:
     source: str = knob(help="mnist | cifar10 | cifar100 | fashion-mnist")
     bias: str = knob("none", "bias kind (none: the clean source)")
     ratio: float | None = knob(None, "bias-aligned ratio in [0, 1] (biased variants)")
-    severity: int | None = knob(None, "bias severity (color 1-5, corruption 1-4, fg-color/bg-color 1)")
+    severity: int | None = knob(None, f"bias severity ({SEVERITY_RANGES})")
     seed: int = seed_knob(DEFAULT_SEED, "seed of the colour jitter / corruptions")
     test_attrs: str = knob("conflicting", "test attributes: conflicting (reference) | uniform")
     train_per_class: int | None = knob(None, "keep the first N training samples per class (unset: all)")

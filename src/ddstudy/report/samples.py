@@ -148,7 +148,7 @@ def plot_severity_figure(
     return save_figure(_grid_figure(cells, row_labels, col_labels, title), path, tight=True)
 
 
-PAPER_SEVERITIES = (1, 2, 3, 4)
+PAPER_SEVERITIES = (1, 2, 3, 4)  # the by-severity figures show these, up to each kind's maximum
 
 
 def dataset_figure_plan(study, out_dir: str | Path) -> dict[Path, tuple]:
@@ -185,5 +185,6 @@ def write_dataset_figures(study, datasets_dir: str | Path, out_dir: str | Path, 
             source, bias_kind = what
             if source not in sources:
                 sources[source] = load_source(source, study.sources)
-            written.append(plot_severity_figure(sources[source], bias_kind, PAPER_SEVERITIES, path, seed=seed))
+            severities = [s for s in PAPER_SEVERITIES if s <= biases.bias_kind(bias_kind).max_severity]
+            written.append(plot_severity_figure(sources[source], bias_kind, severities, path, seed=seed))
     return written
