@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_report.add_argument("--figures", default="results/figures/zoo")
     zoo_report.set_defaults(func=cmd_zoo_report)
 
-    distill = leaf(commands, "distill", help="distil one synthetic set (dc, dsa, dm) or select a baseline")
+    distill = leaf(commands, "distill", help="distil one synthetic set (a method of the registry) or select a baseline")
     distill.add_argument("--dataset-dir", required=True, help="a built dataset variant folder")
     methods = _methods()
     distill.add_argument("--method", required=True, choices=list(methods), help="the method (registry order)")

@@ -1,8 +1,9 @@
-# Distillation: one job per synthetic set (DC, DSA, DM ± CLoM, or a baseline); target `synthetic_sets`.
+# Distillation: one job per synthetic set (a method of the registry: DC, DSA, DM, MTT ± CLoM ± debias, or a
+# baseline); target `synthetic_sets`.
 
 
 rule distill:
-    """One synthetic set: DC, DSA or DM distillation (± CLoM), or a random / herding / full-data baseline."""
+    """One synthetic set: DC, DSA, DM or MTT distillation (± CLoM, ± debias), or a random / herding / full baseline."""
     input:
         dataset=f"{DATASETS_DIR}/{{dataset}}",
         ptms=lambda wildcards: [

@@ -131,7 +131,6 @@ class DistillResult:
     iterations_done: int
     loss_curve: list[float]
     extra_curve: list[float]
-    wall_seconds: float
     resumed_from: int | None
     method_meta: dict = field(default_factory=dict)  # the method's own record (MTT: the learned step size)
 
@@ -228,7 +227,6 @@ def run_distillation(
         config.iterations,
         losses,
         ctx.extra_log,
-        time.perf_counter() - started,
         resumed_from,
         method.meta(ctx) if hasattr(method, "meta") else {},
     )

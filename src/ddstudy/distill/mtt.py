@@ -173,7 +173,6 @@ class TrajectoryMatching:
         self.buffers = dict(self.template.named_buffers())
         self.syn_lr = torch.tensor(config.lr_teacher, device=ctx.device).requires_grad_(True)
         self.optimizer_lr = torch.optim.SGD([self.syn_lr], lr=config.resolved("lr_lr"), momentum=0.5)
-        self.seed = config.seed
 
     def _flat(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([tensors[name].reshape(-1) for name in self.names]).to(self.template.parameters().__next__())
