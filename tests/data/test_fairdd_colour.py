@@ -178,7 +178,7 @@ def test_sample_figure_shows_the_one_severity_in_the_reference_colours(tmp_path,
     source = _source()
     path = samples.plot_severity_figure(source, kind, [1], tmp_path / "f.png")
     assert matplotlib.image.imread(path).shape[2] in (3, 4)
-    assert len(drawn["cols"]) == 2 and "FairDD" in drawn["cols"][1]
+    assert drawn["cols"] == ["clean", ("foreground" if kind == "fg-color" else "background") + "\ncolour"]
     for c, row in enumerate(drawn["cells"]):
         coloured = row[1]  # HWC uint8, 32×32
         assert coloured.shape == (32, 32, 3)

@@ -139,7 +139,7 @@ def _kind(name: str, colour, where: str) -> BiasKind:
             pad_like_fairdd(images), np.arange(len(images)) % len(COLOUR_MAP)
         ),
         row_label=lambda name, attr: f"{name} · {COLOUR_NAMES[attr]}",
-        severity_label=lambda severity: f"{where} colour\n(FairDD, padded 28→32)",
+        severity_label=lambda severity: f"{where}\ncolour",
         grey_source_only=True,
         assign=fairdd_assignment,
         max_classes=len(COLOUR_MAP),
