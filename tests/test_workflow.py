@@ -14,9 +14,16 @@ def snakemake(*args, cwd="."):
     return subprocess.run([str(SNAKEMAKE), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-def test_paper_dry_run_plans_48_biased_datasets():
+@pytest.fixture(scope="module")
+def paper_dry_run():
+    """The paper grid's dry run (~30 s of planning 8,000 jobs), once for every test that reads it."""
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_paper_dry_run_plans_48_biased_datasets(paper_dry_run):
+    result = paper_dry_run
     counts = job_counts(result.stdout)
     assert counts["biased_dataset"] == 48 and counts["clean_dataset"] == 3 and counts["dataset_figures"] == 1
 
@@ -71,8 +78,8 @@ def test_dvc_sees_the_stage():
     assert "datasets" in result.stdout
 
 
-def test_paper_dry_run_plans_the_zoo():
-    result = snakemake("-n", "--forceall", "--config", "grid=paper")
+def test_paper_dry_run_plans_the_zoo(paper_dry_run):
+    result = paper_dry_run
     counts = job_counts(result.stdout)
     # 176 PTMs (+ 500 MTT experts); the paper grid vectorises, so each (dataset, arch) block's inits are one job
     # (issue 12): 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 48 of 2 (the biased-set ConvNets)
@@ -90,8 +97,8 @@ def test_paper_dry_run_plans_the_zoo():
     assert "--init 0,1,2,3,4,5,6,7,8,9" in result.stdout and "--vectorize" in result.stdout
 
 
-def test_paper_dry_run_plans_distillation_and_evaluation():
-    result = snakemake("-n", "--forceall", "--config", "grid=paper")
+def test_paper_dry_run_plans_distillation_and_evaluation(paper_dry_run):
+    result = paper_dry_run
     counts = job_counts(result.stdout)
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
     # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 42 cross-study CLoM
