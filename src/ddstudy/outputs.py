@@ -47,6 +47,9 @@ class ArtifactKind:
     name: str
     folder: bool
     recognise: Callable[[Path], bool]
+    # Subfolders its writer never touches: an input may lie there (a grid's own results folder keeps its synthetic
+    # sets and evaluation records beside the report that reads them).
+    keeps: tuple[str, ...] = ()
 
     def made(self, path: Path) -> bool:
         """Whether ``path`` is such an artifact, made by ddstudy (never through a symbolic link)."""
@@ -158,7 +161,7 @@ def _nearest_existing(path: Path) -> Path:
     return Path("/")
 
 
-def _forbidden(path: Path, inputs: Mapping[str, Path]) -> str | None:
+def _forbidden(path: Path, inputs: Mapping[str, Path], keeps: tuple[str, ...] = ()) -> str | None:
     """Why ``path`` (resolved) may not be an output, or None."""
     cwd = Path.cwd().resolve()
     if path == cwd:
@@ -177,7 +180,7 @@ def _forbidden(path: Path, inputs: Mapping[str, Path]) -> str | None:
         source = given.resolve()
         if path == source:
             return f"is the {flag} this command reads"
-        if path in source.parents:
+        if path in source.parents and source.relative_to(path).parts[0] not in keeps:
             return f"contains the {flag} this command reads ({given})"
         if source in path.parents and source.is_dir():
             return f"lies inside the {flag} this command reads ({given})"
@@ -199,7 +202,7 @@ def check_output(
     resolved = path.resolve()
     _check_name_lengths(path, resolved, flag)  # first: a name over the limit fails every later look at the path
     given = {k: Path(v) for k, v in (inputs or {}).items() if v is not None and Path(v).exists()}
-    why = _forbidden(resolved, given)
+    why = _forbidden(resolved, given, kind.keeps)
     if why:
         raise DDStudyError(f"{flag} {path}: {why}; choose a new path for the {kind.name}")
     if path.exists() or path.is_symlink():

@@ -69,3 +69,17 @@ def test_a_comparison_needs_its_direction_and_a_smaller_budget_its_baseline():
         PublishedCell("a/dm_ipc10", "paper", budget="smaller", baseline="b/dm_ipc10")
     with pytest.raises(DDStudyError, match="needs its published value"):
         PublishedCell("a/dm_ipc10", "paper")
+
+
+def test_a_grid_results_folder_may_hold_the_evaluations_it_reports(tmp_path, monkeypatch):
+    """results/repro keeps its evaluations/ and synthetic/ beside the report (the report never writes there); any
+    other input inside the results folder is still refused."""
+    from ddstudy.outputs import check_output
+    from ddstudy.report.study import RESULTS_FOLDER
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/repro/evaluations").mkdir(parents=True)
+    (tmp_path / "results/repro/tables").mkdir()
+    check_output("results/repro", RESULTS_FOLDER, {"--metrics-dir": "results/repro/evaluations"})
+    with pytest.raises(DDStudyError, match="contains the --metrics-dir"):
+        check_output("results/repro", RESULTS_FOLDER, {"--metrics-dir": "results/repro/tables"})

@@ -46,7 +46,7 @@ def _has_index(folder: Path) -> bool:
     return index.is_file() and index.read_text().startswith(f"{INDEX_TITLE}\n\n{INDEX_LEAD}")
 
 
-RESULTS_FOLDER = ArtifactKind("results folder", True, _is_results_folder)
+RESULTS_FOLDER = ArtifactKind("results folder", True, _is_results_folder, keeps=RUN_FOLDERS)
 
 
 def write_figures(
