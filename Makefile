@@ -52,7 +52,7 @@ repro: setup
 # A fresh clone holds the committed results/repro/ but not the datasets: build those, mark the committed outputs as
 # finished (`--touch`, outputs that are absent stay absent), then run what is left.
 repro-resume: setup
-	$(BIN)/snakemake --cores $(CORES) --config grid=repro datasets
+	$(BIN)/snakemake --cores $(CORES) datasets --config grid=repro
 	$(BIN)/snakemake --touch --forceall --cores 1 --quiet rules --config grid=repro
 	nice -n 10 $(BIN)/snakemake --cores $(CORES) --config grid=repro
 
