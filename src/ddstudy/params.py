@@ -273,25 +273,29 @@ class Study:
     outputs: str | None = None  # the grid's own folder (params ``outputs``, e.g. results/repro); None: the top
     published: tuple[PublishedCell, ...] = ()  # published cells the grid re-runs (tables/reproduction.md)
 
+    def _place(self, inside: str, top: str) -> str:
+        """``<outputs>/<inside>`` for a grid with its own folder, else the top-level ``top``."""
+        return f"{self.outputs}/{inside}".rstrip("/") if self.outputs else top
+
     @property
     def results_dir(self) -> str:
         """Where the report goes (tables, figures, README.md)."""
-        return self.outputs or "results"
+        return self._place("", "results")
 
     @property
     def synthetic_dir(self) -> str:
         """Where the synthetic sets go."""
-        return f"{self.outputs}/synthetic" if self.outputs else "synthetic"
+        return self._place("synthetic", "synthetic")
 
     @property
     def metrics_dir(self) -> str:
         """Where the evaluation records (one JSON per set × architecture) go."""
-        return f"{self.outputs}/evaluations" if self.outputs else "metrics"
+        return self._place("evaluations", "metrics")
 
     @property
     def benchmarks_dir(self) -> str:
         """Where Snakemake's benchmark TSVs of the distillation and evaluation jobs go (wall, CPU time, memory)."""
-        return f"{self.outputs}/benchmarks" if self.outputs else "logs/benchmarks"
+        return self._place("benchmarks", "logs/benchmarks")
 
     @property
     def has_debias(self) -> bool:

@@ -150,13 +150,13 @@ def split_ratio(spec: VariantSpec, split_name: str, num_classes: int) -> float:
 
 def assign_splits(spec: VariantSpec, labels: dict[str, np.ndarray], num_classes: int) -> dict:
     """{split: (order, attributes)} of a biased variant, by its kind's assignment (Biased-DD's positional blocks
-    by default: order kept)."""
+    by default: order None, the split kept as it is — no copy of its images)."""
     kind = bias_kind(spec.bias)
     ratios = {name: split_ratio(spec, name, num_classes) for name in labels}
     if kind.assign is not None:
         return kind.assign(labels, ratios, num_classes, int(spec.seed))
     return {
-        name: (np.arange(len(split_labels)), bias.assign_attributes(split_labels, ratios[name], num_classes))
+        name: (None, bias.assign_attributes(split_labels, ratios[name], num_classes))
         for name, split_labels in labels.items()
     }
 
@@ -166,7 +166,7 @@ def _apply_bias(spec: VariantSpec, split_name: str, split: Split, assignment, wo
         attrs = np.full(len(split.labels), -1, dtype=np.int64)
         return BuiltSplit(split.images, split.labels, attrs)
     order, attrs = assignment
-    images, labels = split.images[order], split.labels[order]
+    images, labels = (split.images, split.labels) if order is None else (split.images[order], split.labels[order])
     seed_words = (int(spec.seed), SPLIT_CODES[split_name])
     started = time.perf_counter()
     done = [0]
