@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -332,10 +333,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     inputs = {"--synthetic": args.synthetic, "--dataset-dir": args.dataset_dir}
     with claim_output(args.out, METRICS_FILE, inputs) as out:
         images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
+        finished_runs = out.parent / f".{out.name}.partial"
         record = evaluate_synthetic(
-            images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args), _accel(args)
+            images, labels, meta, args.dataset_dir, args.arch, config, _torch_device(args), _accel(args), finished_runs
         )
         write_metrics(out, record)
+        shutil.rmtree(finished_runs, ignore_errors=True)
     text = (
         f"{args.out}: {record['cell']} × {args.arch}: {100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f} %"
     )

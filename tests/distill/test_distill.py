@@ -1,6 +1,7 @@
 """DC/DSA/DM, baselines and the evaluation protocol on tiny data."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -212,6 +213,41 @@ def test_separable_set_is_learnt_and_noise_is_chance(dataset, tmp_path):
     noise = torch.randn_like(images)
     chance = evaluate_synthetic(noise, labels, meta, dataset, "ConvNetW32", EvalConfig(num_eval=2, epochs=30))
     assert chance["acc_mean"] < 0.3
+
+
+def test_killed_evaluation_resumes_after_its_last_finished_run(dataset, tmp_path, monkeypatch):
+    """A killed evaluation keeps its finished networks: the rerun trains only the rest, and the record is the
+    uninterrupted run's bytes."""
+    import ddstudy.evaluate.protocol as protocol
+
+    distill_cell(dataset, quick_config("random", 2), tmp_path / "real", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "real")
+    config = EvalConfig(num_eval=3, epochs=2, batch_size=16)
+    write_metrics(tmp_path / "whole.json", evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config))
+
+    real_run, calls = protocol.train_and_test, []
+
+    def killed_in_third_run(*args, **kwargs):
+        calls.append(args[5])  # the run seed
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "train_and_test", killed_in_third_run)
+    keep = tmp_path / ".runs.partial"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, resume_dir=keep)
+    assert len(json.loads((keep / "runs.json").read_text())["runs"]) == 2
+    calls.clear()
+    monkeypatch.setattr(protocol, "train_and_test", lambda *a, **k: calls.append(a[5]) or real_run(*a, **k))
+    resumed = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, resume_dir=keep)
+    assert len(calls) == 1  # only the third network trained again
+    write_metrics(tmp_path / "resumed.json", resumed)
+    assert (tmp_path / "resumed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+    # another setting never continues from these runs
+    calls.clear()
+    evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", replace(config, epochs=1), resume_dir=keep)
+    assert len(calls) == 3
 
 
 def test_eval_epochs_follow_the_reference_rule():
