@@ -4,8 +4,8 @@
     python workflow/scripts/dvc_deps.py --write  # rewrite the src/ deps of every stage in dvc.yaml
 
 The entry modules of a stage are the library modules its rules' `ddstudy` commands run; every stage also lists the
-glue its rules are planned with (CLI, params, workflow helpers, cost model). The transitive imports come from grimp,
-the graph library import-linter (``make lint``) uses. tests/test_dvc_deps.py runs the check.
+glue its rules are planned with (the CLI package, params, workflow helpers, cost model). The transitive imports come
+from grimp, the graph library import-linter (``make lint``) uses. tests/test_dvc_deps.py runs the check.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def stage_files() -> dict[str, list[Path]]:
     graph = grimp.build_graph("ddstudy", exclude_type_checking_imports=True)
     out = {}
     for stage, entries in ENTRIES.items():
-        modules = set(entries) | set(GLUE)
+        modules = set(entries) | {m for m in graph.modules for g in GLUE if m == g or m.startswith(g + ".")}
         for entry in entries:
             modules |= graph.find_upstream_modules(entry)
         out[stage] = sorted({module_file(m).relative_to(ROOT) for m in modules if _code(module_file(m))})

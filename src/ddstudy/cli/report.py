@@ -1,0 +1,85 @@
+"""``ddstudy report bias|ptm|compare|all``: tables, figures and the results index from the metrics records."""
+
+from __future__ import annotations
+
+import argparse
+
+from ddstudy.cli.options import actions, leaf, warn, with_params, write_table
+
+COMMANDS = {"report": "aggregate results"}
+
+
+def bias(args: argparse.Namespace) -> int:
+    from ddstudy.params import load_study
+    from ddstudy.report.bias import bias_table, metrics_paths, refuse_empty
+
+    study = load_study(args.params, args.grid)
+    frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
+    refuse_empty(frame.empty, problems, study, args.metrics_dir)
+    warn(problems)
+    print(write_table(frame, args.out, "bias", {"--metrics-dir": args.metrics_dir}))
+    return 0
+
+
+def ptm(args: argparse.Namespace) -> int:
+    from ddstudy.outputs import check_output, table_kind
+    from ddstudy.params import load_study
+    from ddstudy.report.bias import metrics_paths, refuse_empty
+    from ddstudy.report.ptm import ptm_tables
+
+    study = load_study(args.params, args.grid)
+    frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))
+    refuse_empty(frame.empty, problems, study, args.metrics_dir)
+    warn(problems)
+    inputs = {"--metrics-dir": args.metrics_dir}
+    check_output(args.cross_arch, table_kind("cross-architecture", cross.columns), inputs, "--cross-arch")
+    print(write_table(frame, args.out, "PTM study", inputs))
+    print(write_table(cross, args.cross_arch, "cross-architecture", inputs, "--cross-arch"))
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    from ddstudy.report.compare import compare_runs, summary
+
+    frame = compare_runs(args.metrics_a, args.metrics_b)
+    if args.out:
+        print(write_table(frame, args.out, "comparison", {"metrics_a": args.metrics_a, "metrics_b": args.metrics_b}))
+    print(summary(frame))
+    return 0
+
+
+def everything(args: argparse.Namespace) -> int:
+    from ddstudy.outputs import claim_output
+    from ddstudy.params import load_study
+    from ddstudy.report.study import RESULTS_FOLDER, write_report
+
+    study = load_study(args.params, args.grid)
+    inputs = {"--metrics-dir": args.metrics_dir, "--synthetic-dir": args.synthetic_dir}
+    with claim_output(args.results, RESULTS_FOLDER, inputs, "--results"):
+        written, problems = write_report(study, args.results, args.metrics_dir, args.synthetic_dir)
+    warn(problems)
+    print(f"{len(written)} files written under {args.results} (index: {args.results}/README.md)")
+    return 0
+
+
+def register(name: str, parser: argparse.ArgumentParser) -> None:
+    report = actions(parser)
+    by_bias = with_params(leaf(report, "bias", help="results/tables/bias_study.csv from the metrics JSONs"))
+    by_bias.add_argument("--metrics-dir", default="metrics")
+    by_bias.add_argument("--out", default="results/tables/bias_study.csv")
+    by_bias.set_defaults(func=bias)
+    by_ptm = with_params(leaf(report, "ptm", help="results/tables/ptm_study.csv and the cross-arch table"))
+    by_ptm.add_argument("--metrics-dir", default="metrics")
+    by_ptm.add_argument("--out", default="results/tables/ptm_study.csv")
+    by_ptm.add_argument("--cross-arch", default="results/tables/ptm_cross_arch.csv")
+    by_ptm.set_defaults(func=ptm)
+    compared = leaf(report, "compare", help="two runs' metrics side by side (e.g. bf16 against fp32)")
+    compared.add_argument("metrics_a", help="metrics folder of run A (the reference)")
+    compared.add_argument("metrics_b", help="metrics folder of run B")
+    compared.add_argument("--out", help="CSV with every cell (optional)")
+    compared.set_defaults(func=compare)
+    whole = with_params(leaf(report, "all", help="every table, figure, metrics/ and README index"))
+    whole.add_argument("--results", default="results")
+    whole.add_argument("--metrics-dir", default="metrics")
+    whole.add_argument("--synthetic-dir", default="synthetic")
+    whole.set_defaults(func=everything)
