@@ -22,9 +22,10 @@ from ddstudy.cost import CostModel
 from ddstudy.data.biases import BIAS_KINDS
 from ddstudy.data.build import BIASES, VariantSpec
 from ddstudy.data.sources import SOURCES, SourceOptions
+from ddstudy.debias import DEBIAS, DEBIAS_MODES, KdeConfig
 from ddstudy.device import Runtime
 from ddstudy.distill.clom import ClomConfig
-from ddstudy.distill.registry import DISTILLING, METHODS, method_config, method_spec
+from ddstudy.distill.registry import DEBIASABLE, DISTILLING, METHODS, method_config, method_spec
 from ddstudy.distill.run import set_name
 from ddstudy.distill.settings import MethodConfig, RealBatchConfig
 from ddstudy.errors import DDStudyError
@@ -32,7 +33,6 @@ from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.knobs import SEED_MAX, build, json_schema
 from ddstudy.models import check_model_name
 from ddstudy.report.reproduction import PublishedCell
-from ddstudy.weighting import DEBIAS_MODES, KdeConfig
 from ddstudy.zoo.store import zoo_block
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
@@ -74,7 +74,7 @@ def load_schema() -> dict:
     )
     defs["clom_setting"] = json_schema(ClomConfig)
     debias = grid["debias"]["properties"]
-    debias["methods"].update(additionalProperties=False, properties={m: ipcs for m in DISTILLING})
+    debias["methods"].update(additionalProperties=False, properties={m: ipcs for m in DEBIASABLE})
     debias["kde"] = json_schema(KdeConfig)
     debias["modes"]["items"] = {"enum": list(DEBIAS_MODES)}
     defs["zoo_train"] = json_schema(ZooTrainConfig)
@@ -509,7 +509,7 @@ def expand_debias(
     here = f"{where}.debias"
     names = [v.name for v in variants if v.bias != "none"]
     datasets = _match(debias.get("datasets", ["*"]), names, f"{here}.datasets")
-    modes = debias.get("modes") or [m for m in DEBIAS_MODES if m != "none"]
+    modes = debias.get("modes") or [name for name, mode in DEBIAS.items() if not mode.plain]
     for mode in modes:
         if mode not in DEBIAS_MODES:
             raise DDStudyError(f"{here}.modes: unknown mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}")
@@ -519,8 +519,10 @@ def expand_debias(
     new: dict[str, Cell] = {}
     experts: dict[tuple, ZooModel] = {}
     for method, ipcs in (debias.get("methods") or {}).items():
-        if method not in DISTILLING:
-            raise DDStudyError(f"{here}.methods: debias applies to the distilling methods ({', '.join(DISTILLING)})")
+        if method not in DEBIASABLE:
+            raise DDStudyError(
+                f"{here}.methods: debias applies to the methods that declare it ({', '.join(DEBIASABLE)})"
+            )
         settings = _method_settings(distill, method)
         for dataset, ipc in itertools.product(datasets, ipcs):
             try:

@@ -17,7 +17,7 @@ Weigh = Callable[[torch.Tensor], torch.Tensor]  # training-set indices of a batc
 
 def batch_loss(output: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
     """Cross-entropy of a batch: the plain mean, or Σ w·CE / Σ w with sample weights (bias mitigation of a
-    network's training, :func:`ddstudy.weighting.loss_weighting`)."""
+    network's training, :meth:`ddstudy.debias.DebiasMode.batch_weighting`)."""
     if w is None:
         return F.cross_entropy(output, y)
     w = w.to(device=output.device, dtype=torch.float32)

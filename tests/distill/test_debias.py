@@ -7,28 +7,15 @@ import pytest
 import torch
 
 from ddstudy.data.build import VariantSpec, build_variant
-from ddstudy.distill.debias import compute_kde_weights, dm_class_loss
+from ddstudy.debias import KdeConfig, kde_weights, load_kde_weights, oracle_weights
 from ddstudy.distill.registry import method_config
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
 from ddstudy.metrics import fairness, group_accuracy
-from ddstudy.weighting import KdeConfig, kde_weights, load_kde_weights, oracle_weights
+from ddstudy.zoo.kde import compute_kde_weights
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
 
 FAST = {"model": "ConvNetW32", "batch_real": 16}
-
-
-def test_fairdd_dm_loss_by_hand():
-    """Two groups in the class's batch: Σ_g ‖mean ψ(T_g) − mean ψ(S)‖², the same synthetic mean in both terms."""
-    real = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])  # groups 5, 5, 7
-    attrs = torch.tensor([5, 5, 7])
-    mean_syn = torch.tensor([1.0, 1.0])
-    # group 5: mean (2, 0) → (1)² + (−1)² = 2; group 7: mean (0, 2) → 1 + 1 = 2
-    assert float(dm_class_loss(real, mean_syn, "fairdd", attrs, None)) == pytest.approx(4.0)
-    # plain DM: mean (4/3, 2/3) → (1/3)² + (1/3)²
-    assert float(dm_class_loss(real, mean_syn, "none", None, None)) == pytest.approx(2 / 9)
-    # weighted (kde / oracle): weights 1, 1, 2 → mean (1, 1) → 0
-    assert float(dm_class_loss(real, mean_syn, "oracle", None, torch.tensor([1.0, 1.0, 2.0]))) == pytest.approx(0.0)
 
 
 def test_kde_weights_by_hand_on_a_1d_embedding():

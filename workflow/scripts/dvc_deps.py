@@ -20,8 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = {
     "datasets": ["ddstudy.data.build", "ddstudy.report.samples"],
-    "zoo": ["ddstudy.zoo.train", "ddstudy.zoo.store", "ddstudy.report.zoo"],
-    "distill": ["ddstudy.distill.run", "ddstudy.distill.debias"],
+    "zoo": ["ddstudy.zoo.train", "ddstudy.zoo.store", "ddstudy.zoo.kde", "ddstudy.report.zoo"],
+    "distill": ["ddstudy.distill.run"],
     "evaluate": ["ddstudy.evaluate.protocol", "ddstudy.report.bias", "ddstudy.report.ptm"],
     "report": ["ddstudy.report.study"],
 }

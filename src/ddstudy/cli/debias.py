@@ -12,8 +12,8 @@ COMMANDS = {"debias": "bias mitigation artifacts"}
 
 
 def weights(args: argparse.Namespace) -> int:
-    from ddstudy.distill.debias import compute_kde_weights
-    from ddstudy.weighting import KdeConfig
+    from ddstudy.debias import KdeConfig
+    from ddstudy.zoo.kde import compute_kde_weights
 
     config = KdeConfig(**from_args(KdeConfig, args, prefix="kde-"))
     out = Path(args.out).with_suffix(".npz")
@@ -26,7 +26,7 @@ def weights(args: argparse.Namespace) -> int:
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
-    from ddstudy.weighting import KdeConfig
+    from ddstudy.debias import KdeConfig
 
     kde = leaf(actions(parser), "weights", help="KDE sample weights of a variant's training set (debias kde)")
     kde.add_argument("--dataset-dir", required=True, help="the biased dataset variant")

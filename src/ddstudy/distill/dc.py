@@ -24,13 +24,13 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
-from ddstudy.distill.debias import class_statistic_weights
+from ddstudy.debias import debias_mode
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.matching import get_loops, match_loss
 from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.knobs import knob
 from ddstudy.models import has_batchnorm
-from ddstudy.training import batch_loss, train_epoch
+from ddstudy.training import train_epoch
 
 BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
 
@@ -106,31 +106,23 @@ def class_batches(ctx: DistillContext, iteration: int, outer: int) -> list[tuple
 
 
 def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int) -> list[list]:
-    """The real side's gradient(s) of class ``c``: one list for the class (``none``; the weighted cross-entropy
-    Σ w CE / Σ w for ``kde``/``oracle``), or one per attribute group present in the batch (``fairdd``: the
-    reference's per-colour ``criterion(output_real[color == col], ...)``)."""
-    mode = ctx.config.debias
+    """The real side's gradient(s) of class ``c``: one list for the class (the reference), or one per term of the
+    debias mode (:meth:`ddstudy.debias.DebiasMode.real_terms`: FairDD's per-colour
+    ``criterion(output_real[color == col], ...)``, the weighted cross-entropy Σ w CE / Σ w of ``kde``/``oracle``)."""
     target = torch.full((len(real),), c, device=ctx.device)
-    if mode == "none":
+    terms = debias_mode(ctx.config.debias).real_terms(ctx.real_indices[c], ctx.pool.attrs, ctx.pool.weights)
+    if terms is None:
         with ctx.accel.autocast(ctx.device):
             loss_real = F.cross_entropy(fast(real), target)
         return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
-    index = ctx.real_indices[c]
     with ctx.accel.autocast(ctx.device):
         output = fast(real)
-    if mode == "fairdd":
-        attrs = ctx.pool.attrs[index]
-        groups = torch.unique(attrs)
-        grads = []
-        for k, group in enumerate(groups):
-            mask = attrs == group
-            loss_group = F.cross_entropy(output[mask].float(), target[mask])
-            retain = k < len(groups) - 1
-            grads.append([g.detach() for g in torch.autograd.grad(loss_group, parameters, retain_graph=retain)])
-        return grads
-    w = class_statistic_weights(mode, ctx.pool.weights, index).float()
-    loss_real = batch_loss(output.float(), target, w)
-    return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
+    grads = []
+    for k, term in enumerate(terms):
+        loss_term = term.cross_entropy(output, target)
+        retain = k < len(terms) - 1
+        grads.append([g.detach() for g in torch.autograd.grad(loss_term, parameters, retain_graph=retain)])
+    return grads
 
 
 def matching_per_class(ctx: DistillContext, net: nn.Module, fast: nn.Module, batches) -> torch.Tensor:
@@ -199,7 +191,7 @@ class GradientMatching:
                 freeze_batchnorm(ctx, net, iteration, outer)
             batches = class_batches(ctx, iteration, outer)
             same_sizes = len({len(r) for r, _ in batches}) == 1  # a class smaller than batch_real: per class
-            if batched and same_sizes and config.debias == "none":
+            if batched and same_sizes and debias_mode(config.debias).plain:
                 loss = matching_batched(ctx, net, batches)
             else:
                 loss = matching_per_class(ctx, net, fast, batches)
@@ -233,8 +225,11 @@ def gradient_matching_cost(config: DCConfig, per_class: int, classes: int, forwa
     return config.iterations * (outer * matching + inner_epochs), config.iterations * outer
 
 
-DC = MethodSpec("dc", "distils", DCConfig, GradientMatching, "DC", "tab:blue", "o", cost=gradient_matching_cost)
+DC = MethodSpec(
+    "dc", "distils", DCConfig, GradientMatching, "DC", "tab:blue", "o", cost=gradient_matching_cost,
+    debias="real batches",
+)  # fmt: skip
 DSA = MethodSpec(
     "dsa", "distils", DSAConfig, GradientMatching, "DSA", "tab:orange", "^", DEFAULT_STRATEGY,
-    cost=gradient_matching_cost,
+    cost=gradient_matching_cost, debias="real batches",
 )  # fmt: skip

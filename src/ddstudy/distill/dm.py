@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
-from ddstudy.distill.debias import class_statistic_weights, dm_class_loss
+from ddstudy.debias import debias_mode
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.settings import BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.knobs import knob
@@ -64,12 +64,17 @@ class DistributionMatching:
         batched = self.batched
         if batched is None:
             batched = "BN" in config.model or (ctx.fast_paths and ctx.device.type == "cuda")
-        mode = config.debias
-        pool = ctx.pool
+        debias, pool = debias_mode(config.debias), ctx.pool
 
         def class_term(embed_real: torch.Tensor, mean_syn: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-            attrs = pool.attrs[index] if mode == "fairdd" else None
-            return dm_class_loss(embed_real, mean_syn, mode, attrs, class_statistic_weights(mode, pool.weights, index))
+            """‖stat(ψ(T_c)) − mean ψ(S_c)‖², stat the plain mean, or summed over the debias mode's terms."""
+            terms = debias.real_terms(index, pool.attrs, pool.weights)
+            if terms is None:
+                return ((embed_real.mean(0) - mean_syn) ** 2).sum()
+            loss = torch.zeros((), device=embed_real.device)
+            for term in terms:
+                loss = loss + ((term.mean(embed_real) - mean_syn) ** 2).sum()
+            return loss
 
         with ctx.accel.autocast(ctx.device):
             if not batched:
@@ -99,5 +104,5 @@ def distribution_matching_cost(config: DMConfig, per_class: int, classes: int, f
 
 DM = MethodSpec(
     "dm", "distils", DMConfig, DistributionMatching, "DM", "tab:green", "s", DEFAULT_STRATEGY,
-    cost=distribution_matching_cost,
+    cost=distribution_matching_cost, debias="real batches",
 )  # fmt: skip

@@ -20,7 +20,7 @@ epochs come from a seeded generator per iteration (the reference shuffles its bu
 whitening; checkpoints are read from disk per iteration (the reference holds buffer files in memory).
 
 Bias mitigation (``debias``, issue 15): MTT sees real data only through its experts, so a mode acts there — the
-experts of ``<arch>/debias-<mode>/`` train with the mode's weighted cross-entropy (:mod:`ddstudy.weighting`: FairDD's
+experts of ``<arch>/debias-<mode>/`` train with the mode's weighted cross-entropy (:mod:`ddstudy.debias`: FairDD's
 equal share per attribute group of each sampled batch, the KDE or the oracle weights) on the same initial weights,
 batches and augmentations as the plain experts; the matching itself is unchanged, and the cell keeps the plain
 cell's seeds (same expert, start epoch and student batches per iteration). docs/deviations.md F5.
@@ -271,5 +271,5 @@ def trajectory_matching_cost(config: MTTConfig, per_class: int, classes: int, fo
 MTT = MethodSpec(
     "mtt", "distils", MTTConfig, TrajectoryMatching, "MTT", "tab:red", "X", DEFAULT_STRATEGY,
     eval_lr_from="syn_lr", checkpoint_state=("syn_lr", "syn_lr_momentum"), cost=trajectory_matching_cost,
-    uses_zoo=True,
+    uses_zoo=True, debias="experts",
 )  # fmt: skip

@@ -25,6 +25,7 @@ METHODS: dict[str, MethodSpec] = {
     )
 }
 DISTILLING = tuple(name for name, spec in METHODS.items() if spec.distils)
+DEBIASABLE = tuple(name for name, spec in METHODS.items() if spec.debias)  # methods that take a debias mode
 
 
 def method_spec(name: str) -> MethodSpec:

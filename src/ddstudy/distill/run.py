@@ -22,15 +22,15 @@ import ddstudy
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
+from ddstudy.debias import check_weights_flag
 from ddstudy.distill.clom import Clom, ClomConfig
 from ddstudy.distill.loop import ExtraLoss, run_distillation
 from ddstudy.distill.real import RealPool
 from ddstudy.distill.registry import method_spec
-from ddstudy.distill.settings import MethodConfig, RealBatchConfig
+from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
 from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
-from ddstudy.weighting import check_weights_flag
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ def _debias_pool(config, pool: RealPool, variant, sample_weights) -> dict | None
     """Prepare the real pool for the config's ``debias`` mode (refused before any work when it cannot run);
     returns what the synthetic set's meta records about it (None for ``none``). Methods without real batches
     (MTT: its experts carry the mode) only record it."""
-    from ddstudy.weighting import sample_weights as dataset_weights
+    from ddstudy.debias import prepare
 
     mode = getattr(config, "debias", "none")
-    if not isinstance(config, RealBatchConfig):
+    if method_spec(config.method).debias == "experts":
         return {"mode": mode, "applied_to": "expert trajectories"} if mode != "none" else None
-    weights, record = dataset_weights(mode, variant.train.labels, variant.train.attrs, variant.meta, sample_weights)
+    _, weights, record = prepare(mode, variant.train.labels, variant.train.attrs, variant.meta, sample_weights)
     if weights is not None:
         pool.weights = torch.as_tensor(weights, dtype=torch.float32, device=pool.images.device)
     return record
@@ -96,10 +96,11 @@ def distill_cell(
     never an input; one run at a time.
     """
     spec = method_spec(config.method)
-    if isinstance(config, RealBatchConfig):
+    if spec.debias == "real batches":
         check_weights_flag(config.debias, sample_weights)
     elif sample_weights is not None:
-        raise DDStudyError(f"{config.method} reads no --sample-weights (its experts carry the debias mode); drop it")
+        why = " (its experts carry the debias mode)" if spec.debias == "experts" else ""
+        raise DDStudyError(f"{config.method} reads no --sample-weights{why}; drop it")
     reads_zoo = clom is not None or spec.uses_zoo
     inputs = {
         "--dataset-dir": dataset_dir,

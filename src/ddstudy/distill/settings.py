@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 from ddstudy.augment import check_strategy
+from ddstudy.debias import DEBIAS_MODES
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import check_ranges, knob, seed_knob
 from ddstudy.models import check_model_name
-from ddstudy.weighting import DEBIAS_MODES
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class DistillingConfig(MethodConfig):
     checkpoint_every: int = knob(50, "iterations between resume checkpoints")
     debias: str = knob(
         "none",
-        "bias mitigation (ddstudy.weighting): of the real batches (DC/DSA/DM), of the experts (MTT)",
+        "bias mitigation (ddstudy.debias): of the real batches (DC/DSA/DM), of the experts (MTT)",
         DEBIAS_MODES,
     )
 
@@ -117,12 +117,23 @@ class MethodSpec:
     checkpoint_state: tuple[str, ...] = ()  # tensors its resume state carries beyond the images and their momentum
     cost: object = None  # (config, train images per class, classes, forward FLOPs) -> (FLOPs, extra-loss steps)
     uses_zoo: bool = False  # reads zoo checkpoints (MTT's expert trajectories)
+    # Where a debias mode acts ("real batches": the loss calls the mode's real_terms; "experts": MTT's experts
+    # train with the mode's batch weights); None: the method takes no mode.
+    debias: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise DDStudyError(f"method {self.name}: kind must be one of {', '.join(KINDS)}")
         if self.name != self.config.METHOD:
             raise DDStudyError(f"method {self.name}: its config class says '{self.config.METHOD}'")
+        has_field = "debias" in {f.name for f in fields(self.config)}
+        if has_field != (self.debias is not None):
+            declared = "no place" if has_field else repr(self.debias)
+            raise DDStudyError(
+                f"method {self.name}: its config {'has' if has_field else 'has no'} a debias setting but its spec "
+                f"declares {declared} for it; say where the modes act (or drop the setting), so a mode is never "
+                "silently ignored"
+            )
 
     @property
     def distils(self) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ddstudy.debias import DEBIAS, DEBIAS_MODES
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
 from ddstudy.report.bias import SET_COLUMNS, debias_of
@@ -41,9 +42,9 @@ FAIRNESS_COLUMNS = [
     "bias_amplification",
     "set_name",
 ]
-DEBIAS_ORDER = ("none", "fairdd", "kde", "oracle")
+DEBIAS_ORDER = DEBIAS_MODES  # the registry's order
 # Line style and marker per mode (the method keeps its colour): a mode at a single ratio is still told apart.
-DEBIAS_STYLE = {"none": ("-", None), "fairdd": ("--", "P"), "kde": (":", "D"), "oracle": ("-.", "*")}
+DEBIAS_STYLE = {name: mode.style for name, mode in DEBIAS.items()}
 
 
 def _row(record: dict) -> dict:
@@ -119,7 +120,7 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "Cells: test accuracy overall / on bias-conflicting samples (%) / DEO_A (mean equalized-odds gap, points), "
         "means over the evaluation runs; — = not produced by this grid. *none* is the method as published; *fairdd* "
         "matches each attribute group of a class (FairDD), *kde* weights real samples by inverse embedding density "
-        "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes (ddstudy.weighting); for "
+        "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes (ddstudy.debias); for "
         "MTT, which matches expert trajectories rather than real batches, each mode trains its experts with that "
         "weighting of the cross-entropy (FairDD: equal share per attribute group of each batch). "
         "Bias amplification: (aligned − conflicting accuracy) of the set minus that of the full biased training set, "

@@ -30,6 +30,7 @@ from ddstudy.augment import check_strategy, diff_augment
 from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
+from ddstudy.debias import DEBIAS_MODES, check_weights_flag, debias_mode, prepare
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, write_json
 from ddstudy.knobs import knob
@@ -39,7 +40,6 @@ from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import train_epoch
-from ddstudy.weighting import DEBIAS_MODES, check_weights_flag, loss_weighting, sample_weights
 from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class ZooTrainConfig:
     augment: str = knob("none", "DSA augmentation while training ('none': the PTM recipe; MTT's experts use DSA)")
     debias: str = knob(
         "none",
-        "bias-mitigating loss weights (ddstudy.weighting; MTT's debiased experts); kde: --sample-weights",
+        "bias-mitigating loss weights (ddstudy.debias; MTT's debiased experts); kde: --sample-weights",
         DEBIAS_MODES,
     )
 
@@ -71,8 +71,7 @@ class ZooTrainConfig:
         if self.batch_size < 1 or self.lr <= 0:
             raise DDStudyError("batch_size must be ≥ 1 and lr > 0")
         check_strategy(self.augment)
-        if self.debias not in DEBIAS_MODES:
-            raise DDStudyError(f"debias must be one of {', '.join(DEBIAS_MODES)}, got '{self.debias}'")
+        debias_mode(self.debias)  # an unknown mode is one line naming the modes
         for epoch in self.save_epochs or ():
             if not 1 <= epoch <= self.epochs:
                 raise DDStudyError(f"save epoch {epoch} is beyond training (1..{self.epochs}); raise epochs or drop it")
@@ -167,7 +166,7 @@ def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig, wei
     variant = load_variant(dataset_dir)
     if variant.meta["name"] != job.dataset:
         raise DDStudyError(f"{dataset_dir} holds variant '{variant.meta['name']}', not '{job.dataset}'")
-    weights, record = sample_weights(
+    debias, weights, record = prepare(
         config.debias, variant.train.labels, variant.train.attrs, variant.meta, weights_path
     )
     channels = variant.meta["image_shape"][0]
@@ -177,7 +176,7 @@ def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig, wei
         else Normalization.identity(channels)
     )
     train = to_tensors(variant.train, normalization)
-    weigh = loss_weighting(config.debias, train.labels, train.attrs, weights)
+    weigh = debias.batch_weighting(train.labels, train.attrs, weights)
     return variant, normalization, train, to_tensors(variant.test, normalization), weigh, record
 
 
@@ -221,7 +220,7 @@ def train_zoo_model(
 
     ``accel``: training steps and test scoring through the compiled network and/or in bf16 (recorded in every
     checkpoint's meta and in the resume fingerprint). ``weights_path``: the KDE weights of a ``debias: kde``
-    recipe. With a ``debias`` recipe each batch's loss is Σ w·CE / Σ w (:mod:`ddstudy.weighting`) on the same
+    recipe. With a ``debias`` recipe each batch's loss is Σ w·CE / Σ w (:mod:`ddstudy.debias`) on the same
     batches, initial weights and augmentations as the plain recipe. ``out_dir`` is claimed first
     (:func:`ddstudy.outputs.claim_output`: new or a zoo model, never an input, one run at a time)."""
     check_weights_flag(config.debias, weights_path)

@@ -1,26 +1,8 @@
-"""Bias mitigation during distillation: what the real side of a matching step sees, per ``debias`` mode.
-
-* ``none`` — the class's real batch as it is (the reference methods).
-* ``fairdd`` — FairDD (Zhou et al., "FairDD: Fair Dataset Distillation via Synchronized Matching"; code
-  zqhang/FairDD ``main_DM.py`` / ``main_DC.py``): the real batch of class c is split by attribute and every
-  attribute group present contributes its own matching term against the *same* synthetic images of the class —
-  DM: Σ_g ‖mean ψ(T_c,g) − mean ψ(S_c)‖²; DC/DSA: Σ_g D(∇θ L(S_c), ∇θ L(T_c,g)) — so the bias-aligned majority no
-  longer dominates the class statistic. The groups are those present in the sampled batch, summed (not averaged),
-  as the code does; the synthetic side is unchanged.
-* ``kde`` — Cui, Wang, Xiong & Hsieh (ICML 2024, "Mitigating Bias in Dataset Distillation", arXiv 2406.06609):
-  each real sample is weighted inversely to its kernel-density estimate in an embedding space, so rare
-  (bias-conflicting) samples count more; the class statistics become weighted means (DM: Σ w ψ / Σ w; DC/DSA: the
-  weighted cross-entropy Σ w CE / Σ w). The weights are an artifact computed once per dataset variant and
-  embedding (:func:`compute_kde_weights`). Deviations (docs/deviations.md F1–F3): the embedding is a PTM of our zoo
-  trained on the same biased set (the paper trains a supervised-contrastive model); features L2-normalised;
-  bandwidth by the median heuristic unless set; β = 1 (inverse density) by default.
-* ``oracle`` — group-balanced weights from the true attributes: within a class every attribute group present gets
-  the same total weight. The upper bound ``kde`` aims at without attribute labels.
-
-The weights themselves (modes, oracle and KDE formulas, the artifact's loader) live in the base module
-:mod:`ddstudy.weighting`, which zoo training shares: MTT matches expert trajectories, not real batches, so its
-``debias`` acts where it sees real data — its experts train with the mode's weighted cross-entropy
-(:mod:`ddstudy.distill.mtt`, docs/deviations.md F5).
+"""The KDE sample weights of a biased training set (``debias: kde``; Cui, Wang, Xiong & Hsieh, ICML 2024, arXiv
+2406.06609) — made in the zoo stage because they come from a zoo PTM's embedding of the set (rule ``kde_weights``,
+``ddstudy debias weights``). The formula and the artifact's loader are in :mod:`ddstudy.debias`; deviations F1–F3
+(the embedding is a PTM of our zoo trained on the same biased set, features L2-normalised, bandwidth by the median
+heuristic unless set, β = 1 by default) in docs/deviations.md.
 """
 
 from __future__ import annotations
@@ -32,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ddstudy.data.store import load_variant
+from ddstudy.data.tensors import Normalization, to_tensors
+from ddstudy.debias import KdeConfig, kde_weights
 from ddstudy.io import save_npz, write_json
 from ddstudy.outputs import ArtifactKind, claim_outputs, json_with_keys
-from ddstudy.weighting import WEIGHTED, KdeConfig, kde_weights
+from ddstudy.zoo.store import load_ptm
 
 # The KDE weights artifact is two files: <name>.npz (the weights) and <name>.json (its record, mode "kde").
 KDE_RECORD = ArtifactKind("KDE weights record", False, json_with_keys("mode", "kde", "weights_sha256"))
@@ -66,10 +51,6 @@ def compute_kde_weights(
 
 
 def _kde_weights_to(dataset_dir, zoo_root, config: KdeConfig, npz: Path, record_json: Path, device) -> dict:
-    from ddstudy.data.store import load_variant
-    from ddstudy.data.tensors import Normalization, to_tensors
-    from ddstudy.zoo.store import load_ptm
-
     variant = load_variant(dataset_dir)
     dataset = variant.meta["name"]
     model, ptm = load_ptm(zoo_root, dataset, config.arch, config.init, config.epoch, device)
@@ -101,26 +82,3 @@ def _kde_weights_to(dataset_dir, zoo_root, config: KdeConfig, npz: Path, record_
         record["mean_weight_conflicting"],
     )
     return record
-
-
-def class_statistic_weights(mode: str, weights: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
-    """The sampled batch's weights for a weighted mode (None otherwise)."""
-    if mode not in WEIGHTED:
-        return None
-    return weights[index.to(weights.device)]
-
-
-def dm_class_loss(
-    embed_real: torch.Tensor, mean_syn: torch.Tensor, mode: str, attrs: torch.Tensor | None, w: torch.Tensor | None
-) -> torch.Tensor:
-    """DM's term of one class: ‖stat(ψ(T_c)) − mean ψ(S_c)‖² with stat = the mean (``none``), the weighted mean
-    (``kde``/``oracle``), or FairDD's sum over the attribute groups present (``fairdd``)."""
-    if mode == "none":
-        return ((embed_real.mean(0) - mean_syn) ** 2).sum()
-    if mode == "fairdd":
-        loss = torch.zeros((), device=embed_real.device)
-        for group in torch.unique(attrs):
-            loss = loss + ((embed_real[attrs == group].mean(0) - mean_syn) ** 2).sum()
-        return loss
-    w = w.to(embed_real.dtype)
-    return (((w[:, None] * embed_real).sum(0) / w.sum() - mean_syn) ** 2).sum()

@@ -1,0 +1,310 @@
+"""Bias mitigation modes (``debias``) as strategies: one class per mode, one registry line each. A base module
+(it imports no stage): distillation (the real side of a matching step) and zoo training (MTT's experts) both
+call it, through three seams —
+
+* **pool weights** (:meth:`DebiasMode.dataset_weights`): one weight per training sample, fixed for the run
+  (``kde``: the artifact; ``oracle``: from the true attributes), or None when the weights depend on the batch —
+  with what a meta records about the mode;
+* **per-class statistic** (:meth:`DebiasMode.real_terms`): what the real batch of a class contributes to a
+  matching loss — None for the plain statistic (the reference methods), else a list of :class:`RealTerm` s, each
+  a subset or a weighting of the batch; a method turns each term into its own statistic (DM: the embedding mean,
+  :meth:`RealTerm.mean`; DC/DSA: the cross-entropy whose gradient is matched, :meth:`RealTerm.cross_entropy`) and
+  sums the matching terms;
+* **batch weights** (:meth:`DebiasMode.batch_weighting`): for a loss summed over a sampled batch (training a
+  network), training-set indices → the batch's weights, used as Σ w·CE / Σ w.
+
+The modes:
+
+* ``none`` — every sample counts the same.
+* ``fairdd`` — FairDD's synchronized matching (Zhou et al., NeurIPS 2025; code zqhang/FairDD ``main_DM.py`` /
+  ``main_DC.py``): the real batch of class c is split by the attribute groups present in it and every group
+  contributes its own term against the *same* synthetic images — DM: Σ_g ‖mean ψ(T_c,g) − mean ψ(S_c)‖²;
+  DC/DSA: Σ_g D(∇θ L(S_c), ∇θ L(T_c,g)) — summed, as the code does. A loss summed over samples (an expert's
+  cross-entropy) takes the batch's group-balanced weights instead (:func:`group_balanced_weights`).
+* ``kde`` — Cui, Wang, Xiong & Hsieh (ICML 2024, arXiv 2406.06609): weight ∝ (kernel density of the sample's
+  embedding within its class)^−β (:func:`kde_weights`; the artifact per variant and embedding is made in the zoo
+  stage, :mod:`ddstudy.zoo.kde`); the class statistic becomes the weighted one (DM: Σ w ψ / Σ w; DC/DSA: the
+  weighted cross-entropy). Deviations F1–F3 in docs/deviations.md.
+* ``oracle`` — group-balanced weights of the whole training set from the true attributes: the upper bound
+  ``kde`` aims at without attribute labels.
+
+Adding a mode = one :class:`DebiasMode` subclass + one line in :data:`DEBIAS`; the CLI choices, the params
+schema's enum, the report's order and styles come from here. torch is imported where a function needs it, so
+the study model and the report read this registry without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from ddstudy.errors import DDStudyError
+from ddstudy.io import load_npz, read_json, sha256_file
+from ddstudy.knobs import knob
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class KdeConfig:
+    """The KDE weights' embedding (a zoo PTM of the same dataset variant) and kernel."""
+
+    arch: str = knob("ConvNet", "architecture of the embedding PTM (zoo of the dataset being distilled)")
+    init: int = knob(0, "init index of the embedding PTM")
+    epoch: int = knob(150, "checkpoint epoch of the embedding PTM")
+    bandwidth: float | None = knob(None, "Gaussian kernel bandwidth (unset: per class, the median pairwise distance)")
+    beta: float = knob(1.0, "weights ∝ density^−β (1: inverse density)")
+
+    def __post_init__(self) -> None:
+        if self.bandwidth is not None and self.bandwidth <= 0:
+            raise DDStudyError(f"KDE bandwidth must be > 0, got {self.bandwidth}")
+        if self.beta < 0:
+            raise DDStudyError(f"KDE β must be ≥ 0, got {self.beta}")
+
+    def slug(self) -> str:
+        """The weights artifact's name: ``kde-<arch>-i<init>-e<epoch>-b<β>[-h<bandwidth>]``."""
+        text = f"kde-{self.arch}-i{self.init}-e{self.epoch}-b{self.beta:g}"
+        return text + (f"-h{self.bandwidth:g}" if self.bandwidth is not None else "")
+
+
+# ---------------------------------------------------------------------------------------------- weight formulas
+def group_balanced_weights(labels: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
+    """Sample i of class c and attribute a gets n_c / (G_c · n_{c,a}) (float64): every attribute group present in
+    class c carries total weight n_c / G_c, so the class keeps its mass and its weights average 1. Over the whole
+    training set these are the ``oracle`` weights; over a sampled batch, FairDD's equal share per group present."""
+    import torch
+
+    labels, attrs = labels.long(), attrs.long()
+    if len(labels) == 0:
+        return torch.zeros(0, dtype=torch.float64, device=labels.device)
+    span = int(attrs.max()) + 2  # attributes are ≥ −1 (−1: none)
+    groups, group_of, group_size = torch.unique(labels * span + attrs + 1, return_inverse=True, return_counts=True)
+    _, class_of_group, groups_per_class = torch.unique(groups // span, return_inverse=True, return_counts=True)
+    class_size = torch.zeros(len(groups_per_class), dtype=torch.long, device=labels.device)
+    class_size.index_add_(0, class_of_group, group_size)
+    per_group = class_size[class_of_group].double() / (groups_per_class[class_of_group] * group_size).double()
+    return per_group[group_of]
+
+
+def oracle_weights(labels: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+    """The ``oracle`` weights of a training set (:func:`group_balanced_weights` over all of it), as numpy."""
+    import torch
+
+    return group_balanced_weights(torch.as_tensor(labels), torch.as_tensor(attrs)).numpy()
+
+
+def kde_weights(
+    features: np.ndarray, labels: np.ndarray, num_classes: int, bandwidth: float | None = None, beta: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """(weights, densities, bandwidth per class). Per class, the Gaussian-kernel density of each sample among its
+    class, p_i = mean_j exp(−‖z_i − z_j‖² / 2h²) (j over the class, i included), then w_i ∝ p_i^−β, scaled so the
+    class's weights average 1. ``bandwidth`` None: h = the median pairwise distance within the class."""
+    features = np.asarray(features, dtype=np.float64)
+    weights = np.zeros(len(labels), dtype=np.float64)
+    density = np.zeros(len(labels), dtype=np.float64)
+    widths = []
+    for c in range(num_classes):
+        index = np.flatnonzero(labels == c)
+        z = features[index]
+        squared = np.maximum((z * z).sum(1)[:, None] + (z * z).sum(1)[None, :] - 2 * z @ z.T, 0.0)
+        if bandwidth is None:
+            upper = np.sqrt(squared[np.triu_indices(len(z), k=1)])
+            h = float(np.median(upper)) if len(upper) and np.median(upper) > 0 else 1.0
+        else:
+            h = float(bandwidth)
+        widths.append(h)
+        p = np.exp(-squared / (2 * h * h)).mean(1)
+        w = p**-beta
+        density[index] = p
+        weights[index] = w / w.mean()
+    return weights, density, widths
+
+
+def load_kde_weights(path: str | Path, dataset_sha256: dict) -> tuple[np.ndarray, dict]:
+    """(weights, record) of a weights artifact made for this dataset variant (checked by hash)."""
+    check_weights_flag("kde", path)
+    path = Path(path).with_suffix(".npz")
+    record_path = path.with_suffix(".json")
+    record = read_json(record_path) if record_path.is_file() else None
+    if not isinstance(record, dict) or record.get("mode") != "kde" or "weights_sha256" not in record:
+        raise DDStudyError(
+            f"{path} is not a KDE weights artifact (its {record_path.name} is missing or is no KDE record); make "
+            "it with `ddstudy debias weights`"
+        )
+    if record.get("dataset_sha256") != dataset_sha256:
+        raise DDStudyError(f"{path}: weights of another dataset variant (sha256 differs); recompute them")
+    if sha256_file(path) != record["weights_sha256"]:
+        raise DDStudyError(f"{path}: sha256 differs from its JSON; recompute the weights")
+    return load_npz(path, {"weights": ("float64", 1), "density": ("float64", 1)})["weights"], record
+
+
+# ------------------------------------------------------------------------------------------------- the strategies
+@dataclass(frozen=True)
+class RealTerm:
+    """One term of a class's real side: a subset of the sampled batch (``mask``) or a weighting of all of it
+    (``weights``, Σ w·x / Σ w). The methods call :meth:`mean` (DM) or :meth:`cross_entropy` (DC/DSA)."""
+
+    mask: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+    def mean(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """The term's mean embedding (DM's class statistic)."""
+        if self.mask is not None:
+            return embeddings[self.mask].mean(0)
+        w = self.weights.to(embeddings.dtype)
+        return (w[:, None] * embeddings).sum(0) / w.sum()
+
+    def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The term's cross-entropy (DC/DSA match its gradient); ``logits`` as the network gave them."""
+        import torch.nn.functional as F
+
+        from ddstudy.training import batch_loss
+
+        if self.mask is not None:
+            return F.cross_entropy(logits[self.mask].float(), target[self.mask])
+        return batch_loss(logits.float(), target, self.weights.float())
+
+
+class DebiasMode:
+    """A bias mitigation mode: where it acts and what it needs (class attributes), its three seams (methods).
+    The defaults are the plain reference behaviour."""
+
+    name: ClassVar[str]
+    plain: ClassVar[bool] = False  # real_terms is always None (a method may take its unweighted fast paths)
+    needs_attributes: ClassVar[bool] = True  # refused on a clean set (no bias attribute to mitigate)
+    reads_weights_file: ClassVar[bool] = False  # --sample-weights (an artifact made beforehand)
+    style: ClassVar[tuple[str, str | None]] = ("-", None)  # the report's line style and marker
+
+    def dataset_weights(
+        self, labels: np.ndarray, attrs: np.ndarray, meta: dict, weights_path
+    ) -> tuple[np.ndarray | None, dict | None]:
+        """(per-sample weights of the training set fixed for the run — None when the mode needs none —, what a
+        synthetic set's or a network's meta records about the mode — None for ``none``)."""
+        return None, {"mode": self.name}
+
+    def real_terms(self, index: torch.Tensor, attrs: torch.Tensor, weights: torch.Tensor | None):
+        """The real batch of one class (``index`` into the training set; ``attrs``, ``weights`` of the pool) as
+        :class:`RealTerm` s, or None for the plain statistic."""
+        return None
+
+    def batch_weighting(
+        self, labels: torch.Tensor, attrs: torch.Tensor, weights: np.ndarray | None
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Training-set indices of a batch → its loss weights (None: the plain mean)."""
+        return None
+
+
+class NoDebias(DebiasMode):
+    name = "none"
+    plain = True
+    needs_attributes = False
+
+    def dataset_weights(self, labels, attrs, meta, weights_path):
+        return None, None
+
+
+class FairDD(DebiasMode):
+    """FairDD (zqhang/FairDD ``main_DM.py``: one ``torch.mean`` per colour present; ``main_DC.py``: one
+    ``criterion(output_real[color == col], ...)`` per colour): every attribute group present in the batch is a
+    term of its own."""
+
+    name = "fairdd"
+    style = ("--", "P")
+
+    def real_terms(self, index, attrs, weights):
+        import torch
+
+        batch_attrs = attrs[index]
+        return [RealTerm(mask=batch_attrs == group) for group in torch.unique(batch_attrs)]
+
+    def batch_weighting(self, labels, attrs, weights):
+        return lambda index: group_balanced_weights(labels[index], attrs[index])
+
+
+class _PerSampleWeights(DebiasMode):
+    """A mode with one weight per training sample: the class statistic is the weighted one."""
+
+    def real_terms(self, index, attrs, weights):
+        return [RealTerm(weights=weights[index.to(weights.device)])]
+
+    def batch_weighting(self, labels, attrs, weights):
+        import torch
+
+        table = torch.as_tensor(weights, dtype=torch.float64)
+        return lambda index: table[index.to(table.device)]
+
+
+class Kde(_PerSampleWeights):
+    """Cui et al. 2024: weights ∝ density^−β of the sample's embedding within its class (the artifact)."""
+
+    name = "kde"
+    reads_weights_file = True
+    style = (":", "D")
+
+    def dataset_weights(self, labels, attrs, meta, weights_path):
+        weights, artifact = load_kde_weights(weights_path, meta["sha256"])
+        return weights, {"mode": self.name, "kde": artifact["kde"], "weights_sha256": artifact["weights_sha256"]}
+
+
+class Oracle(_PerSampleWeights):
+    """Group-balanced weights of the whole training set from the true attributes."""
+
+    name = "oracle"
+    style = ("-.", "*")
+
+    def dataset_weights(self, labels, attrs, meta, weights_path):
+        return oracle_weights(labels, attrs), {"mode": self.name}
+
+
+# The registry: report order is this order.
+DEBIAS: dict[str, DebiasMode] = {mode.name: mode for mode in (NoDebias(), FairDD(), Kde(), Oracle())}
+DEBIAS_MODES = tuple(DEBIAS)
+
+
+def debias_mode(name: str) -> DebiasMode:
+    try:
+        return DEBIAS[name]
+    except KeyError:
+        raise DDStudyError(f"unknown debias mode '{name}'; choose from {', '.join(DEBIAS_MODES)}") from None
+
+
+def check_weights_flag(mode: str, weights_path: str | Path | None) -> None:
+    """``--sample-weights`` goes with a mode that reads a weights file (``kde``) and nothing else: refused before
+    any work, both ways."""
+    reads = debias_mode(mode).reads_weights_file
+    if weights_path is not None and not reads:
+        raise DDStudyError(
+            f"--sample-weights is read only with --debias kde (here: {mode}); drop it or add --debias kde"
+        )
+    if weights_path is None and reads:
+        raise DDStudyError(f"debias {mode} needs --sample-weights (the `ddstudy debias weights` artifact)")
+    if weights_path is not None:
+        given = Path(weights_path)
+        if given.is_dir():
+            raise DDStudyError(
+                f"--sample-weights {given} is a folder, not a KDE weights file (<name>.npz with its <name>.json, "
+                "from `ddstudy debias weights`)"
+            )
+        if not given.with_suffix(".npz").is_file():
+            raise DDStudyError(
+                f"--sample-weights {given}: {given.with_suffix('.npz')} not found; make it with "
+                "`ddstudy debias weights` (rule kde_weights)"
+            )
+
+
+def prepare(
+    mode: str, labels: np.ndarray, attrs: np.ndarray, meta: dict, weights_path: str | Path | None = None
+) -> tuple[DebiasMode, np.ndarray | None, dict | None]:
+    """(the mode, a dataset variant's per-sample weights for it, what a meta records about it); refused before
+    any work when the mode cannot run. ``meta``: the variant's ``meta.json`` (its name and hashes)."""
+    strategy = debias_mode(mode)
+    check_weights_flag(mode, weights_path)
+    if strategy.needs_attributes and not bool((np.asarray(attrs) >= 0).any()):
+        raise DDStudyError(f"debias {mode} needs bias attributes; {meta['name']} has none (a clean set)")
+    weights, record = strategy.dataset_weights(labels, attrs, meta, weights_path)
+    return strategy, weights, record
