@@ -193,7 +193,7 @@ def test_threads_out_of_range(capsys, tmp_path, dataset, threads):
 
 
 def test_threads_range_is_the_schema_range():
-    from ddstudy.params import load_schema
+    from ddstudy.study.schema import load_schema
 
     threads = load_schema()["properties"]["threads"]["properties"]
     assert {stage["minimum"] for stage in threads.values()} == {1}

@@ -127,7 +127,7 @@ def test_figures_for_a_grid(tmp_path, fashion_dir, monkeypatch):
         },
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    from ddstudy.params import load_study
+    from ddstudy.study import load_study
 
     for spec in load_study(tmp_path / "params.yaml").variants:
         assert (

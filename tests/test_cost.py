@@ -3,7 +3,7 @@
 import pytest
 
 from ddstudy.cost import CostModel, distill_flops, evaluate_flops, forward_flops, plan, variant_sizes, zoo_flops
-from ddstudy.params import load_study
+from ddstudy.study import load_study
 from ddstudy.workflow import distill_minutes, evaluate_minutes, zoo_minutes
 
 

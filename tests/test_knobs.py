@@ -14,7 +14,7 @@ from ddstudy.distill.clom import ClomConfig
 from ddstudy.distill.registry import METHODS, method_config
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.knobs import flag_fields, from_args, json_schema
-from ddstudy.params import ZooModel, load_study
+from ddstudy.study import ZooModel, load_study
 from ddstudy.workflow import accel_args, build_args, clom_args, distill_args, evaluate_args, zoo_train_args
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
@@ -92,7 +92,7 @@ def test_non_default_values_round_trip():
 
 
 def test_params_schema_lists_each_method_with_its_own_settings():
-    from ddstudy.params import load_schema
+    from ddstudy.study.schema import load_schema
 
     methods = load_schema()["$defs"]["grid"]["properties"]["distill"]["properties"]["methods"]["properties"]
     assert list(methods) == list(METHODS)

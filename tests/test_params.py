@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from ddstudy.errors import DDStudyError
-from ddstudy.params import load_params, load_study, study_from_params, validate_params
+from ddstudy.study import load_params, load_study, study_from_params, validate_params
 
 
 @pytest.fixture()
@@ -260,7 +260,7 @@ def test_snakemake_schema_is_generated_from_the_registries():
     source: the base file + the registries), so a new bias kind or method reaches it by `ddstudy params schema
     --write`, never by hand."""
     from ddstudy.data.biases import BIASES
-    from ddstudy.params import SCHEMA_PATH, schema_text
+    from ddstudy.study.schema import SCHEMA_PATH, schema_text
 
     assert SCHEMA_PATH.read_text() == schema_text(), "stale: run `ddstudy params schema --write`"
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -272,3 +272,14 @@ def test_published_cells_must_be_cells_of_the_grid(params):
     params["grids"]["repro"]["published"][0]["cell"] = "fashion-mnist-clean/dc_ipc10"
     with pytest.raises(DDStudyError, match=r"published\[0\]\.cell: 'fashion-mnist-clean/dc_ipc10' is not a synthetic"):
         study_from_params(params, "repro")
+
+
+def test_study_answers_what_the_rules_ask():
+    """The rules ask the study, they do not recompute: whether any cell uses CLoM, mitigates bias; the cross study's
+    pairs and members come typed from its expander (never a pair-or-empty)."""
+    demo = load_study("params.yaml", "demo")
+    assert demo.uses_clom and demo.has_debias
+    assert all(isinstance(p, tuple) and len(p) == 2 for p in demo.ptm_bias_pairs)
+    assert set(demo.ptm_bias_cells) <= {c.name for c in demo.cells}
+    repro = load_study("params.yaml", "repro")
+    assert not repro.uses_clom and repro.ptm_bias_pairs == () and repro.ptm_bias_cells == ()

@@ -6,10 +6,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from ddstudy.params import study_from_params
 from ddstudy.report import figures
 from ddstudy.report.study import write_report
 from ddstudy.report.tables import bias_markdown, fmt_acc, ptm_markdown, zoo_markdown
+from ddstudy.study import study_from_params
 
 PARAMS = {
     "grid": "t",

@@ -4,7 +4,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from ddstudy.params import load_params, study_from_params, validate_params
+from ddstudy.study import load_params, study_from_params, validate_params
 from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan

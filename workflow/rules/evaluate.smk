@@ -57,7 +57,7 @@ if STUDY.evaluations:
             "{params.ddstudy} report bias --grid {params.grid} --metrics-dir {params.metrics} --out {output} > {log} 2>&1"
 
 
-if any(c.clom for c in STUDY.cells):
+if STUDY.uses_clom:
 
     rule ptm_table:
         """results/tables/ptm_study.csv (gain over no CLoM) and ptm_cross_arch.csv."""
@@ -86,7 +86,7 @@ rule evaluations:
     input:
         METRICS_FILES,
         [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
-        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
+        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if STUDY.uses_clom else [],
 
 
 rule distillation:

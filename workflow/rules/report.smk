@@ -9,12 +9,12 @@ rule report:
         DATASET_FIGURES,
         [f"{TABLES_DIR}/zoo.csv"] + ZOO_FIGURES if STUDY.zoo else [],
         [f"{TABLES_DIR}/bias_study.csv"] if STUDY.evaluations else [],
-        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if any(c.clom for c in STUDY.cells) else [],
+        [f"{TABLES_DIR}/ptm_study.csv", f"{TABLES_DIR}/ptm_cross_arch.csv"] if STUDY.uses_clom else [],
     output:
         index=f"{RESULTS_DIR}/README.md",
         metrics=directory(f"{RESULTS_DIR}/metrics"),
         tables=[f"{TABLES_DIR}/bias_study.md"]
-        + ([f"{TABLES_DIR}/ptm_study.md"] if any(c.clom for c in STUDY.cells) else [])
+        + ([f"{TABLES_DIR}/ptm_study.md"] if STUDY.uses_clom else [])
         + ([f"{TABLES_DIR}/zoo.md"] if STUDY.zoo else [])
         + ([f"{TABLES_DIR}/debias.csv", f"{TABLES_DIR}/debias.md"] if STUDY.has_debias else [])
         + ([f"{TABLES_DIR}/ptm_bias.csv", f"{TABLES_DIR}/ptm_bias.md"] if STUDY.ptm_bias_pairs else [])

@@ -25,7 +25,7 @@ ENTRIES = {
     "evaluate": ["ddstudy.evaluate.protocol", "ddstudy.report.bias", "ddstudy.report.ptm"],
     "report": ["ddstudy.report.study"],
 }
-GLUE = ["ddstudy.cli", "ddstudy.params", "ddstudy.workflow", "ddstudy.cost"]
+GLUE = ["ddstudy.cli", "ddstudy.study", "ddstudy.workflow", "ddstudy.cost"]
 
 
 def module_file(name: str) -> Path:

@@ -52,7 +52,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def listing(args: argparse.Namespace) -> int:
-    from ddstudy.params import load_study
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     chosen = {"all": study.variants, "biased": study.biased, "clean": study.clean}[args.kind]
@@ -64,8 +64,8 @@ def listing(args: argparse.Namespace) -> int:
 def figures(args: argparse.Namespace) -> int:
     from ddstudy.io import prune_stale
     from ddstudy.outputs import FIGURE_FOLDER, claim_output
-    from ddstudy.params import load_study
     from ddstudy.report.samples import write_dataset_figures
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     with claim_output(args.out, FIGURE_FOLDER, {"--datasets-dir": args.datasets_dir}):

@@ -15,7 +15,7 @@ COMMANDS = {
 
 
 def check(args: argparse.Namespace) -> int:
-    from ddstudy.params import load_study
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     print(
@@ -27,7 +27,7 @@ def check(args: argparse.Namespace) -> int:
 
 def schema(args: argparse.Namespace) -> int:
     from ddstudy.io import atomic_file
-    from ddstudy.params import SCHEMA_HEADER, SCHEMA_PATH, schema_text
+    from ddstudy.study.schema import SCHEMA_HEADER, SCHEMA_PATH, schema_text
 
     text = schema_text()
     if not args.write:
@@ -48,7 +48,7 @@ def schema(args: argparse.Namespace) -> int:
 
 def plan(args: argparse.Namespace) -> int:
     from ddstudy.cost import plan as plan_rows
-    from ddstudy.params import load_study
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     kind = args.device_kind or study.device_kind

@@ -10,8 +10,8 @@ COMMANDS = {"report": "aggregate results"}
 
 
 def bias(args: argparse.Namespace) -> int:
-    from ddstudy.params import load_study
     from ddstudy.report.bias import bias_table, metrics_paths, refuse_empty
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
@@ -23,9 +23,9 @@ def bias(args: argparse.Namespace) -> int:
 
 def ptm(args: argparse.Namespace) -> int:
     from ddstudy.outputs import check_output, table_kind
-    from ddstudy.params import load_study
     from ddstudy.report.bias import metrics_paths, refuse_empty
     from ddstudy.report.ptm import ptm_tables
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))
@@ -50,8 +50,8 @@ def compare(args: argparse.Namespace) -> int:
 
 def everything(args: argparse.Namespace) -> int:
     from ddstudy.outputs import claim_output
-    from ddstudy.params import load_study
     from ddstudy.report.study import RESULTS_FOLDER, write_report
+    from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
     inputs = {"--metrics-dir": args.metrics_dir, "--synthetic-dir": args.synthetic_dir}

@@ -277,7 +277,7 @@ def write_report(
     centre = clom_columns(vars(study.clom_centre)) if study.clom_centre is not None else None
     # The CSVs belong to the bias_table / ptm_table jobs; the report adds their Markdown views.
     written = [write_text(results / "tables" / "bias_study.md", bias_markdown(bias))]
-    if any(c.clom for c in study.cells):
+    if study.uses_clom:
         written.append(write_text(results / "tables" / "ptm_study.md", ptm_markdown(ptm, centre)))
     if zoo is not None:
         written.append(write_text(results / "tables" / "zoo.md", zoo_markdown(zoo)))
