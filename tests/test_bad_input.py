@@ -399,6 +399,7 @@ def test_metrics_records_validated_on_load(tmp_path):
     from ddstudy.errors import DDStudyError
     from ddstudy.evaluate.record import read_metrics
     from ddstudy.report.bias import bias_table
+    from ddstudy.report.records import read_records
 
     good = {"cell": "d/dm_ipc10", "dataset": "d", "method": "dm", "eval_arch": "ConvNet", "acc_mean": 0.5,
             "acc_std": 0.01, "n_runs": 2, "accs": [0.49, 0.51]}  # fmt: skip
@@ -423,7 +424,8 @@ def test_metrics_records_validated_on_load(tmp_path):
     nan.write_text(json.dumps(good).replace("0.5,", "NaN,", 1))
     with pytest.raises(DDStudyError, match="acc_mean"):
         read_metrics(nan)
-    frame, problems = bias_table([*paths, tmp_path / "good.json"])
+    records, problems = read_records([*paths, tmp_path / "good.json"])
+    frame = bias_table(records)
     assert len(frame) == 1 and len(problems) == len(cases)
 
 

@@ -124,6 +124,7 @@ def test_debias_is_refused_where_it_cannot_run(colour_variant, tmp_path, fashion
 def test_bias_amplification_against_the_full_set(tmp_path):
     """amplification = (aligned − conflicting) of the set − that of the full set (same dataset and arch)."""
     from ddstudy.report.debias import debias_markdown, fairness_frame
+    from ddstudy.report.records import read_records
 
     def record(name, method, aligned, conflicting, debias="none"):
         cell = f"d-color-r0.9-s4/{name}"
@@ -140,7 +141,8 @@ def test_bias_amplification_against_the_full_set(tmp_path):
 
     paths = [record("full", "full", 0.9, 0.8), record("dm_ipc10", "dm", 0.95, 0.3),
              record("dm_ipc10_fairdd", "dm", 0.8, 0.7, "fairdd")]  # fmt: skip
-    frame, problems = fairness_frame(paths)
+    records, problems = read_records(paths)
+    frame = fairness_frame(records)
     assert not problems
     amp = dict(zip(frame["set_name"], frame["bias_amplification"], strict=True))
     assert amp["full"] == pytest.approx(0.0) and amp["dm_ipc10"] == pytest.approx(0.55)

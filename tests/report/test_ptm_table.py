@@ -5,6 +5,7 @@ import json
 import pytest
 
 from ddstudy.report.ptm import PTM_COLUMNS, ptm_tables
+from ddstudy.report.records import read_records
 
 
 def record(set_name, arch, acc, clom=None):
@@ -45,7 +46,8 @@ def test_gain_and_cross_arch(tmp_path):
     for i, r in enumerate(records):
         (tmp_path / f"{i}.json").write_text(json.dumps(r))
         paths.append(tmp_path / f"{i}.json")
-    frame, cross, problems = ptm_tables(paths)
+    records, problems = read_records(paths)
+    frame, cross = ptm_tables(records)
     assert problems == [] and list(frame.columns) == PTM_COLUMNS and len(frame) == 4
     clom = frame[frame.clom_distance == "ce"].set_index("eval_arch")
     assert clom.loc["ConvNet", "gain_vs_no_clom"] == pytest.approx(0.05)
@@ -53,3 +55,15 @@ def test_gain_and_cross_arch(tmp_path):
     assert clom.loc["ConvNet", "zoo_archs"] == "ConvNet" and clom.loc["ConvNet", "clom_alpha"] == "1000"
     assert set(frame.clom_distance) == {"none", "ce"}
     assert list(cross.set_name) == ["dc_ipc10", "dc_ipc10_clom-x"] and {"AlexNet", "ConvNet"} <= set(cross.columns)
+
+
+def test_clom_setting_in_words_comes_from_the_record_not_the_name():
+    from types import SimpleNamespace
+
+    from ddstudy.report.style import clom_setting_text
+
+    row = SimpleNamespace(clom_distance="ce-paper", zoo_source="d", zoo_inits=2, zoo_archs="ConvNet+LeNet",
+                          zoo_epoch=3, clom_alpha="1+10")  # fmt: skip
+    text = "CLoM ce (paper form), PTMs trained on this dataset: ConvNet + LeNet, 2 inits, epoch 3, α 1, 10"
+    assert clom_setting_text(row, "d") == text
+    assert clom_setting_text(SimpleNamespace(clom_distance="none"), "d") == "without CLoM"

@@ -70,9 +70,11 @@ def populated(tmp_path):
 
 def test_bias_markdown_means_stds_counts_and_missing(populated):
     study, root, _ = populated
-    from ddstudy.report.bias import bias_table, metrics_paths
+    from ddstudy.report.bias import bias_table
+    from ddstudy.report.records import study_records
 
-    frame, problems = bias_table(metrics_paths(study, root / "metrics"))
+    records, problems = study_records(study, root / "metrics")
+    frame = bias_table(records)
     assert any("random_ipc10" in p and "r0.9-s2" in p for p in problems)  # missing file reported by path
     text = bias_markdown(frame)
     assert "| ratio 0 | ratio 0.9 |" in text
@@ -185,7 +187,8 @@ def test_every_figure_function_writes_a_png(tmp_path):
             "LeNet": [0.3, 0.33],
         }
     )
-    paths.append(figures.plot_cross_arch(cross, tmp_path / "e.png", "t"))
+    settings = {"dc_ipc10": "without CLoM", "dc_ipc10_clom-x": "CLoM ce, PTMs trained on this dataset"}
+    paths.append(figures.plot_cross_arch(cross, settings, tmp_path / "e.png", "t"))
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     ptm_full = ptm.assign(dataset="d", method="dc", ipc=10, eval_arch="ConvNet", n_runs=2, set_name="x")

@@ -9,7 +9,7 @@ from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
 from ddstudy.report.samples import dataset_figure_plan
 from ddstudy.report.zoo import zoo_figure_path
-from ddstudy.report.bias import metrics_paths
+from ddstudy.report.records import metrics_paths
 from ddstudy.workflow import (
     DDSTUDY,
     accel_args,

@@ -10,11 +10,13 @@ COMMANDS = {"report": "aggregate results"}
 
 
 def bias(args: argparse.Namespace) -> int:
-    from ddstudy.report.bias import bias_table, metrics_paths, refuse_empty
+    from ddstudy.report.bias import bias_table
+    from ddstudy.report.records import refuse_empty, study_records
     from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
-    frame, problems = bias_table(metrics_paths(study, args.metrics_dir))
+    records, problems = study_records(study, args.metrics_dir)
+    frame = bias_table(records)
     refuse_empty(frame.empty, problems, study, args.metrics_dir)
     warn(problems)
     print(write_table(frame, args.out, "bias", {"--metrics-dir": args.metrics_dir}))
@@ -23,12 +25,13 @@ def bias(args: argparse.Namespace) -> int:
 
 def ptm(args: argparse.Namespace) -> int:
     from ddstudy.outputs import check_output, table_kind
-    from ddstudy.report.bias import metrics_paths, refuse_empty
     from ddstudy.report.ptm import ptm_tables
+    from ddstudy.report.records import refuse_empty, study_records
     from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
-    frame, cross, problems = ptm_tables(metrics_paths(study, args.metrics_dir))
+    records, problems = study_records(study, args.metrics_dir)
+    frame, cross = ptm_tables(records)
     refuse_empty(frame.empty, problems, study, args.metrics_dir)
     warn(problems)
     inputs = {"--metrics-dir": args.metrics_dir}

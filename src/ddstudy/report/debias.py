@@ -15,14 +15,11 @@ dataset without a ``full`` evaluation have no amplification (—).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from ddstudy.debias import DEBIAS, DEBIAS_MODES
-from ddstudy.errors import DDStudyError
-from ddstudy.evaluate.record import read_metrics
-from ddstudy.report.bias import SET_COLUMNS, debias_of
+from ddstudy.report.bias import SET_COLUMNS
+from ddstudy.report.records import clom_of, debias_of
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 
 FAIRNESS_COLUMNS = [
@@ -48,7 +45,7 @@ DEBIAS_STYLE = {name: mode.style for name, mode in DEBIAS.items()}
 
 
 def _row(record: dict) -> dict:
-    clom = (record.get("extra") or {}).get("clom")
+    clom = clom_of(record)
     return {
         **{key: record.get(key) for key in ("dataset", "bias", "ratio", "severity", "method", "ipc", "eval_arch")},
         "n_runs": record.get("n_runs"),
@@ -63,26 +60,16 @@ def _row(record: dict) -> dict:
         "deo_m": record.get("deo_m_mean"),
         "deo_a": record.get("deo_a_mean"),
         "attribute_gap": record.get("attribute_gap_mean"),
-        "set_name": record["cell"].split("/", 1)[1],
+        "set_name": record["set_name"],
     }
 
 
-def fairness_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+def fairness_frame(records: list[dict]) -> pd.DataFrame:
     """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc)."""
-    rows, problems = [], []
-    for path in paths:
-        try:
-            record = read_metrics(path)
-            if record.get("bias") in (None, "none"):
-                continue
-            rows.append(_row(record))
-        except DDStudyError as err:
-            problems.append(str(err))
-        except (KeyError, IndexError, TypeError):
-            problems.append(f"{path}: not a metrics record")
+    rows = [_row(record) for record in records if record.get("bias") not in (None, "none")]
     frame = pd.DataFrame(rows, columns=FAIRNESS_COLUMNS)
     if frame.empty:
-        return frame, problems
+        return frame
     full = frame[frame["method"] == "full"].set_index(["dataset", "eval_arch"])["attribute_gap"]
     keys = list(zip(frame["dataset"], frame["eval_arch"], strict=True))
     frame["bias_amplification"] = [
@@ -90,7 +77,7 @@ def fairness_frame(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         for gap, key in zip(frame["attribute_gap"], keys, strict=True)
     ]
     frame = frame.sort_values(["dataset", "method", "ipc", "debias", "set_name", "eval_arch"], na_position="last")
-    return frame.reset_index(drop=True), problems
+    return frame.reset_index(drop=True)
 
 
 def debias_rows(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 from ddstudy.distill.registry import DISTILLING  # noqa: E402
 from ddstudy.io import save_figure  # noqa: E402
-from ddstudy.report.style import ERROR_BARS, accuracy_axis, clom_setting_text, method_style  # noqa: E402
+from ddstudy.report.style import ERROR_BARS, accuracy_axis, method_style  # noqa: E402
 from ddstudy.report.tables import METHOD_ORDER, PTM_AXES, ptm_axis  # noqa: E402
 
 DISTILLED = DISTILLING
@@ -184,14 +184,15 @@ def plot_clom_gains(frame: pd.DataFrame, centre: dict, path: str | Path, title: 
     return save_figure(fig, path)
 
 
-def plot_cross_arch(cross: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Grouped bars: test accuracy per evaluation architecture for each synthetic set (method ± CLoM)."""
+def plot_cross_arch(cross: pd.DataFrame, settings: dict[str, str], path: str | Path, title: str) -> Path:
+    """Grouped bars: test accuracy per evaluation architecture for each synthetic set (method ± CLoM);
+    ``settings``: set name → its CLoM setting in words (:func:`clom_setting_text`)."""
     archs = [c for c in cross.columns if c not in ("dataset", "method", "ipc", "set_name")]
     fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(archs) + 2), 4.5))
     width = 0.8 / max(1, len(cross))
     for k, row in enumerate(cross.itertuples(index=False)):
         values = [100 * getattr(row, a) if not pd.isna(getattr(row, a)) else 0 for a in archs]
-        label = f"{row.method} IPC {_value_text(row.ipc)}, {clom_setting_text(row.set_name, row.dataset)}"
+        label = f"{row.method} IPC {_value_text(row.ipc)}, {settings[row.set_name]}"
         ax.bar(np.arange(len(archs)) + k * width, values, width, label=label)
     ax.set_xticks(np.arange(len(archs)) + width * (len(cross) - 1) / 2, archs)
     ax.set_xlabel("evaluation architecture")

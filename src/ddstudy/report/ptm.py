@@ -4,13 +4,9 @@ columns: evaluation architectures)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from ddstudy.errors import DDStudyError
-from ddstudy.evaluate.record import read_metrics
-from ddstudy.report.bias import debias_of
+from ddstudy.report.records import clom_of, debias_of
 
 PTM_COLUMNS = [
     "dataset",
@@ -44,10 +40,9 @@ def clom_columns(clom: dict) -> dict:
 
 
 def _row(record: dict) -> dict:
-    clom = (record.get("extra") or {}).get("clom")
-    set_name = record["cell"].split("/", 1)[1]
+    clom = clom_of(record)
     row = {key: record.get(key) for key in ("dataset", "method", "ipc", "eval_arch", "acc_mean", "acc_std", "n_runs")}
-    row["set_name"] = set_name
+    row["set_name"] = record["set_name"]
     if clom:
         row |= clom_columns(clom)
     else:
@@ -62,22 +57,14 @@ def _row(record: dict) -> dict:
     return row
 
 
-def ptm_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """(ptm_study rows, cross-architecture pivot, problems). Only (dataset, method, IPC) groups with CLoM cells."""
-    rows, problems = [], []
-    for path in paths:
-        try:
-            record = read_metrics(path)
-            if debias_of(record) != "none":
-                continue  # mitigation sets are not PTM-study baselines (report/debias.py)
-            rows.append(_row(record))
-        except DDStudyError as err:
-            problems.append(str(err))
-        except (KeyError, IndexError, AttributeError, TypeError):
-            problems.append(f"{path}: not a metrics record")
+def ptm_tables(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ptm_study rows, cross-architecture pivot) of the loaded records (:mod:`ddstudy.report.records`). Only
+    (dataset, method, IPC) groups with CLoM cells."""
+    # mitigation sets are not PTM-study baselines (report/debias.py)
+    rows = [_row(record) for record in records if debias_of(record) == "none"]
     frame = pd.DataFrame(rows, columns=PTM_COLUMNS)
     if frame.empty:
-        return frame, pd.DataFrame(), problems
+        return frame, pd.DataFrame()
     with_clom = frame[frame.clom_distance != "none"][["dataset", "method", "ipc"]].drop_duplicates()
     frame = frame.merge(with_clom, on=["dataset", "method", "ipc"])
     base = frame[frame.clom_distance == "none"].set_index(["dataset", "method", "ipc", "eval_arch"])["acc_mean"]
@@ -89,4 +76,4 @@ def ptm_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, list[str]
     frame = frame.sort_values(["dataset", "method", "ipc", "set_name", "eval_arch"]).reset_index(drop=True)
     cross = frame.pivot_table(index=["dataset", "method", "ipc", "set_name"], columns="eval_arch", values="acc_mean")
     cross = cross[cross.notna().sum(axis=1) > 1] if cross.shape[1] > 1 else cross.iloc[0:0]
-    return frame, cross.reset_index(), problems
+    return frame, cross.reset_index()

@@ -16,10 +16,12 @@ import pandas as pd
 from ddstudy.io import atomic_directory, prune_stale, write_csv, write_json
 from ddstudy.outputs import ArtifactKind
 from ddstudy.report import figures
-from ddstudy.report.bias import bias_table, metrics_paths, refuse_empty
+from ddstudy.report.bias import bias_table
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
+from ddstudy.report.records import refuse_empty, study_records
 from ddstudy.report.reproduction import reproduction_frame, reproduction_markdown
+from ddstudy.report.style import clom_setting_text
 from ddstudy.report.tables import bias_markdown, family_of, ptm_markdown, write_text, zoo_markdown
 from ddstudy.report.zoo import zoo_groups
 
@@ -97,10 +99,12 @@ def write_figures(
                     )
                 )
     if not cross.empty:
+        settings = {row.set_name: clom_setting_text(row, row.dataset) for row in ptm.itertuples()}
         for (dataset, method, ipc), group in cross.groupby(["dataset", "method", "ipc"]):
             written.append(
                 figures.plot_cross_arch(
                     group.dropna(axis=1, how="all"),
+                    settings,
                     results / "figures/ptm" / f"{dataset}-{method}-ipc{int(ipc)}-cross-arch.png",
                     f"Cross-architecture accuracy — {method} IPC {int(ipc)} ± CLoM on {dataset}",
                 )
@@ -109,7 +113,7 @@ def write_figures(
         sets = {}
         for row in group.drop_duplicates(["dataset", "method", "ipc"]).itertuples():
             if row.method in figures.DISTILLED:
-                folder = synthetic_dir / row.dataset / f"{row.method}_ipc{int(row.ipc)}"
+                folder = synthetic_dir / row.dataset / row.set_name
                 if (folder / "synthetic.npz").is_file():
                     sets[(f"{row.method} IPC {int(row.ipc)}", row.ratio)] = folder
         if sets:
@@ -154,8 +158,7 @@ def aggregate_metrics(grid: str, bias: pd.DataFrame, ptm: pd.DataFrame, zoo: pd.
     """Flat numbers for ``dvc metrics show/diff``: accuracy per cell × architecture, final PTM accuracies."""
     out: dict = {"grid": grid, "bias_study": {}, "ptm_study": {}, "zoo": {}}
     for row in bias.itertuples():
-        name = f"{row.method}_ipc{int(row.ipc)}" if not pd.isna(row.ipc) else row.method
-        out["bias_study"][f"{row.dataset}/{name}/{row.eval_arch}"] = {
+        out["bias_study"][f"{row.dataset}/{row.set_name}/{row.eval_arch}"] = {
             "acc_mean": row.acc_mean,
             "acc_std": row.acc_std,
             "n_runs": int(row.n_runs),
@@ -267,10 +270,9 @@ def write_report(
 ) -> tuple[list[Path], list[str]]:
     """Regenerate the report for ``study``; returns (files written, problems found in the metrics)."""
     results = Path(results_dir)
-    paths = metrics_paths(study, metrics_dir)
-    bias, problems = bias_table(paths)
-    ptm, cross, ptm_problems = ptm_tables(paths)
-    problems += [p for p in ptm_problems if p not in problems]
+    records, problems = study_records(study, metrics_dir)  # every record read once
+    bias = bias_table(records)
+    ptm, cross = ptm_tables(records)
     refuse_empty(bias.empty and ptm.empty, problems, study, metrics_dir)  # before anything is written
     zoo_csv = results / "tables" / "zoo.csv"
     zoo = pd.read_csv(zoo_csv) if zoo_csv.is_file() else None
@@ -283,8 +285,7 @@ def write_report(
         written.append(write_text(results / "tables" / "zoo.md", zoo_markdown(zoo)))
     plain = bias[bias["debias"].fillna("none") == "none"] if len(bias) else bias
     figures_written = write_figures(plain, ptm, cross, centre, results, Path(synthetic_dir))
-    fairness, fairness_problems = fairness_frame(paths)
-    problems += [p for p in fairness_problems if p not in problems]
+    fairness = fairness_frame(records)
     if study.has_debias:
         written.append(write_csv(fairness, results / "tables" / "debias.csv"))
         written.append(write_text(results / "tables" / "debias.md", debias_markdown(fairness)))

@@ -6,8 +6,6 @@ and marker from here instead of from matplotlib's colour cycle (which assigns th
 
 from __future__ import annotations
 
-import re
-
 from ddstudy.distill.registry import METHODS
 
 # method → (colour, marker), from each method's registry entry; the full training set is black everywhere.
@@ -28,24 +26,17 @@ def accuracy_axis(ax, label: str = "test accuracy (%)") -> None:
     ax.set_ylabel(label)
 
 
-CLOM_SLUG = re.compile(r"^clom-(?P<distance>ce|cos)(?P<paper>-paper)?-(?P<source>.+)-(?P<archs>[^-]+)"
-                       r"-i(?P<inits>\d+)-e(?P<epoch>\d+)-a(?P<alphas>.+)$")  # fmt: skip
-
-
-def clom_setting_text(set_name: str, dataset: str) -> str:
-    """A CLoM set's setting in words: 'dc_ipc1_clom-ce-<dataset>-ConvNetW32-i1-e3-a10' → 'CLoM ce, PTMs trained on
-    this dataset: ConvNetW32, 1 init, epoch 3, α 10'; a set without CLoM → 'without CLoM'."""
-    if "_clom-" not in set_name:
+def clom_setting_text(row, dataset: str) -> str:
+    """A CLoM set's setting in words, from its PTM-study columns (the record's CLoM setting, never its name):
+    'CLoM ce, PTMs trained on this dataset: ConvNetW32, 1 init, epoch 3, α 10'; a set without CLoM → 'without
+    CLoM'."""
+    distance = row.clom_distance
+    if distance == "none":
         return "without CLoM"
-    slug = "clom-" + set_name.split("_clom-", 1)[1]
-    match = CLOM_SLUG.match(slug)
-    if match is None:
-        return slug
-    parts = match.groupdict()
-    source = "this dataset" if parts["source"] == dataset else parts["source"]
-    inits = f"{parts['inits']} init" + ("s" if parts["inits"] != "1" else "")
-    form = " (paper form)" if parts["paper"] else ""
-    archs = parts["archs"].replace("+", " + ")
-    alphas = parts["alphas"].replace("-", ", ")
-    setting = f"{archs}, {inits}, epoch {parts['epoch']}, α {alphas}"
-    return f"CLoM {parts['distance']}{form}, PTMs trained on {source}: {setting}"
+    source = "this dataset" if row.zoo_source == dataset else row.zoo_source
+    inits = f"{int(row.zoo_inits)} init" + ("s" if int(row.zoo_inits) != 1 else "")
+    form = " (paper form)" if distance.endswith("-paper") else ""
+    archs = row.zoo_archs.replace("+", " + ")
+    alphas = row.clom_alpha.replace("+", ", ")
+    setting = f"{archs}, {inits}, epoch {int(row.zoo_epoch)}, α {alphas}"
+    return f"CLoM {distance.removesuffix('-paper')}{form}, PTMs trained on {source}: {setting}"
