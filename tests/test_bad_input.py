@@ -398,7 +398,7 @@ def test_report_refuses_a_foreign_results_folder(capsys, tmp_path, user_folder):
 def test_metrics_records_validated_on_load(tmp_path):
     from ddstudy.errors import DDStudyError
     from ddstudy.evaluate.record import read_metrics
-    from ddstudy.report.bias import bias_table
+    from ddstudy.report.bias_table import bias_table
     from ddstudy.report.records import read_records
 
     good = {"cell": "d/dm_ipc10", "dataset": "d", "method": "dm", "eval_arch": "ConvNet", "acc_mean": 0.5,

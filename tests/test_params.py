@@ -259,7 +259,7 @@ def test_snakemake_schema_is_generated_from_the_registries():
     """Snakemake validates with workflow/schemas/params.schema.yaml: it must be what the code generates (one
     source: the base file + the registries), so a new bias kind or method reaches it by `ddstudy params schema
     --write`, never by hand."""
-    from ddstudy.data.biases import BIASES
+    from ddstudy.data.registry import BIASES
     from ddstudy.study.schema import SCHEMA_PATH, schema_text
 
     assert SCHEMA_PATH.read_text() == schema_text(), "stale: run `ddstudy params schema --write`"

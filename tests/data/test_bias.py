@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from ddstudy.data import bias
+from ddstudy.data import colour
+from ddstudy.data.bias_kind import assign_attributes
 from ddstudy.errors import DDStudyError
 
 PAPER_RATIOS = [0.0, 0.1, 0.5, 0.8, 0.95, 1.0]
@@ -31,13 +32,13 @@ def uneven_labels():
 @pytest.mark.parametrize("ratio", PAPER_RATIOS)
 def test_matches_reference_loop(uneven_labels, ratio):
     np.testing.assert_array_equal(
-        bias.assign_attributes(uneven_labels, ratio, 10), reference_make_attr_labels(uneven_labels, ratio, 10)
+        assign_attributes(uneven_labels, ratio, 10), reference_make_attr_labels(uneven_labels, ratio, 10)
     )
 
 
 @pytest.mark.parametrize("ratio", PAPER_RATIOS)
 def test_aligned_fraction_and_equal_other_shares(uneven_labels, ratio):
-    attrs = bias.assign_attributes(uneven_labels, ratio, 10)
+    attrs = assign_attributes(uneven_labels, ratio, 10)
     for label in range(10):
         in_class = attrs[uneven_labels == label]
         n = len(in_class)
@@ -48,9 +49,9 @@ def test_aligned_fraction_and_equal_other_shares(uneven_labels, ratio):
 
 
 def test_conflicting_and_uniform_test_modes(uneven_labels):
-    conflicting = bias.assign_attributes(uneven_labels, 0.0, 10)
+    conflicting = assign_attributes(uneven_labels, 0.0, 10)
     assert not (conflicting == uneven_labels).any()
-    uniform = bias.assign_attributes(uneven_labels, 0.1, 10)
+    uniform = assign_attributes(uneven_labels, 0.1, 10)
     for label in range(10):
         counts = np.bincount(uniform[uneven_labels == label], minlength=10)
         assert counts.max() - counts.min() <= 1
@@ -59,16 +60,16 @@ def test_conflicting_and_uniform_test_modes(uneven_labels):
 @pytest.mark.parametrize("ratio", [-0.1, 1.5])
 def test_ratio_out_of_range_is_an_error(ratio):
     with pytest.raises(DDStudyError, match="outside"):
-        bias.assign_attributes(np.zeros(10, dtype=np.int64), ratio, 10)
+        assign_attributes(np.zeros(10, dtype=np.int64), ratio, 10)
 
 
 def test_colorize_formula_and_truncation():
     gray = np.full((4, 1, 2, 2), 200, dtype=np.uint8)
     attrs = np.array([0, 1, 2, 3])
-    out = bias.colorize(gray, attrs, severity=5, rng=np.random.default_rng(0))
+    out = colour.colorize(gray, attrs, severity=5, rng=np.random.default_rng(0))
     assert out.shape == (4, 3, 2, 2) and out.dtype == np.uint8
     jitter = np.random.default_rng(0).standard_normal((4, 3), dtype=np.float32) * np.float32(0.002)
-    expected = (np.clip(bias.LFF_MEAN_COLORS[attrs] + jitter, 0, 1) * np.float32(200)).astype(np.uint8)
+    expected = (np.clip(colour.LFF_MEAN_COLORS[attrs] + jitter, 0, 1) * np.float32(200)).astype(np.uint8)
     np.testing.assert_array_equal(out[:, :, 0, 0], expected)
     assert (out[:, :, 0, 0] <= 200).all()
 
@@ -78,15 +79,15 @@ def test_colour_jitter_shrinks_with_severity():
     attrs = np.zeros(2000, dtype=np.int64)
     spreads = []
     for severity in range(1, 6):
-        colours = bias.colorize(gray, attrs, severity, np.random.default_rng(1))[:, :, 0, 0].astype(float)
+        colours = colour.colorize(gray, attrs, severity, np.random.default_rng(1))[:, :, 0, 0].astype(float)
         spreads.append(colours.std(axis=0).mean())
     assert all(a > b for a, b in zip(spreads, spreads[1:], strict=False)), spreads
-    expected = [255 * s for s in bias.COLOR_JITTER_STD]
+    expected = [255 * s for s in colour.COLOR_JITTER_STD]
     assert spreads[0] == pytest.approx(expected[0], rel=0.15)
 
 
 def test_colour_needs_grey_images_and_valid_severity():
     with pytest.raises(DDStudyError, match="1-channel"):
-        bias.colorize(np.zeros((1, 3, 2, 2), np.uint8), np.zeros(1, np.int64), 1, np.random.default_rng(0))
+        colour.colorize(np.zeros((1, 3, 2, 2), np.uint8), np.zeros(1, np.int64), 1, np.random.default_rng(0))
     with pytest.raises(DDStudyError, match="severity 0"):
-        bias.colorize(np.zeros((1, 1, 2, 2), np.uint8), np.zeros(1, np.int64), 0, np.random.default_rng(0))
+        colour.colorize(np.zeros((1, 1, 2, 2), np.uint8), np.zeros(1, np.int64), 0, np.random.default_rng(0))

@@ -64,12 +64,12 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, fashion_options, buil
 
 
 def test_interrupted_build_leaves_nothing(tmp_path, fashion_options, monkeypatch):
-    from ddstudy.data import build as build_module
+    from ddstudy.data import colour
 
     def explode(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(build_module.bias, "colorize", explode)
+    monkeypatch.setattr(colour, "colorize", explode)
     with pytest.raises(RuntimeError):
         build_variant(VariantSpec("fashion-mnist", "color", 0.5, 1), tmp_path / "v", fashion_options)
     assert list(tmp_path.iterdir()) == []

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from ddstudy.data import fairdd_colour as fc
-from ddstudy.data.biases import BIAS_KINDS
 from ddstudy.data.build import VariantSpec, build_variant
+from ddstudy.data.registry import BIAS_KINDS
 from ddstudy.data.sources import SourceData, Split
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ddstudy.report.bias import BIAS_COLUMNS, bias_table
+from ddstudy.report.bias_table import BIAS_COLUMNS, bias_table
 from ddstudy.report.records import read_records
 
 

@@ -70,7 +70,7 @@ def populated(tmp_path):
 
 def test_bias_markdown_means_stds_counts_and_missing(populated):
     study, root, _ = populated
-    from ddstudy.report.bias import bias_table
+    from ddstudy.report.bias_table import bias_table
     from ddstudy.report.records import study_records
 
     records, problems = study_records(study, root / "metrics")

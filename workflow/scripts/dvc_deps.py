@@ -22,7 +22,7 @@ ENTRIES = {
     "datasets": ["ddstudy.data.build", "ddstudy.report.samples"],
     "zoo": ["ddstudy.zoo.train", "ddstudy.zoo.store", "ddstudy.zoo.kde", "ddstudy.report.zoo"],
     "distill": ["ddstudy.distill.run"],
-    "evaluate": ["ddstudy.evaluate.protocol", "ddstudy.report.bias", "ddstudy.report.ptm"],
+    "evaluate": ["ddstudy.evaluate.protocol", "ddstudy.report.bias_table", "ddstudy.report.ptm"],
     "report": ["ddstudy.report.study"],
 }
 GLUE = ["ddstudy.cli", "ddstudy.study", "ddstudy.workflow", "ddstudy.cost"]

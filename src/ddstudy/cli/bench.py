@@ -20,7 +20,7 @@ def networks(args: argparse.Namespace) -> int:
 
 
 def datasets(args: argparse.Namespace) -> int:
-    from ddstudy.bench import run_data_bench
+    from ddstudy.bench_data import run_data_bench
 
     run_data_bench(n_images=args.n_images, workers=args.workers, fashion_mnist_dir=args.fashion_mnist_dir)
     return 0

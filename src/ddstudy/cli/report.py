@@ -10,7 +10,7 @@ COMMANDS = {"report": "aggregate results"}
 
 
 def bias(args: argparse.Namespace) -> int:
-    from ddstudy.report.bias import bias_table
+    from ddstudy.report.bias_table import bias_table
     from ddstudy.report.records import refuse_empty, study_records
     from ddstudy.study import load_study
 

@@ -1,6 +1,6 @@
-"""What a bias kind is, for the bias-kind registry (:mod:`ddstudy.data.biases`): how it turns an image of class c
+"""What a bias kind is, for the bias-kind registry (:mod:`ddstudy.data.registry`): how it turns an image of class c
 with attribute a into a biased one, what its attributes and severities are called, and what its sample figures
-show. A kind lives in one module (colour: :mod:`ddstudy.data.bias`, corruption: :mod:`ddstudy.data.corruptions`)."""
+show. A kind lives in one module (colour: :mod:`ddstudy.data.colour`, corruption: :mod:`ddstudy.data.corruptions`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from ddstudy.errors import DDStudyError
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,35 @@ class BiasKind:
     grey_source_only: bool = False  # colour bias paints grey digits: an RGB source is refused
     # ({split: labels} in build order, {split: aligned ratio}, classes, seed) → {split: (order, attributes)}: how
     # samples get their attributes (and the stored order). None: Biased-DD's positional blocks, order kept
-    # (:func:`ddstudy.data.bias.assign_attributes`).
+    # (:func:`ddstudy.data.colour.assign_attributes`).
     assign: Callable[[dict, dict, int, int], dict] | None = None
     max_classes: int | None = None  # a fixed palette has this many attributes: a source with more is refused
+
+
+# Biased-DD's attribute assignment (``make_attr_labels``), shared by its bias kinds.
+def attribute_shares(ratio: float, num_classes: int) -> np.ndarray:
+    """Row c: share of class-c samples given each attribute: ``ratio`` on the diagonal, (1−ratio)/(K−1) elsewhere."""
+    eye = np.eye(num_classes)
+    return ratio * eye + (1.0 - ratio) / (num_classes - 1) * (1.0 - eye)
+
+
+def assign_attributes(labels: np.ndarray, ratio: float, num_classes: int) -> np.ndarray:
+    """Bias attribute of every sample, exactly as the reference's ``make_attr_labels``.
+
+    Within each class, samples are taken in dataset order and cut at the rounded cumulative shares
+    ``round(n_c · cumsum(shares_c))``: the first block gets attribute 0, the next attribute 1, and so on. No
+    randomness is involved (the reference's seed does not touch it), so the same image gets the same attribute
+    as in the published CMNIST-DD / CCIFAR10-DD files; block sizes differ from their shares by at most one sample.
+    """
+    if not 0.0 <= ratio <= 1.0:
+        raise DDStudyError(f"bias-aligned ratio {ratio} is outside [0, 1]; use e.g. 0.95")
+    labels = np.asarray(labels, dtype=np.int64)
+    shares = attribute_shares(ratio, num_classes)
+    attrs = np.empty_like(labels)
+    for label in range(num_classes):
+        indices = np.flatnonzero(labels == label)
+        milestones = np.round(len(indices) * np.cumsum(shares[label]))
+        positions = np.arange(len(indices))
+        # First attribute whose milestone exceeds the position (reference: min(nonzero(milestones > idx))).
+        attrs[indices] = np.minimum(np.searchsorted(milestones, positions, side="right"), num_classes - 1)
+    return attrs

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 import ddstudy
-from ddstudy.data import bias
-from ddstudy.data.biases import BIAS_KINDS, BIASES, bias_kind
+from ddstudy.data.bias_kind import assign_attributes
+from ddstudy.data.registry import BIAS_KINDS, BIASES, bias_kind
 from ddstudy.data.sources import (
     SOURCES,
     SourceData,
@@ -156,7 +156,7 @@ def assign_splits(spec: VariantSpec, labels: dict[str, np.ndarray], num_classes:
     if kind.assign is not None:
         return kind.assign(labels, ratios, num_classes, int(spec.seed))
     return {
-        name: (None, bias.assign_attributes(split_labels, ratios[name], num_classes))
+        name: (None, assign_attributes(split_labels, ratios[name], num_classes))
         for name, split_labels in labels.items()
     }
 

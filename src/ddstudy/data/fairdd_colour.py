@@ -3,7 +3,7 @@
 
 Mirrors zqhang/FairDD ``data_handler/FashionMNIST.py`` (``BiasedFashionMNIST``, ``ColourBiasedFashionMNIST``),
 which COBRA (mhmoslemi/COBRA ``data_handler/FashionMNIST.py``, ``utils.get_dataset``) uses unchanged. It differs
-from Biased-DD's CMNIST-DD (:mod:`ddstudy.data.bias`) in every step, so the published FairDD/COBRA numbers apply to
+from Biased-DD's CMNIST-DD (:mod:`ddstudy.data.colour`) in every step, so the published FairDD/COBRA numbers apply to
 this construction only:
 
 * **padding** — the 28×28 image is placed at rows and columns 4..31 of a black 32×32 canvas (shifted to the

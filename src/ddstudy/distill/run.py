@@ -171,7 +171,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
         {"images": images.astype(np.float32), "labels": labels.astype(np.int64), "indices": indices},
     )
     if len(images):
-        from ddstudy.distill.grid import plot_synthetic_grid  # matplotlib only where a figure is drawn
+        from ddstudy.distill.image_grid import plot_synthetic_grid  # matplotlib only where a figure is drawn
 
         plot_synthetic_grid(images, labels, normalization, variant.meta["class_names"], cell, staging / "grid.png")
     meta = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ddstudy.debias import DEBIAS, DEBIAS_MODES
-from ddstudy.report.bias import SET_COLUMNS
+from ddstudy.report.bias_table import SET_COLUMNS
 from ddstudy.report.records import clom_of, debias_of
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 

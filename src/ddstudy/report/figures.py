@@ -207,7 +207,7 @@ def plot_cross_arch(cross: pd.DataFrame, settings: dict[str, str], path: str | P
 def plot_synthetic_overview(sets: dict[tuple[str, float], Path], path: str | Path, title: str) -> Path:
     """Rows = method, columns = ratio; each cell shows the synthetic set's first image of every class."""
     from ddstudy.data.tensors import Normalization
-    from ddstudy.distill.grid import to_pixels
+    from ddstudy.distill.image_grid import to_pixels
     from ddstudy.io import load_npz, read_json
 
     methods = _ordered({m for m, _ in sets})

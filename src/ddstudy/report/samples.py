@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ddstudy.data import biases  # noqa: E402
+from ddstudy.data import registry as bias_kinds  # noqa: E402
 from ddstudy.data.sources import SourceData  # noqa: E402
 from ddstudy.data.store import StoredSplit, Variant  # noqa: E402
 from ddstudy.io import save_figure  # noqa: E402
@@ -129,7 +129,7 @@ def aligned_examples(source: SourceData, bias_kind: str, severity: int, seed: in
     first = np.array([np.flatnonzero(source.train.labels == c)[0] for c in range(source.num_classes)])
     images = source.train.images[first]
     rng = np.random.default_rng([seed, severity])
-    return biases.bias_kind(bias_kind).aligned_examples(images, severity, rng)
+    return bias_kinds.bias_kind(bias_kind).aligned_examples(images, severity, rng)
 
 
 def plot_severity_figure(
@@ -140,7 +140,7 @@ def plot_severity_figure(
         source.train.images[[np.flatnonzero(source.train.labels == c)[0] for c in range(source.num_classes)]]
     )
     per_severity = {s: to_rgb(aligned_examples(source, bias_kind, s, seed)) for s in severities}
-    kind = biases.bias_kind(bias_kind)
+    kind = bias_kinds.bias_kind(bias_kind)
     row_labels = [kind.row_label(name, c) for c, name in enumerate(source.class_names)]
     col_labels = ["clean"] + [kind.severity_label(s) for s in severities]
     cells = [[clean[c]] + [per_severity[s][c] for s in severities] for c in range(source.num_classes)]
@@ -185,6 +185,6 @@ def write_dataset_figures(study, datasets_dir: str | Path, out_dir: str | Path, 
             source, bias_kind = what
             if source not in sources:
                 sources[source] = load_source(source, study.sources)
-            severities = [s for s in PAPER_SEVERITIES if s <= biases.bias_kind(bias_kind).max_severity]
+            severities = [s for s in PAPER_SEVERITIES if s <= bias_kinds.bias_kind(bias_kind).max_severity]
             written.append(plot_severity_figure(sources[source], bias_kind, severities, path, seed=seed))
     return written

@@ -16,7 +16,7 @@ import pandas as pd
 from ddstudy.io import atomic_directory, prune_stale, write_csv, write_json
 from ddstudy.outputs import ArtifactKind
 from ddstudy.report import figures
-from ddstudy.report.bias import bias_table
+from ddstudy.report.bias_table import bias_table
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
 from ddstudy.report.records import refuse_empty, study_records

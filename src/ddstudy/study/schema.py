@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ddstudy.data.biases import BIAS_KINDS
 from ddstudy.data.build import BIASES
+from ddstudy.data.registry import BIAS_KINDS
 from ddstudy.data.sources import SOURCES
 from ddstudy.debias import DEBIAS_MODES, KdeConfig
 from ddstudy.device import Runtime

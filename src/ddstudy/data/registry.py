@@ -3,8 +3,8 @@ its meta and the sample figures read from here; a third kind is one module defin
 
 from __future__ import annotations
 
-from ddstudy.data.bias import COLOUR
 from ddstudy.data.bias_kind import BiasKind
+from ddstudy.data.colour import COLOUR
 from ddstudy.data.corruptions import CORRUPTION
 from ddstudy.data.fairdd_colour import BACKGROUND, FOREGROUND
 from ddstudy.errors import DDStudyError

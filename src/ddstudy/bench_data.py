@@ -1,6 +1,6 @@
-"""``ddstudy bench``: timings printed as numbers (never asserted in tests).
+"""``ddstudy bench data``: dataset-build timings printed as numbers (never asserted in tests).
 
-``bench`` (the network cases) lives in :mod:`ddstudy.bench_nets`. ``bench data`` builds one full variant of each
+``ddstudy bench`` (the network cases) lives in :mod:`ddstudy.bench_nets`. ``bench data`` builds one full variant of each
 bias kind from Fashion-MNIST (60k train + 10k test) and, in the same process, compares each fast path with a
 straightforward one on a subset: the vectorised colouring against a per-image loop shaped like the reference's
 ``colorize`` calls, and the corruption workers against one process. CPU-seconds per wall-second are printed beside
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddstudy.data import bias, corruptions
+from ddstudy.data import colour, corruptions
+from ddstudy.data.bias_kind import assign_attributes
 from ddstudy.data.build import VariantSpec, build_variant
 from ddstudy.data.sources import SourceOptions, load_source
 
@@ -37,11 +38,11 @@ def _timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 def _colour_per_image(gray: np.ndarray, attrs: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """The straightforward path: one image at a time, as the reference loops over ``colorize``."""
-    std = np.float32(bias.COLOR_JITTER_STD[severity - 1])
+    std = np.float32(colour.COLOR_JITTER_STD[severity - 1])
     out = np.empty((len(gray), 3, *gray.shape[2:]), dtype=np.uint8)
     for i, (image, attr) in enumerate(zip(gray, attrs, strict=True)):
-        colour = np.clip(bias.LFF_MEAN_COLORS[attr] + rng.standard_normal(3, dtype=np.float32) * std, 0, 1)
-        out[i] = (colour[:, None, None] * image.astype(np.float32)).astype(np.uint8)
+        rgb = np.clip(colour.LFF_MEAN_COLORS[attr] + rng.standard_normal(3, dtype=np.float32) * std, 0, 1)
+        out[i] = (rgb[:, None, None] * image.astype(np.float32)).astype(np.uint8)
     return out
 
 
@@ -63,8 +64,8 @@ def run_data_bench(n_images: int = 60000, workers: int = 2, fashion_mnist_dir: s
             print(f"{'build ' + spec.name:58s} {wall:8.2f} {n / wall:8.0f} {load:8.2f}")
 
     subset = source.train.images[:6000]
-    attrs = bias.assign_attributes(source.train.labels[:6000], 0.95, source.num_classes)
-    fast = _timed(lambda: bias.colorize(subset, attrs, 4, np.random.default_rng(0)))
+    attrs = assign_attributes(source.train.labels[:6000], 0.95, source.num_classes)
+    fast = _timed(lambda: colour.colorize(subset, attrs, 4, np.random.default_rng(0)))
     slow = _timed(lambda: _colour_per_image(subset, attrs, 4, np.random.default_rng(0)))
     print(f"{'colour 6000 images, vectorised (ours)':58s} {fast[0]:8.3f} {6000 / fast[0]:8.0f} {fast[1]:8.2f}")
     print(f"{'colour 6000 images, per-image loop (reference)':58s} {slow[0]:8.3f} {6000 / slow[0]:8.0f} {slow[1]:8.2f}")

@@ -1,4 +1,4 @@
-"""Bias attributes and the colour bias of CMNIST-DD.
+"""The colour bias of CMNIST-DD (bias kind ``color``).
 
 Mirrors yaolu-zjut/Biased-DD (``biased_mnist_v1.py``: ``make_attr_labels`` and ``colorize``), which follows LfF
 (Nam et al., NeurIPS 2020). A sample of class ``c`` is *bias-aligned* when its attribute equals ``c``.
@@ -31,34 +31,6 @@ LFF_MEAN_COLORS = np.array(
 
 # Per-image colour jitter σ by severity 1..5 (reference ``colorize``: std_color); larger severity = purer colour.
 COLOR_JITTER_STD = (0.05, 0.02, 0.01, 0.005, 0.002)
-
-
-def attribute_shares(ratio: float, num_classes: int) -> np.ndarray:
-    """Row c: share of class-c samples given each attribute: ``ratio`` on the diagonal, (1−ratio)/(K−1) elsewhere."""
-    eye = np.eye(num_classes)
-    return ratio * eye + (1.0 - ratio) / (num_classes - 1) * (1.0 - eye)
-
-
-def assign_attributes(labels: np.ndarray, ratio: float, num_classes: int) -> np.ndarray:
-    """Bias attribute of every sample, exactly as the reference's ``make_attr_labels``.
-
-    Within each class, samples are taken in dataset order and cut at the rounded cumulative shares
-    ``round(n_c · cumsum(shares_c))``: the first block gets attribute 0, the next attribute 1, and so on. No
-    randomness is involved (the reference's seed does not touch it), so the same image gets the same attribute
-    as in the published CMNIST-DD / CCIFAR10-DD files; block sizes differ from their shares by at most one sample.
-    """
-    if not 0.0 <= ratio <= 1.0:
-        raise DDStudyError(f"bias-aligned ratio {ratio} is outside [0, 1]; use e.g. 0.95")
-    labels = np.asarray(labels, dtype=np.int64)
-    shares = attribute_shares(ratio, num_classes)
-    attrs = np.empty_like(labels)
-    for label in range(num_classes):
-        indices = np.flatnonzero(labels == label)
-        milestones = np.round(len(indices) * np.cumsum(shares[label]))
-        positions = np.arange(len(indices))
-        # First attribute whose milestone exceeds the position (reference: min(nonzero(milestones > idx))).
-        attrs[indices] = np.minimum(np.searchsorted(milestones, positions, side="right"), num_classes - 1)
-    return attrs
 
 
 def colorize(gray: np.ndarray, attrs: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
