@@ -91,8 +91,8 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, variant):
     config = ZooTrainConfig(epochs=3, batch_size=64, save_epochs=(1, 2, 3), milestones=(2,))
     straight = train_zoo_model(job, folder, tmp_path / "straight", config)
 
-    def kill_after_epoch_2(record):
-        if record.epoch == 2:
+    def kill_after_epoch_2(epoch):
+        if epoch == 2:
             raise KeyboardInterrupt("simulated kill")
 
     with pytest.raises(KeyboardInterrupt):
@@ -100,7 +100,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, variant):
     assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.partial" / "resume.json").exists()
     epochs_run = []
     resumed = train_zoo_model(
-        job, folder, tmp_path / "resumed", config, on_epoch_end=lambda r: epochs_run.append(r.epoch)
+        job, folder, tmp_path / "resumed", config, on_epoch_end=epochs_run.append
     )
     assert epochs_run == [3]
     for epoch in (1, 2, 3):
@@ -114,7 +114,7 @@ def test_changed_recipe_does_not_resume(tmp_path, variant):
     name, folder = variant
     job = ZooJob(name, "LeNet", 0)
 
-    def kill(record):
+    def kill(epoch):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -125,7 +125,7 @@ def test_changed_recipe_does_not_resume(tmp_path, variant):
         folder,
         tmp_path / "z",
         ZooTrainConfig(epochs=2, batch_size=32),
-        on_epoch_end=lambda r: seen.append(r.epoch),
+        on_epoch_end=seen.append,
     )
     assert seen == [1, 2]
 

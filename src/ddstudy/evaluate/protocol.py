@@ -32,14 +32,13 @@ from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.distill.registry import method_spec
+from ddstudy.engine import Trainer, together
 from ddstudy.errors import DDStudyError
 from ddstudy.io import write_json
 from ddstudy.knobs import check_ranges, knob, seed_knob
 from ddstudy.metrics import accuracy_report
-from ddstudy.models import build_model, check_model_name, has_batchnorm
+from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
-from ddstudy.stacked import StackedNetworks, train_epoch_stacked
-from ddstudy.training import train_epoch
 
 log = logging.getLogger(__name__)
 
@@ -99,50 +98,19 @@ def train_and_test(
     labels: torch.Tensor,
     test,
     config: EvalConfig,
-    run_seed: int,
-    num_classes: int,
-    device: torch.device,
-    accel: Accel = ORACLE,
-) -> dict:
-    """One evaluation run (reference ``evaluate_synset``); ``config`` must be resolved. ``accel``: the training
-    steps and the test-set scoring through the compiled network and/or in bf16 (the N runs of one evaluation share
-    one compiled graph: parameters are its inputs)."""
-    channels, size = images.shape[1], images.shape[2]
-    net = build_model(arch, channels, num_classes, size, derive_seed(run_seed, "net")).to(device)
-    fast = accel.net(net)
-    images, labels = images.to(device), labels.to(device)
-    augment = None
-    if config.augment != "none":
-        aug_generator = generator(run_seed, "augment")
-        augment = lambda x: diff_augment(x, config.augment, aug_generator, siamese=False)  # noqa: E731
-    train_loss = train_acc = float("nan")
-    for epoch, optimizer in sgd_schedule(config, list(net.parameters())):
-        order = generator(run_seed, "order", epoch)
-        train_loss, train_acc = train_epoch(
-            fast, optimizer, images, labels, config.batch_size, order, device, augment, accel
-        )
-    report = accuracy_report(fast, test, device, num_classes, accel)
-    return report | {"train_acc": train_acc, "train_loss": train_loss}
-
-
-def train_and_test_stacked(
-    arch: str,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    test,
-    config: EvalConfig,
     run_seeds: list[int],
     num_classes: int,
     device: torch.device,
     accel: Accel = ORACLE,
-) -> list[dict] | None:
-    """:func:`train_and_test` for all runs at once (stacked networks, ``accel.vectorize``): each run keeps the
-    initialisation, data order and augmentation draws it has alone. None when ``arch`` cannot be stacked."""
+) -> list[dict]:
+    """Evaluation runs (reference ``evaluate_synset``), one per seed, trained by one :class:`ddstudy.engine.Trainer`
+    — one network, or several stacked (:func:`ddstudy.engine.together`); ``config`` must be resolved. Each run keeps
+    the initialisation, data order and augmentation draws it has alone, and is tested once, after training.
+    ``accel``: the training steps and the test scoring through the compiled network and/or in bf16 (the runs of one
+    evaluation share one compiled graph: parameters are its inputs)."""
     channels, size = images.shape[1], images.shape[2]
     nets = [build_model(arch, channels, num_classes, size, derive_seed(s, "net")).to(device) for s in run_seeds]
-    if has_batchnorm(nets[0]):  # running statistics cannot be shared by stacked networks
-        return None
-    stack = StackedNetworks(nets)
+    trainer = Trainer(nets, accel)
     images, labels = images.to(device), labels.to(device)
     augments = None
     if config.augment != "none":
@@ -150,28 +118,25 @@ def train_and_test_stacked(
         augments = [lambda x, g=g: diff_augment(x, config.augment, g, siamese=False) for g in generators]
     losses = accs = [float("nan")] * len(run_seeds)
     started, every = time.perf_counter(), max(1, (config.epochs + 1) // 10)
-    for epoch, optimizer in sgd_schedule(config, stack.parameters()):
+    for epoch, optimizer in sgd_schedule(config, trainer.parameters()):
         orders = [generator(s, "order", epoch) for s in run_seeds]
-        losses, accs = train_epoch_stacked(
-            stack, optimizer, images, labels, config.batch_size, orders, device, augments, accel
-        )
-        if (epoch + 1) % every == 0:
+        losses, accs = trainer.epoch(optimizer, images, labels, config.batch_size, orders, device, augments)
+        if trainer.count > 1 and (epoch + 1) % every == 0:
             rate = (epoch + 1) / (time.perf_counter() - started)
             log.info(
                 "%d stacked networks: epoch %d/%d, mean train acc %.3f (%.1f epochs/s, ETA %.0f s)",
-                len(run_seeds),
+                trainer.count,
                 epoch + 1,
                 config.epochs + 1,
                 float(np.mean(accs)),
                 rate,
                 (config.epochs - epoch) / rate,
             )
-    results = []
-    for index, net in enumerate(nets):
-        trained = accel.net(stack.network(index, net))
-        report = accuracy_report(trained, test, device, num_classes, accel)
-        results.append(report | {"train_acc": accs[index], "train_loss": losses[index]})
-    return results
+    return [
+        accuracy_report(trainer.scorer(i), test, device, num_classes, accel)
+        | {"train_acc": accs[i], "train_loss": losses[i]}
+        for i in range(trainer.count)
+    ]
 
 
 def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
@@ -234,11 +199,10 @@ def evaluate_synthetic(
             runs = saved[0]["runs"]
             log.info("%s × %s: resuming after run %d/%d", synthetic_meta["cell"], arch, len(runs), resolved.num_eval)
     if accel.vectorize and not runs:
-        runs = train_and_test_stacked(arch, images, labels, test, resolved, run_seeds, num_classes, device, accel)
-        if runs is None:
-            log.info("%s has BatchNorm: its %d networks train one after another", arch, resolved.num_eval)
-            runs = []
-        else:
+        channels, size = images.shape[1], images.shape[2]
+        probe = build_model(arch, channels, num_classes, size, derive_seed(run_seeds[0], "net"))
+        if together(len(run_seeds), probe, accel):
+            runs = train_and_test(arch, images, labels, test, resolved, run_seeds, num_classes, device, accel)
             log.info(
                 "%s × %s: %d networks trained together in %.0f s",
                 synthetic_meta["cell"],
@@ -246,9 +210,11 @@ def evaluate_synthetic(
                 len(runs),
                 time.perf_counter() - started,
             )
+        else:
+            log.info("%s has BatchNorm: its %d networks train one after another", arch, resolved.num_eval)
     first = len(runs)
     for run in range(first, resolved.num_eval):
-        result = train_and_test(arch, images, labels, test, resolved, run_seeds[run], num_classes, device, accel)
+        (result,) = train_and_test(arch, images, labels, test, resolved, [run_seeds[run]], num_classes, device, accel)
         runs.append(result)
         if resume is not None:
             resume.save({}, runs=runs)

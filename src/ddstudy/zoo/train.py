@@ -31,15 +31,14 @@ from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.debias import DEBIAS_MODES, check_weights_flag, debias_mode, prepare
+from ddstudy.engine import Trainer, together
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, write_json
 from ddstudy.knobs import knob
 from ddstudy.metrics import accuracy_report
-from ddstudy.models import build_model, check_model_name, has_batchnorm
+from ddstudy.models import build_model, check_model_name
 from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
-from ddstudy.stacked import StackedNetworks, train_epoch_stacked
-from ddstudy.training import train_epoch
 from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -212,7 +211,7 @@ def train_zoo_model(
     config: ZooTrainConfig = ZooTrainConfig(),
     device: torch.device | str = "cpu",
     staging_dir: str | Path | None = None,
-    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    on_epoch_end: Callable[[int], None] | None = None,
     accel: Accel = ORACLE,
     weights_path: str | Path | None = None,
 ) -> dict:
@@ -221,90 +220,14 @@ def train_zoo_model(
     ``accel``: training steps and test scoring through the compiled network and/or in bf16 (recorded in every
     checkpoint's meta and in the resume fingerprint). ``weights_path``: the KDE weights of a ``debias: kde``
     recipe. With a ``debias`` recipe each batch's loss is Σ w·CE / Σ w (:mod:`ddstudy.debias`) on the same
-    batches, initial weights and augmentations as the plain recipe. ``out_dir`` is claimed first
-    (:func:`ddstudy.outputs.claim_output`: new or a zoo model, never an input, one run at a time)."""
+    batches, initial weights and augmentations as the plain recipe. ``on_epoch_end(epoch)`` runs after each epoch's
+    resume state is saved. ``out_dir`` is claimed first (:func:`ddstudy.outputs.claim_output`: new or a zoo model,
+    never an input, one run at a time)."""
     check_weights_flag(config.debias, weights_path)
     inputs = {"--dataset-dir": dataset_dir, "--sample-weights": weights_path}
     with claim_outputs([(out_dir, ZOO_MODEL)], inputs) as (out_dir,):
-        return _train_one(job, dataset_dir, out_dir, config, device, staging_dir, on_epoch_end, accel, weights_path)
-
-
-def _train_one(job, dataset_dir, out_dir: Path, config, device, staging_dir, on_epoch_end, accel, weights_path) -> dict:
-    device = torch.device(device)
-    accel = accel.resolved(device)
-    staging = Path(staging_dir) if staging_dir else out_dir.parent / f".{out_dir.name}.partial"
-    variant, normalization, train, test, weigh, weighting = _load_data(job, dataset_dir, config, weights_path)
-    channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
-    num_classes = variant.meta["num_classes"]
-
-    model = build_model(job.arch, channels, num_classes, size, job.init_seed).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    fingerprint = {
-        "job": asdict(job),
-        "config": asdict(config),
-        "dataset_sha256": variant.meta["sha256"],
-        "device_type": device.type,
-        "accel": accel.to_dict(),
-        "weighting": weighting,
-    }
-    resume_state = ResumeState(staging, "resume", fingerprint)  # its folder is the staging folder itself
-    history: list[dict] = []
-    start_epoch = 1
-    saved = resume_state.load()
-    if saved is not None:
-        resume, tensors = saved
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        _restore_momentum(optimizer, tensors)
-        history, start_epoch = resume["history"], resume["epoch"] + 1
-        log.info("%s/%s/init%d: resuming after epoch %d", job.dataset, job.arch, job.init, resume["epoch"])
-    staging.mkdir(parents=True, exist_ok=True)
-
-    base_meta = _base_meta(job, variant, config, normalization, accel, weighting)
-    to_save = set(config.epochs_to_save)
-    fast = accel.net(model)
-    started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs + 1):
-        tick = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr_at(epoch)
-        loss, acc = train_epoch(
-            fast,
-            optimizer,
-            train.images,
-            train.labels,
-            config.batch_size,
-            job.order_generator(epoch),
-            device,
-            job.augmenter(config, epoch),
-            accel,
-            weigh,
-        )
-        record = EpochRecord(epoch, config.lr_at(epoch), loss, acc, time.perf_counter() - tick)
-        if epoch in to_save:
-            record.test = accuracy_report(fast, test, device, num_classes, accel)
-            save_checkpoint(
-                staging,
-                epoch,
-                model,
-                base_meta | {"train_loss": loss, "train_acc": acc, "test": record.test},
-            )
-        history.append(asdict(record))
-        resume_state.save(
-            {f"model.{k}": v for k, v in model.state_dict().items()} | _momentum_tensors(optimizer),
-            epoch=epoch,
-            history=history,
-        )
-        done = epoch - start_epoch + 1
-        _log_epoch(
-            job, config, record, len(train.labels), (time.perf_counter() - started) / done * (config.epochs - epoch)
-        )
-        if on_epoch_end:
-            on_epoch_end(record)
-
-    resume_state.remove()
-    return _finish(staging, out_dir, base_meta, sorted(to_save), history)
+        data = _load_data(job, dataset_dir, config, weights_path)
+        return _train([job], data, [out_dir], config, device, staging_dir, accel, on_epoch_end)[0]
 
 
 def train_zoo_models(
@@ -320,13 +243,13 @@ def train_zoo_models(
 ) -> list[dict]:
     """Several inits of one architecture on one dataset — a zoo block's inits in one job.
 
-    With ``accel.vectorize`` they train together as stacked networks (:mod:`ddstudy.stacked`, the same lever as
-    the stacked evaluation: one vmapped pass per step instead of one small pass per network, for GPUs). Each init
-    keeps what it has alone — its initial weights, its data order per epoch, its own loss and SGD state (SGD with
-    momentum and weight decay is elementwise) — so its checkpoints are those of :func:`train_zoo_model` up to
-    floating-point summation order (tested). The resume state holds all inits (one fingerprint); each finished
-    init folder is published on its own. Without ``vectorize``, with one init, or for networks with BatchNorm
-    (running statistics cannot be stacked), the inits train one after another through :func:`train_zoo_model`."""
+    With ``accel.vectorize`` they train together as stacked networks (:mod:`ddstudy.engine`, the same lever as the
+    stacked evaluation: one vmapped pass per step instead of one small pass per network, for GPUs). Each init keeps
+    what it has alone — its initial weights, its data order per epoch, its own loss and SGD state (SGD with momentum
+    and weight decay is elementwise) — so its checkpoints are those of :func:`train_zoo_model` up to floating-point
+    summation order (tested). The resume state holds all inits (one fingerprint); each finished init folder is
+    published on its own. Without ``vectorize``, with one init, or for networks with BatchNorm (running statistics
+    cannot be stacked), the inits train one after another, each as :func:`train_zoo_model` trains it."""
     if not jobs or len(jobs) != len(out_dirs):
         raise DDStudyError(f"{len(jobs)} zoo jobs need as many output folders, got {len(out_dirs)}")
     if len({(j.dataset, j.arch, j.seed) for j in jobs}) != 1 or len({j.init for j in jobs}) != len(jobs):
@@ -336,35 +259,44 @@ def train_zoo_models(
     check_weights_flag(config.debias, weights_path)
     inputs = {"--dataset-dir": dataset_dir, "--sample-weights": weights_path}
     with claim_outputs([(o, ZOO_MODEL) for o in out_dirs], inputs) as claimed:
-        return _train_many(jobs, dataset_dir, claimed, config, device, staging_dir, accel, on_epoch_end, weights_path)
-
-
-def _train_many(
-    jobs, dataset_dir, out_dirs: list[Path], config, device, staging_dir, accel, on_epoch_end, weights_path
-):
-    device = torch.device(device)
-    accel = accel.resolved(device)
-    first = jobs[0]
-    variant, normalization, train, test, weigh, weighting = _load_data(first, dataset_dir, config, weights_path)
-    channels, size = variant.meta["image_shape"][0], variant.meta["image_shape"][1]
-    num_classes = variant.meta["num_classes"]
-    models = [build_model(j.arch, channels, num_classes, size, j.init_seed).to(device) for j in jobs]
-    if not accel.vectorize or len(jobs) == 1 or has_batchnorm(models[0]):
+        data = _load_data(jobs[0], dataset_dir, config, weights_path)
+        variant = data[0]
+        probe = build_model(jobs[0].arch, *_shape(variant), jobs[0].init_seed)
+        if together(len(jobs), probe, accel):
+            return _train(list(jobs), data, claimed, config, device, staging_dir, accel, on_epoch_end)
         if accel.vectorize and len(jobs) > 1:
-            log.info("%s has BatchNorm: its %d inits train one after another", first.arch, len(jobs))
+            log.info("%s has BatchNorm: its %d inits train one after another", jobs[0].arch, len(jobs))
         return [
-            _train_one(j, dataset_dir, o, config, device, None, None, accel, weights_path)
-            for j, o in zip(jobs, out_dirs, strict=True)
+            _train([j], data, [o], config, device, None, accel, None)[0] for j, o in zip(jobs, claimed, strict=True)
         ]
 
-    # Named after its init folders: two jobs training other inits of the block never share a staging folder.
-    staging = (
-        Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{'+'.join(o.name for o in out_dirs)}.partial"
-    )
-    stagings = [staging / o.name for o in out_dirs]
-    stack = StackedNetworks(models)
+
+def _shape(variant) -> tuple[int, int, int]:
+    """(channels, classes, image size) of a variant: what a network of it is built with."""
+    return variant.meta["image_shape"][0], variant.meta["num_classes"], variant.meta["image_shape"][1]
+
+
+def _train(jobs: list[ZooJob], data, out_dirs: list[Path], config, device, staging_dir, accel, on_epoch_end):
+    """Train ``jobs`` — one init, or several stacked (:class:`ddstudy.engine.Trainer`) — with per-epoch resume.
+
+    One init works in ``.<init>.partial/`` beside its output (checkpoints and resume state); stacked inits in
+    ``.<init a>+<init b>….partial/`` (resume state) with one subfolder of checkpoints per init: two jobs training
+    other inits of a block never share a staging folder."""
+    device = torch.device(device)
+    accel = accel.resolved(device)
+    variant, normalization, train, test, weigh, weighting = data
+    channels, num_classes, size = _shape(variant)
+    trainer = Trainer([build_model(j.arch, channels, num_classes, size, j.init_seed).to(device) for j in jobs], accel)
+    if len(jobs) == 1:
+        staging = Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{out_dirs[0].name}.partial"
+        stagings = [staging]
+    else:
+        staging = (
+            Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{'+'.join(o.name for o in out_dirs)}.partial"
+        )
+        stagings = [staging / o.name for o in out_dirs]
     optimizer = torch.optim.SGD(
-        stack.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        trainer.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
     fingerprint = {
         "jobs": [asdict(j) for j in jobs],
@@ -380,12 +312,11 @@ def _train_many(
     saved = resume_state.load()
     if saved is not None:
         resume, tensors = saved
-        with torch.no_grad():
-            for name, value in stack.params.items():
-                value.copy_(tensors[f"stack.{name}"])
+        trainer.load(tensors)
         _restore_momentum(optimizer, tensors)
         histories, start_epoch = resume["histories"], resume["epoch"] + 1
-        log.info("%s/%s, %d inits: resuming after epoch %d", first.dataset, first.arch, len(jobs), resume["epoch"])
+        inits = "+".join(f"init{j.init}" for j in jobs)
+        log.info("%s/%s/%s: resuming after epoch %d", jobs[0].dataset, jobs[0].arch, inits, resume["epoch"])
     for folder in stagings:
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -398,25 +329,20 @@ def _train_many(
             group["lr"] = config.lr_at(epoch)
         orders = [j.order_generator(epoch) for j in jobs]
         augments = None if config.augment == "none" else [j.augmenter(config, epoch) for j in jobs]
-        losses, accs = train_epoch_stacked(
-            stack, optimizer, train.images, train.labels, config.batch_size, orders, device, augments, accel, weigh
+        losses, accs = trainer.epoch(
+            optimizer, train.images, train.labels, config.batch_size, orders, device, augments, weigh
         )
         seconds = time.perf_counter() - tick
         eta = (time.perf_counter() - started) / (epoch - start_epoch + 1) * (config.epochs - epoch)
         for i, job in enumerate(jobs):
             record = EpochRecord(epoch, config.lr_at(epoch), losses[i], accs[i], seconds)
             if epoch in to_save:
-                net = stack.network(i, models[i])
-                record.test = accuracy_report(accel.net(net), test, device, num_classes, accel)
+                record.test = accuracy_report(trainer.scorer(i), test, device, num_classes, accel)
                 meta = metas[i] | {"train_loss": losses[i], "train_acc": accs[i], "test": record.test}
-                save_checkpoint(stagings[i], epoch, net, meta)
+                save_checkpoint(stagings[i], epoch, trainer.network(i), meta)
             histories[i].append(asdict(record))
             _log_epoch(job, config, record, len(train.labels) * len(jobs), eta)
-        resume_state.save(
-            {f"stack.{k}": v for k, v in stack.params.items()} | _momentum_tensors(optimizer),
-            epoch=epoch,
-            histories=histories,
-        )
+        resume_state.save(trainer.state() | _momentum_tensors(optimizer), epoch=epoch, histories=histories)
         if on_epoch_end:
             on_epoch_end(epoch)
 
@@ -424,5 +350,6 @@ def _train_many(
     runs = [
         _finish(s, o, m, sorted(to_save), h) for s, o, m, h in zip(stagings, out_dirs, metas, histories, strict=True)
     ]
-    staging.rmdir()
+    if len(jobs) > 1:
+        staging.rmdir()
     return runs
