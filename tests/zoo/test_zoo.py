@@ -99,9 +99,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, variant):
         train_zoo_model(job, folder, tmp_path / "resumed", config, on_epoch_end=kill_after_epoch_2)
     assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.partial" / "resume.json").exists()
     epochs_run = []
-    resumed = train_zoo_model(
-        job, folder, tmp_path / "resumed", config, on_epoch_end=epochs_run.append
-    )
+    resumed = train_zoo_model(job, folder, tmp_path / "resumed", config, on_epoch_end=epochs_run.append)
     assert epochs_run == [3]
     for epoch in (1, 2, 3):
         first = json.loads((tmp_path / "straight" / f"epoch{epoch}.json").read_text())
