@@ -20,11 +20,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: the study reads PublishedCell without it
+    import pandas as pd
 
 DIRECTIONS = ("higher", "lower")
 VERDICT_BAND_STD = 2.0  # reproduced: within 2 standard deviations of the published value
@@ -128,6 +130,8 @@ def reproduction_frame(
     published: tuple[PublishedCell, ...], metrics_dir: str | Path, benchmarks_dir: str | Path, arch: str
 ) -> pd.DataFrame:
     """The comparison table (``COLUMNS``), one row per published cell, in the order params list them."""
+    import pandas as pd
+
     metrics_dir, benchmarks_dir = Path(metrics_dir), Path(benchmarks_dir)
     rows = []
     for entry in published:
@@ -173,6 +177,8 @@ def _verdict(entry: PublishedCell, row: dict, ours: tuple, base: tuple | None) -
 
 
 def _fmt(value, digits: int = 2) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "—"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
@@ -180,6 +186,8 @@ def _fmt(value, digits: int = 2) -> str:
 
 def reproduction_markdown(frame: pd.DataFrame) -> str:
     """The table a reader checks first: published vs ours, the gap in the paper's std, the budget, the verdict."""
+    import pandas as pd
+
     lines = [
         "# Does it reproduce?",
         "",
