@@ -151,3 +151,12 @@ def zoo_weights_inputs(study, weights_dir: str, block: str, inits) -> list[str]:
     """The KDE weights file a zoo job trains with ([] unless its recipe says ``debias: kde``)."""
     names = {study.zoo_at(block, init).weights_name for init in inits} - {None}
     return [f"{weights_dir}/{name}.npz" for name in sorted(names)]
+
+
+def in_report(section: str) -> dict:
+    """``report(...)`` options of an output shown in ``section`` of `snakemake --report`: the category and its
+    caption (generated from :mod:`ddstudy.report.catalog` into workflow/report/ by `ddstudy report captions --write`;
+    the path is relative to the rule files)."""
+    from ddstudy.report.catalog import section_slug
+
+    return {"category": section, "caption": f"../report/{section_slug(section)}.rst"}

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -196,3 +197,37 @@ def test_every_figure_function_writes_a_png(tmp_path):
     assert "**PTM epoch**" in text and "**domain (distance, source)**" in text and "+4.00" in text
     zoo = pd.DataFrame({"dataset": ["d"], "arch": ["LeNet"], "recipe": ["r"], "epoch": [1], "test_acc": [0.5]})
     assert "| LeNet | 50.00 (1) |" in zoo_markdown(zoo)  # one init: no spread to show
+
+
+def test_results_folder_recognised_without_its_index_beside_another_grid(tmp_path):
+    """Snakemake deletes the report's outputs (README.md among them) before it reruns the report; the folder still
+    holds the pipeline's entries and the results folder of another grid (results/repro/), and must be recognised —
+    a foreign entry must not."""
+    from ddstudy.report.study import INDEX_LEAD, INDEX_TITLE, RESULTS_FOLDER
+
+    results = tmp_path / "results"
+    (results / "tables").mkdir(parents=True)
+    (results / "figures").mkdir()
+    (results / "repro").mkdir()
+    (results / "repro" / "README.md").write_text(f"{INDEX_TITLE}\n\n{INDEX_LEAD} for grid **repro**\n")
+    assert RESULTS_FOLDER.made(results)
+    (results / "notes.txt").write_text("mine")
+    assert not RESULTS_FOLDER.made(results)
+
+
+def test_report_captions_are_the_catalogs_and_every_report_section_has_one():
+    """workflow/report/*.rst are generated from ddstudy.report.catalog (`ddstudy report captions --write`; stale →
+    this fails), and every section a rule puts outputs in (`in_report("…")`) has its caption."""
+    import re
+
+    from ddstudy.report.catalog import CAPTIONS_DIR, captions, describe, section_slug
+
+    texts = captions()
+    for name, text in texts.items():
+        assert (CAPTIONS_DIR / f"{name}.rst").read_text() == text, "stale: run `ddstudy report captions --write`"
+    rules = "".join(p.read_text() for p in Path("workflow/rules").glob("*.smk"))
+    sections = set(re.findall(r'in_report\("([^"]+)"\)', rules))
+    assert sections and {section_slug(s) for s in sections} <= set(texts)
+    assert describe("figures/bias/x-s4-ConvNet-acc-by-ratio.png").startswith("test accuracy vs bias-aligned ratio")
+    assert describe("repro/") == "the results folder of another grid (its own README.md)"
+    assert describe("tables/unknown.csv") == "(generated file)"

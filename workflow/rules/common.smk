@@ -21,6 +21,7 @@ from ddstudy.workflow import (
     evaluate_minutes,
     figure_label,
     folder_of,
+    in_report,
     job_resources,
     names_regex,
     inits_rule_name,
@@ -71,3 +72,4 @@ ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU node
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))
 ZOO_FIGURES = [str(zoo_figure_path(f"{FIGURES_DIR}/zoo", d)) for d in STUDY.zoo_datasets]
 METRICS_FILES = [str(p) for p in metrics_paths(STUDY, METRICS_DIR)]
+

@@ -50,7 +50,7 @@ if DATASET_FIGURES:  # a grid without biased variants has no sample figures
         input:
             expand(f"{DATASETS_DIR}/{{variant}}", variant=[v.name for v in STUDY.biased]),
         output:
-            [report(path, category="Datasets", labels={"figure": figure_label(path)}) for path in DATASET_FIGURES],
+            [report(path, **in_report("Datasets"), labels={"figure": figure_label(path)}) for path in DATASET_FIGURES],
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,

@@ -42,7 +42,7 @@ if STUDY.evaluations:
         input:
             METRICS_FILES,
         output:
-            report(f"{TABLES_DIR}/bias_study.csv", category="Bias study", labels={"table": "bias_study"}),
+            report(f"{TABLES_DIR}/bias_study.csv", **in_report("Bias study"), labels={"table": "bias_study"}),
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,
@@ -64,8 +64,8 @@ if STUDY.uses_clom:
         input:
             METRICS_FILES,
         output:
-            table=report(f"{TABLES_DIR}/ptm_study.csv", category="PTM study", labels={"table": "ptm_study"}),
-            cross=report(f"{TABLES_DIR}/ptm_cross_arch.csv", category="PTM study", labels={"table": "cross_arch"}),
+            table=report(f"{TABLES_DIR}/ptm_study.csv", **in_report("PTM study"), labels={"table": "ptm_study"}),
+            cross=report(f"{TABLES_DIR}/ptm_cross_arch.csv", **in_report("PTM study"), labels={"table": "cross_arch"}),
         params:
             ddstudy=DDSTUDY,
             grid=STUDY.grid,

@@ -19,10 +19,10 @@ rule report:
         + ([f"{TABLES_DIR}/debias.csv", f"{TABLES_DIR}/debias.md"] if STUDY.has_debias else [])
         + ([f"{TABLES_DIR}/ptm_bias.csv", f"{TABLES_DIR}/ptm_bias.md"] if STUDY.ptm_bias_pairs else [])
         + ([f"{TABLES_DIR}/reproduction.csv", f"{TABLES_DIR}/reproduction.md"] if STUDY.published else []),
-        figures=directory(f"{FIGURES_DIR}/bias"),
-        ptm_figures=directory(f"{FIGURES_DIR}/ptm"),
-        synthetic=directory(f"{FIGURES_DIR}/synthetic"),
-        debias_figures=directory(f"{FIGURES_DIR}/debias"),
+        figures=report(directory(f"{FIGURES_DIR}/bias"), **in_report("Bias study"), patterns=["{name}.png"]),
+        ptm_figures=report(directory(f"{FIGURES_DIR}/ptm"), **in_report("PTM study"), patterns=["{name}.png"]),
+        synthetic=report(directory(f"{FIGURES_DIR}/synthetic"), **in_report("Synthetic sets"), patterns=["{name}.png"]),
+        debias_figures=report(directory(f"{FIGURES_DIR}/debias"), **in_report("Bias mitigation"), patterns=["{name}.png"]),
     params:
         ddstudy=DDSTUDY,
         grid=STUDY.grid,

@@ -129,9 +129,9 @@ if STUDY.zoo:
         input:
             [f"{ZOO_ROOT}/{d}/index.json" for d in STUDY.zoo_datasets],
         output:
-            table=report(f"{TABLES_DIR}/zoo.csv", category="PTM zoo", labels={"table": "zoo"}),
+            table=report(f"{TABLES_DIR}/zoo.csv", **in_report("PTM zoo"), labels={"table": "zoo"}),
             figures=[
-                report(p, category="PTM zoo", labels={"figure": figure_label(p)}) for p in ZOO_FIGURES
+                report(p, **in_report("PTM zoo"), labels={"figure": figure_label(p)}) for p in ZOO_FIGURES
             ],
         params:
             ddstudy=DDSTUDY,

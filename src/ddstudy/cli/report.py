@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ddstudy.cli.options import actions, leaf, warn, with_params, write_table
+from ddstudy.errors import DDStudyError
 
 COMMANDS = {"report": "aggregate results"}
 
@@ -65,6 +67,31 @@ def everything(args: argparse.Namespace) -> int:
     return 0
 
 
+def captions(args: argparse.Namespace) -> int:
+    from ddstudy.io import atomic_file
+    from ddstudy.report.catalog import CAPTION_HEADER, CAPTIONS_DIR
+    from ddstudy.report.catalog import captions as caption_texts
+
+    texts = caption_texts()
+    if not args.write:
+        for name, text in texts.items():
+            sys.stdout.write(f"--- {CAPTIONS_DIR / name}.rst\n{text}")
+        return 0
+    if not CAPTIONS_DIR.parent.is_dir():
+        raise DDStudyError(f"{CAPTIONS_DIR.parent}: not found; run from the repository root")
+    CAPTIONS_DIR.mkdir(exist_ok=True)
+    for name, text in texts.items():
+        path = CAPTIONS_DIR / f"{name}.rst"
+        if path.is_file() and path.read_text() == text:
+            continue
+        if path.is_file() and not path.read_text().startswith(CAPTION_HEADER):
+            raise DDStudyError(f"{path}: not a caption ddstudy generated; move it away, then run this again")
+        with atomic_file(path, "w") as handle:
+            handle.write(text)
+        print(f"{path}: written")
+    return 0
+
+
 def register(name: str, parser: argparse.ArgumentParser) -> None:
     report = actions(parser)
     by_bias = with_params(leaf(report, "bias", help="results/tables/bias_study.csv from the metrics JSONs"))
@@ -86,3 +113,6 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     whole.add_argument("--metrics-dir", default="metrics")
     whole.add_argument("--synthetic-dir", default="synthetic")
     whole.set_defaults(func=everything)
+    captioned = leaf(report, "captions", help="the captions of `snakemake --report` (--write: workflow/report/)")
+    captioned.add_argument("--write", action="store_true", help="write workflow/report/<section>.rst")
+    captioned.set_defaults(func=captions)

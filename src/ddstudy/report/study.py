@@ -8,7 +8,6 @@ missing; a metrics file with a wrong schema is reported by path and left out.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from ddstudy.io import atomic_directory, prune_stale, write_csv, write_json
 from ddstudy.outputs import ArtifactKind
 from ddstudy.report import figures
 from ddstudy.report.bias_table import bias_table
+from ddstudy.report.catalog import describe
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
 from ddstudy.report.records import refuse_empty, study_records
@@ -40,7 +40,13 @@ def _is_results_folder(folder: Path) -> bool:
     index = folder / "README.md"
     if index.is_file():
         return index.read_text().startswith(f"{INDEX_TITLE}\n\n{INDEX_LEAD}")
-    return {entry.name for entry in folder.iterdir() if not entry.name.startswith(".")} <= RESULTS_ENTRIES
+    # Snakemake deletes a job's outputs (README.md among them) before it reruns the report: what is left is the
+    # pipeline's entries and the results folders of other grids (results/repro/, with their own index).
+    return all(
+        entry.name in RESULTS_ENTRIES or _has_index(entry)
+        for entry in folder.iterdir()
+        if not entry.name.startswith(".")
+    )
 
 
 def _has_index(folder: Path) -> bool:
@@ -178,56 +184,6 @@ def aggregate_metrics(grid: str, bias: pd.DataFrame, ptm: pd.DataFrame, zoo: pd.
                     "n_inits": int(len(last)),
                 }
     return out
-
-
-DESCRIPTIONS = [
-    (r"tables/bias_study\.csv$", "every synthetic set × evaluation architecture of the bias study (one row each)"),
-    (r"tables/bias_study\.md$", "bias study: accuracy by ratio per method and IPC; aligned / conflicting table"),
-    (r"tables/ptm_study\.csv$", "PTM study rows with CLoM settings and the gain over no CLoM"),
-    (r"tables/ptm_study\.md$", "PTM study: one table per PTM axis (inits, pool, epoch, domain, α)"),
-    (r"tables/ptm_cross_arch\.csv$", "cross-architecture accuracy of each set (method ± CLoM) by evaluation arch"),
-    (r"tables/zoo\.csv$", "every PTM checkpoint: train and test accuracy by epoch"),
-    (r"tables/zoo\.md$", "PTM test accuracy by epoch, mean ± std over inits"),
-    (r"figures/datasets/.*-by-ratio\.png$", "training samples by bias-aligned ratio (rows = classes)"),
-    (r"figures/datasets/.*-by-severity\.png$", "each class with its bias-aligned attribute at severities 1–4"),
-    (r"figures/zoo/.*\.png$", "PTM accuracy by training epoch, mean ± std over inits"),
-    (r"figures/bias/.*-acc-by-ratio\.png$", "test accuracy vs bias-aligned ratio per method (panel per IPC)"),
-    (r"figures/bias/.*-aligned-vs-conflicting\.png$", "accuracy on aligned vs conflicting test samples by ratio"),
-    (r"figures/bias/.*-heatmap\.png$", "accuracy over ratio × severity for one method"),
-    (r"figures/ptm/.*-clom-gain\.png$", "CLoM gain over no CLoM for each PTM option (one panel per axis)"),
-    (r"figures/ptm/.*-cross-arch\.png$", "cross-architecture accuracy, method ± CLoM"),
-    (r"figures/synthetic/.*\.png$", "synthetic images (first per class) by method × ratio"),
-    (
-        r"tables/debias\.csv$",
-        "every evaluation of a biased set with fairness columns (worst group, DEO_M/A, amplification)",
-    ),
-    (
-        r"tables/debias\.md$",
-        "bias mitigation: method × debias mode by ratio (overall / conflicting / DEO_A), amplification",
-    ),
-    (
-        r"tables/ptm_bias\.(csv|md)$",
-        "cross study: biased vs unbiased sets distilled with CLoM from biased / unbiased PTMs",
-    ),
-    (
-        r"figures/debias/.*-conflicting-by-ratio\.png$",
-        "conflicting accuracy vs aligned ratio, with and without mitigation",
-    ),
-    (r"figures/debias/.*-amplification\.png$", "cross study: bias amplification per distilled set and PTM source"),
-    (r"tables/reproduction\.(csv|md)$", "published table cells beside ours, with a verdict (docs/reproduction.md)"),
-    (r"^metrics/$", "the numbers for `dvc metrics show` / `dvc metrics diff`, one JSON per table row"),
-    (r"^synthetic/$", "the synthetic sets (images, labels, meta.json; random/herding: the chosen indices)"),
-    (r"^evaluations/$", "one evaluation record per synthetic set × architecture (every run, every setting)"),
-    (r"^benchmarks/$", "wall time, CPU time and peak memory of each distillation and evaluation job (Snakemake)"),
-    (r"^[^/]+/$", "the results folder of another grid (its own README.md)"),
-]
-
-
-def describe(relative: str) -> str:
-    for pattern, text in DESCRIPTIONS:
-        if re.search(pattern, relative):
-            return text
-    return "(generated file)"
 
 
 def write_index(results: Path, study, counts: dict) -> Path:
