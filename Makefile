@@ -67,7 +67,7 @@ dry-run: setup
 
 # pytest exits 5 when it collects no test: that is a failure here, never a silent pass.
 test: setup
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python -m pytest -q --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup
