@@ -94,12 +94,17 @@ def captions(args: argparse.Namespace) -> int:
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
     report = actions(parser)
-    by_bias = with_params(leaf(report, "bias", help="results/tables/bias_study.csv from the metrics JSONs"))
-    by_bias.add_argument("--metrics-dir", default="metrics")
+
+    def from_records(name: str, help: str) -> argparse.ArgumentParser:
+        """A sub-command that reads the grid's evaluation records."""
+        command = with_params(leaf(report, name, help=help))
+        command.add_argument("--metrics-dir", default="metrics", help="the evaluation records (default metrics)")
+        return command
+
+    by_bias = from_records("bias", "results/tables/bias_study.csv from the metrics JSONs")
     by_bias.add_argument("--out", default="results/tables/bias_study.csv")
     by_bias.set_defaults(func=bias)
-    by_ptm = with_params(leaf(report, "ptm", help="results/tables/ptm_study.csv and the cross-arch table"))
-    by_ptm.add_argument("--metrics-dir", default="metrics")
+    by_ptm = from_records("ptm", "results/tables/ptm_study.csv and the cross-arch table")
     by_ptm.add_argument("--out", default="results/tables/ptm_study.csv")
     by_ptm.add_argument("--cross-arch", default="results/tables/ptm_cross_arch.csv")
     by_ptm.set_defaults(func=ptm)
@@ -108,9 +113,8 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     compared.add_argument("metrics_b", help="metrics folder of run B")
     compared.add_argument("--out", help="CSV with every cell (optional)")
     compared.set_defaults(func=compare)
-    whole = with_params(leaf(report, "all", help="every table, figure, metrics/ and README index"))
+    whole = from_records("all", "every table, figure, metrics/ and README index")
     whole.add_argument("--results", default="results")
-    whole.add_argument("--metrics-dir", default="metrics")
     whole.add_argument("--synthetic-dir", default="synthetic")
     whole.set_defaults(func=everything)
     captioned = leaf(report, "captions", help="the captions of `snakemake --report` (--write: workflow/report/)")
