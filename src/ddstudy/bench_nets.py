@@ -50,12 +50,11 @@ from ddstudy.distill.dm import DistributionMatching
 from ddstudy.distill.loop import new_context
 from ddstudy.distill.real import RealPool
 from ddstudy.distill.registry import method_config
+from ddstudy.engine import Trainer
 from ddstudy.errors import DDStudyError
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
-from ddstudy.stacked import StackedNetworks, train_epoch_stacked
-from ddstudy.training import train_epoch
 
 CASES = ("peak", "dm", "dc", "dsa", "dc10", "eval", "score", "zoo", "clom")
 CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
@@ -201,16 +200,17 @@ def _eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
     runs = []
     for run in range(num_eval):
         net = build_model(work.model, channels, work.pool.num_classes, size, seed=run).to(work.device)
-        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
+        trainer = Trainer([net], accel)  # what the evaluation trains with (ddstudy.engine)
+        optimizer = torch.optim.SGD(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
         aug = generator("bench-aug", run)
-        runs.append((accel.net(net), optimizer, lambda x, aug=aug: diff_augment(x, DEFAULT_STRATEGY, aug, False)))
+        runs.append((trainer, optimizer, lambda x, aug=aug: diff_augment(x, DEFAULT_STRATEGY, aug, False)))
     epochs = itertools.count()
 
     def unit() -> None:
         epoch = next(epochs)
-        for run, (net, optimizer, augment) in enumerate(runs):
+        for run, (trainer, optimizer, augment) in enumerate(runs):
             order = generator("bench-order", run, epoch)
-            train_epoch(net, optimizer, images, labels, 256, order, work.device, augment, accel)
+            trainer.epoch(optimizer, images, labels, 256, [order], work.device, [augment])
 
     return unit
 
@@ -222,8 +222,8 @@ def _stacked_unit(
     each network with its own init, order (``name``) and augmentation draws."""
     channels, size = work.shape[0], work.shape[1]
     nets = [build_model(work.model, channels, work.pool.num_classes, size, seed=i) for i in range(count)]
-    stack = StackedNetworks([net.to(work.device) for net in nets])
-    optimizer = torch.optim.SGD(stack.parameters(), lr=0.01, momentum=0.9, weight_decay=weight_decay)
+    trainer = Trainer([net.to(work.device) for net in nets], accel)  # stacked, as the zoo and evaluation stack
+    optimizer = torch.optim.SGD(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=weight_decay)
     augments = None
     if augmented:
         augs = [generator("bench-aug", i) for i in range(count)]
@@ -233,7 +233,7 @@ def _stacked_unit(
     def unit() -> None:
         call = next(calls)
         orders = [generator(name, i, call) for i in range(count)]
-        train_epoch_stacked(stack, optimizer, images, labels, 256, orders, work.device, augments, accel)
+        trainer.epoch(optimizer, images, labels, 256, orders, work.device, augments)
 
     return unit
 
@@ -252,14 +252,11 @@ def _score_unit(work: Workload, accel: Accel) -> Unit:
 
 def _zoo_unit(work: Workload, accel: Accel) -> Unit:
     channels, size = work.shape[0], work.shape[1]
-    net = build_model(work.model, channels, work.pool.num_classes, size, seed=0).to(work.device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
-    fast = accel.net(net)
+    trainer = Trainer([build_model(work.model, channels, work.pool.num_classes, size, seed=0).to(work.device)], accel)
+    optimizer = torch.optim.SGD(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
     images, labels = work.pool.images[:256], work.pool.labels[:256]
     steps = itertools.count()
-    return lambda: train_epoch(
-        fast, optimizer, images, labels, 256, generator("bench-zoo", next(steps)), work.device, None, accel
-    )
+    return lambda: trainer.epoch(optimizer, images, labels, 256, [generator("bench-zoo", next(steps))], work.device)
 
 
 def _stacked_zoo_unit(work: Workload, accel: Accel, inits: int) -> Unit:
