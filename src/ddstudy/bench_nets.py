@@ -55,6 +55,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
+from ddstudy.sgd import Sgd
 
 CASES = ("peak", "dm", "dc", "dsa", "dc10", "eval", "score", "zoo", "clom")
 CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
@@ -201,7 +202,7 @@ def _eval_unit(work: Workload, accel: Accel, num_eval: int) -> Unit:
     for run in range(num_eval):
         net = build_model(work.model, channels, work.pool.num_classes, size, seed=run).to(work.device)
         trainer = Trainer([net], accel)  # what the evaluation trains with (ddstudy.engine)
-        optimizer = torch.optim.SGD(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
+        optimizer = Sgd(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
         aug = generator("bench-aug", run)
         runs.append((trainer, optimizer, lambda x, aug=aug: diff_augment(x, DEFAULT_STRATEGY, aug, False)))
     epochs = itertools.count()
@@ -223,7 +224,7 @@ def _stacked_unit(
     channels, size = work.shape[0], work.shape[1]
     nets = [build_model(work.model, channels, work.pool.num_classes, size, seed=i) for i in range(count)]
     trainer = Trainer([net.to(work.device) for net in nets], accel)  # stacked, as the zoo and evaluation stack
-    optimizer = torch.optim.SGD(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=weight_decay)
+    optimizer = Sgd(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=weight_decay)
     augments = None
     if augmented:
         augs = [generator("bench-aug", i) for i in range(count)]
@@ -253,7 +254,7 @@ def _score_unit(work: Workload, accel: Accel) -> Unit:
 def _zoo_unit(work: Workload, accel: Accel) -> Unit:
     channels, size = work.shape[0], work.shape[1]
     trainer = Trainer([build_model(work.model, channels, work.pool.num_classes, size, seed=0).to(work.device)], accel)
-    optimizer = torch.optim.SGD(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
+    optimizer = Sgd(trainer.parameters(), lr=0.01, momentum=0.9, weight_decay=0.005)
     images, labels = work.pool.images[:256], work.pool.labels[:256]
     steps = itertools.count()
     return lambda: trainer.epoch(optimizer, images, labels, 256, [generator("bench-zoo", next(steps))], work.device)

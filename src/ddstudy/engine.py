@@ -24,6 +24,7 @@ from torch import nn
 
 from ddstudy.accel import Accel
 from ddstudy.models import has_batchnorm
+from ddstudy.sgd import Sgd
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import Augment, Weigh, train_epoch
 
@@ -52,7 +53,7 @@ class Trainer:
 
     def epoch(
         self,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Sgd,
         images: torch.Tensor,
         labels: torch.Tensor,
         batch_size: int,

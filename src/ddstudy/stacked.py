@@ -24,6 +24,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.sgd import Sgd
 from ddstudy.training import Augment, Weigh
 
 
@@ -58,7 +59,7 @@ class StackedNetworks:
 
 def train_epoch_stacked(
     stack: StackedNetworks,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Sgd,
     images: torch.Tensor,
     labels: torch.Tensor,
     batch_size: int,

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.sgd import Sgd
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 Weigh = Callable[[torch.Tensor], torch.Tensor]  # training-set indices of a batch → its sample weights
@@ -26,7 +27,7 @@ def batch_loss(output: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) ->
 
 def train_epoch(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Sgd,
     images: torch.Tensor,
     labels: torch.Tensor,
     batch_size: int,

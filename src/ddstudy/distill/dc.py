@@ -30,6 +30,7 @@ from ddstudy.distill.matching import get_loops, match_loss
 from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.knobs import knob
 from ddstudy.models import has_batchnorm
+from ddstudy.sgd import Sgd
 from ddstudy.training import train_epoch
 
 BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
@@ -180,7 +181,7 @@ class GradientMatching:
         outer_loop, inner_loop = config.loops
         net = ctx.fresh_network(iteration)
         net.train()
-        optimizer_net = torch.optim.SGD(net.parameters(), lr=config.lr_net)
+        optimizer_net = Sgd(net.parameters(), lr=config.lr_net)
         fast = ctx.accel.net(net)  # first-order passes: real gradients and the inner loop
         batched = self.batched
         if batched is None:

@@ -27,6 +27,7 @@ from ddstudy.distill.settings import DistillingConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
+from ddstudy.sgd import Sgd
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class DistillContext:
     pool: RealPool
     images: torch.Tensor  # synthetic images (leaf, requires grad), [K·ipc, C, H, W]
     labels: torch.Tensor  # [K·ipc], class-major: 0…0, 1…1, …
-    optimizer: torch.optim.Optimizer
+    optimizer: Sgd
     device: torch.device
     num_classes: int
     image_shape: tuple[int, int, int]
@@ -118,7 +119,7 @@ def new_context(
     """A fresh run's state: initial synthetic images (reference init), their labels and SGD optimiser."""
     labels = torch.arange(pool.num_classes, device=device).repeat_interleave(config.ipc)
     images = init_synthetic(config, pool, shape, cell).to(device).requires_grad_(True)
-    optimizer = torch.optim.SGD([images], lr=config.image_lr, momentum=config.momentum_img)
+    optimizer = Sgd([images], lr=config.image_lr, momentum=config.momentum_img)
     return DistillContext(
         config, cell, pool, images, labels, optimizer, device, pool.num_classes, shape, extra_loss, accel=accel
     )

@@ -43,6 +43,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.io import load_tensors, read_json
 from ddstudy.knobs import knob
 from ddstudy.models import build_model
+from ddstudy.sgd import Sgd
 from ddstudy.zoo.store import zoo_block
 
 # Per-IPC settings of the paper's hyper-parameter table for CIFAR-10 (the README shows it as an image):
@@ -135,7 +136,7 @@ class TrajectoryMatching:
 
     def __init__(self) -> None:
         self.syn_lr: torch.Tensor | None = None
-        self.optimizer_lr: torch.optim.Optimizer | None = None
+        self.optimizer_lr: Sgd | None = None
         self._cache: OrderedDict = OrderedDict()
 
     # -- set-up -----------------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ class TrajectoryMatching:
         self.shapes = [p.shape for _, p in self.template.named_parameters()]
         self.buffers = dict(self.template.named_buffers())
         self.syn_lr = torch.tensor(config.lr_teacher, device=ctx.device).requires_grad_(True)
-        self.optimizer_lr = torch.optim.SGD([self.syn_lr], lr=config.resolved("lr_lr"), momentum=0.5)
+        self.optimizer_lr = Sgd([self.syn_lr], lr=config.resolved("lr_lr"), momentum=0.5)
 
     def _flat(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([tensors[name].reshape(-1) for name in self.names]).to(self.template.parameters().__next__())

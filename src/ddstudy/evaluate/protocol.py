@@ -39,6 +39,7 @@ from ddstudy.knobs import check_ranges, knob, seed_knob
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
+from ddstudy.sgd import Sgd
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,8 @@ def sgd_schedule(config: EvalConfig, parameters: list[torch.Tensor]):
     """Yield (epoch, optimiser) for the ``epochs + 1`` passes: SGD at ``lr``, then, after pass ``epochs // 2 + 1``, a
     new SGD (momentum reset, as the reference re-creates it) at ``lr × 0.1``."""
 
-    def sgd(lr: float) -> torch.optim.Optimizer:
-        return torch.optim.SGD(parameters, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    def sgd(lr: float) -> Sgd:
+        return Sgd(parameters, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
     decay_after = config.epochs // 2 + 1
     optimizer = sgd(config.lr)

@@ -39,6 +39,7 @@ from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
+from ddstudy.sgd import Sgd
 from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -122,19 +123,20 @@ class EpochRecord:
     test: dict | None = field(default=None)
 
 
-def _momentum_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    state = optimizer.state_dict()["state"]
+def _momentum_tensors(optimizer: Sgd) -> dict[str, torch.Tensor]:
+    """The momentum buffers, keyed by parameter position (``opt.<index>.momentum_buffer``, as torch numbers them)."""
     return {
-        f"opt.{index}.momentum_buffer": s["momentum_buffer"] for index, s in state.items() if "momentum_buffer" in s
+        f"opt.{index}.momentum_buffer": optimizer.state[p]["momentum_buffer"]
+        for index, p in enumerate(optimizer.params)
+        if "momentum_buffer" in optimizer.state.get(p, {})
     }
 
 
-def _restore_momentum(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state = {}
+def _restore_momentum(optimizer: Sgd, tensors: dict[str, torch.Tensor]) -> None:
     for key, value in tensors.items():
         if key.startswith("opt."):
-            state[int(key.split(".")[1])] = {"momentum_buffer": value}
-    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+            p = optimizer.params[int(key.split(".")[1])]
+            optimizer.state[p]["momentum_buffer"] = value.to(device=p.device, dtype=p.dtype)
 
 
 def _base_meta(
@@ -295,9 +297,7 @@ def _train(jobs: list[ZooJob], data, out_dirs: list[Path], config, device, stagi
             Path(staging_dir) if staging_dir else out_dirs[0].parent / f".{'+'.join(o.name for o in out_dirs)}.partial"
         )
         stagings = [staging / o.name for o in out_dirs]
-    optimizer = torch.optim.SGD(
-        trainer.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    optimizer = Sgd(trainer.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     fingerprint = {
         "jobs": [asdict(j) for j in jobs],
         "config": asdict(config),
