@@ -278,3 +278,21 @@ def test_dm_batched_pass_gives_the_same_result_without_batchnorm(dataset, tmp_pa
     monkeypatch.setitem(registry.METHODS, "dm", batched_spec)
     batched = distill_cell(dataset, config, tmp_path / "b", "cpu")
     assert per_class["loss"]["curve"] == pytest.approx(batched["loss"]["curve"], rel=1e-4)
+
+
+def test_image_grid_tiles_each_class_on_its_row():
+    """The synthetic-set figure: row r holds class r's images in set order, blanks stay white, gaps separate them."""
+    from ddstudy.distill.image_grid import tile
+
+    pixels = np.zeros((5, 2, 2, 3), dtype=np.float32)
+    for i in range(5):
+        pixels[i] = i / 10  # image i is uniformly i/10
+    labels = np.array([1, 0, 1, 0, 1])
+    canvas = tile(pixels, labels, classes=[0, 1], columns=3, gap=1)
+    assert canvas.shape == (2 * 3 - 1, 3 * 3 - 1, 3)
+    assert np.allclose(canvas[0:2, 0:2], 0.1) and np.allclose(canvas[0:2, 3:5], 0.3)  # class 0: images 1, 3
+    assert np.allclose(canvas[0:2, 6:8], 1.0)  # class 0 has two images: the third slot is blank (white)
+    assert (
+        np.allclose(canvas[3:5, 0:2], 0.0) and np.allclose(canvas[3:5, 3:5], 0.2) and np.allclose(canvas[3:5, 6:8], 0.4)
+    )
+    assert np.allclose(canvas[2, :], 1.0) and np.allclose(canvas[:, 2], 1.0)  # the gaps

@@ -23,25 +23,35 @@ def to_pixels(images: np.ndarray, normalization) -> np.ndarray:
     return pixels.transpose(0, 2, 3, 1)
 
 
+def tile(pixels: np.ndarray, labels: np.ndarray, classes: list[int], columns: int, gap: int = 2) -> np.ndarray:
+    """One canvas [rows·(H+gap)−gap, columns·(W+gap)−gap, 3]: row r holds up to ``columns`` images of class
+    ``classes[r]`` in their order in the set, on a white background (a class with fewer images leaves blanks)."""
+    height, width = pixels.shape[1:3]
+    canvas = np.ones((len(classes) * (height + gap) - gap, columns * (width + gap) - gap, 3), dtype=np.float32)
+    for r, c in enumerate(classes):
+        for k, image in enumerate(pixels[labels == c][:columns]):
+            top, left = r * (height + gap), k * (width + gap)
+            canvas[top : top + height, left : left + width] = image
+    return canvas
+
+
 def plot_synthetic_grid(images, labels, normalization, class_names, title: str, path: str | Path, per_row: int = 10):
+    """Rows = classes (labelled), up to ``per_row`` images each. One tiled image, not one axes per image: a 100-image
+    set drew in 6 s with 100 subplots, which every distillation job paid."""
     pixels = to_pixels(np.asarray(images), normalization)
     labels = np.asarray(labels)
     classes = sorted(set(labels.tolist()))
     columns = min(per_row, max(int((labels == c).sum()) for c in classes))
-    fig, axes = plt.subplots(
-        len(classes), columns, figsize=(0.9 * columns + 1.6, 0.9 * len(classes) + 0.8), squeeze=False
-    )
-    for r, c in enumerate(classes):
-        row = pixels[labels == c][:columns]
-        for k in range(columns):
-            ax = axes[r][k]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if k < len(row):
-                ax.imshow(row[k], interpolation="nearest")
-        axes[r][0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=9)
+    canvas = tile(pixels, labels, classes, columns)
+    fig, ax = plt.subplots(figsize=(0.9 * columns + 1.6, 0.9 * len(classes) + 0.8))
+    ax.imshow(canvas, interpolation="nearest")
+    height = pixels.shape[1]
+    ax.set_yticks([r * (height + 2) + (height - 1) / 2 for r in range(len(classes))])
+    ax.set_yticklabels([class_names[c] for c in classes], fontsize=8)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
