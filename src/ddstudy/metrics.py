@@ -51,6 +51,9 @@ def fairness(table: torch.Tensor) -> dict:
     """From the (attribute × class) accuracies: ``worst_group_acc`` (the lowest non-empty cell) and FairDD's
     equalized-odds gaps — per class the max minus the min accuracy over attributes, then ``deo_m`` their max over
     classes and ``deo_a`` their mean (FairDD ``utils.py``: ``max_Equalized_Odds`` / ``mean_Equalized_Odds``).
+    These are the "Equalized-Odds gap, max / mean" that FairDD and COBRA report (COBRA's ``epoch_Fairness_Metric``
+    is FairDD's): the accuracy of the (attribute, class) cell is the true-positive rate of that class within that
+    group, so DEO_M / DEO_A *are* EO max / mean — one implementation, two names in the tables.
     FairDD counts an empty cell as accuracy 0 (its denominator is 1e-8); empty cells are skipped here, which is the
     same wherever every cell has samples (``test_attrs: uniform``) and keeps the all-conflicting reference test set,
     whose aligned cells are empty, from reading as maximally unfair (docs/deviations.md F4)."""
@@ -69,13 +72,38 @@ def fairness(table: torch.Tensor) -> dict:
     }
 
 
+def sufficiency(preds: torch.Tensor, labels: torch.Tensor, attrs: torch.Tensor, num_classes: int) -> dict:
+    """COBRA's sufficiency gaps (``utils.py`` ``epoch_Fairness_Metric_suff``): per predicted class ``l`` and group
+    ``g`` the precision P(y = l | ŷ = l, a = g) — the share of group-``g`` samples predicted ``l`` that are ``l`` —
+    then per class the max minus the min over groups; ``suff_m`` their max over classes, ``suff_a`` their mean.
+
+    Like COBRA, a group that never receives prediction ``l`` counts as precision 0 there (its denominator is 1e-8),
+    so a network that predicts a class only for its bias-aligned group is maximally insufficient for it. Groups with
+    no samples at all in the split are left out (COBRA's loop runs over every group index): the reference's
+    all-conflicting test set lacks the aligned groups, which would otherwise read as precision 0 everywhere
+    (docs/deviations.md F4). COBRA's 1e-8 on non-empty denominators shifts values by < 1e-7 and is not added."""
+    groups = sorted(int(g) for g in torch.unique(attrs[attrs >= 0]))
+    if not groups:
+        return {"suff_m": None, "suff_a": None}
+    gaps = []
+    for c in range(num_classes):
+        precisions = []
+        for g in groups:
+            predicted = (attrs == g) & (preds == c)
+            n = int(predicted.sum())
+            precisions.append(float((labels[predicted] == c).double().mean()) if n else 0.0)
+        gaps.append(max(precisions) - min(precisions))
+    return {"suff_m": max(gaps), "suff_a": sum(gaps) / len(gaps)}
+
+
 def accuracy_report(
     model: nn.Module, split: TensorSplit, device: torch.device, num_classes: int, accel: Accel = ORACLE
 ) -> dict:
     """Fractions in [0, 1]: ``acc``, ``acc_aligned``, ``acc_conflicting`` (None when the group is empty or the split
     has no bias attribute), ``acc_per_class``, and on a split with attributes the fairness measures of
-    :func:`fairness` (worst-group accuracy, DEO_M, DEO_A)."""
-    correct = predict(model, split.images, device, accel=accel) == split.labels
+    :func:`fairness` (worst-group accuracy, DEO_M, DEO_A) and :func:`sufficiency` (SUFF_M, SUFF_A)."""
+    preds = predict(model, split.images, device, accel=accel)
+    correct = preds == split.labels
     has_attrs = bool((split.attrs >= 0).any())
     report = {
         "acc": _mean_or_none(correct),
@@ -87,4 +115,5 @@ def accuracy_report(
     }
     if has_attrs:
         report |= fairness(group_accuracy(correct, split.labels, split.attrs, num_classes))
+        report |= sufficiency(preds, split.labels, split.attrs, num_classes)
     return report

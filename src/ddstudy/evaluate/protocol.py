@@ -237,7 +237,7 @@ def evaluate_synthetic(
     conflicting_mean, conflicting_std = _stats([r["acc_conflicting"] for r in runs])
     per_class = [_stats([r["acc_per_class"][c] for r in runs])[0] for c in range(num_classes)]
     fairness = {}
-    for key in ("worst_group_acc", "deo_m", "deo_a"):
+    for key in ("worst_group_acc", "deo_m", "deo_a", "suff_m", "suff_a"):
         fairness[f"{key}_mean"], fairness[f"{key}_std"] = _stats([r.get(key) for r in runs])
     # How much a network relies on the attribute: aligned minus conflicting accuracy (the report's bias
     # amplification compares it with the full biased training set's).

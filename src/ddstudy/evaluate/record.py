@@ -16,7 +16,8 @@ METRICS_FILE = ArtifactKind("metrics file", False, json_with_keys(*METRICS_KEYS)
 _FRACTION_KEYS = (
     "acc_mean", "acc_std", "acc_aligned_mean", "acc_aligned_std", "acc_conflicting_mean", "acc_conflicting_std",
     "worst_group_acc_mean", "worst_group_acc_std", "deo_m_mean", "deo_m_std", "deo_a_mean", "deo_a_std",
-    "attribute_gap_std", "train_acc_mean", "train_aligned_fraction",
+    "suff_m_mean", "suff_m_std", "suff_a_mean", "suff_a_std", "attribute_gap_std", "train_acc_mean",
+    "train_aligned_fraction",
 )  # fmt: skip
 
 

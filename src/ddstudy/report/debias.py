@@ -35,6 +35,8 @@ FAIRNESS_COLUMNS = [
     "worst_group_acc",
     "deo_m",
     "deo_a",
+    "suff_m",
+    "suff_a",
     "attribute_gap",
     "bias_amplification",
     "set_name",
@@ -59,6 +61,8 @@ def _row(record: dict) -> dict:
         "worst_group_acc": record.get("worst_group_acc_mean"),
         "deo_m": record.get("deo_m_mean"),
         "deo_a": record.get("deo_a_mean"),
+        "suff_m": record.get("suff_m_mean"),
+        "suff_a": record.get("suff_a_mean"),
         "attribute_gap": record.get("attribute_gap_mean"),
         "set_name": record["set_name"],
     }
@@ -98,6 +102,18 @@ def _cell(hit: pd.DataFrame) -> str:
     return f"{fmt_acc(row.acc_mean)} / {fmt_acc(row.acc_conflicting)} / {deo}"
 
 
+def _points(value) -> str:
+    return f"{100 * value:.1f}" if pd.notna(value) else MISSING
+
+
+def _gaps(hit: pd.DataFrame) -> str:
+    """EO gap max / mean (= DEO_M / DEO_A) · sufficiency gap max / mean, as FairDD and COBRA report them."""
+    if not len(hit):
+        return MISSING
+    row = hit.iloc[0]
+    return f"{_points(row.deo_m)} / {_points(row.deo_a)} · {_points(row.suff_m)} / {_points(row.suff_a)}"
+
+
 def debias_markdown(frame: pd.DataFrame) -> str:
     """Per family × severity × eval arch: rows method × debias, columns aligned ratio; cells overall / conflicting
     accuracy (%) / DEO_A (points); then bias amplification at each ratio."""
@@ -111,7 +127,9 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "MTT, which matches expert trajectories rather than real batches, each mode trains its experts with that "
         "weighting of the cross-entropy (FairDD: equal share per attribute group of each batch). "
         "Bias amplification: (aligned − conflicting accuracy) of the set minus that of the full biased training set, "
-        "in points.\n",
+        "in points. Fairness gaps as FairDD and COBRA report them: the Equalized-Odds gap (per class, the spread over "
+        "groups of the true-positive rate; its max and mean over classes are DEO_M and DEO_A) and the sufficiency gap "
+        "(per predicted class, the spread over groups of the precision; max and mean over classes).\n",
     ]
     if rows_frame.empty:
         return "".join(out) + "\nNo mitigation sets in this grid.\n"
@@ -119,7 +137,7 @@ def debias_markdown(frame: pd.DataFrame) -> str:
     for (family, severity, arch), group in rows_frame.groupby(["family", "severity", "eval_arch"]):
         ratios = sorted(group["ratio"].dropna().unique())
         out.append(f"\n## {family} · severity {severity:g} · evaluated with {arch}\n\n")
-        table, amplification = [], []
+        table, amplification, gaps = [], [], []
         keys = group[["method", "ipc", "debias"]].drop_duplicates()
         keys = sorted(
             keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, DEBIAS_ORDER.index(k.debias))
@@ -132,10 +150,13 @@ def debias_markdown(frame: pd.DataFrame) -> str:
             amplification.append(
                 label + [f"{100 * a.iloc[0]:+.1f}" if len(a) and pd.notna(a.iloc[0]) else MISSING for a in amp]
             )
+            gaps.append(label + [_gaps(block[block["ratio"] == r]) for r in ratios])
         header = ["method", "debias"] + [f"ratio {r:g}" for r in ratios]
         out.append(markdown_table(header, table))
         out.append("\n**Bias amplification (points)**\n\n")
         out.append(markdown_table(header, amplification))
+        out.append("\n**Fairness gaps (points): EO max / mean · sufficiency max / mean**\n\n")
+        out.append(markdown_table(header, gaps))
     return "".join(out)
 
 
