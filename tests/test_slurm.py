@@ -35,6 +35,8 @@ def test_profile_runs_jobs_through_slurm_and_matches_a_local_run(slurm, tmp_path
             "slurm",
             "--slurm-init-seconds-before-status-checks",
             "3",
+            "--seconds-between-status-checks",
+            "2",
             "--latency-wait",
             "5",
         ],
