@@ -105,7 +105,7 @@ def test_the_registry_derives_choices_and_a_method_declares_where_modes_act():
     from ddstudy.errors import DDStudyError
     from ddstudy.report.debias import DEBIAS_ORDER, DEBIAS_STYLE
 
-    assert list(DEBIAS) == ["none", "fairdd", "kde", "oracle"] == list(DEBIAS_ORDER) == list(DEBIAS_STYLE)
+    assert list(DEBIAS) == ["none", "fairdd", "kde", "oracle", "cobra"] == list(DEBIAS_ORDER) == list(DEBIAS_STYLE)
     assert all(isinstance(mode, DebiasMode) and mode.name == name for name, mode in DEBIAS.items())
     assert DEBIASABLE == ("dc", "dsa", "dm", "mtt") and METHODS["mtt"].debias == "experts"
     dm = METHODS["dm"]

@@ -283,3 +283,16 @@ def test_study_answers_what_the_rules_ask():
     assert set(demo.ptm_bias_cells) <= {c.name for c in demo.cells}
     repro = load_study("params.yaml", "repro")
     assert not repro.uses_clom and repro.ptm_bias_pairs == () and repro.ptm_bias_cells == ()
+
+
+def test_cobra_is_planned_beside_fairdd_where_it_can_act():
+    """Issue 22: the paper and demo grids run cobra wherever they run fairdd, except MTT (refused by declaration:
+    no expert counterpart), whose other modes stay."""
+    for grid in ("demo", "paper"):
+        study = load_study("params.yaml", grid)
+        modes = {}
+        for cell in study.cells:
+            modes.setdefault(cell.config.method, set()).add(getattr(cell.config, "debias", "none"))
+        for method in ("dc", "dm") + (("dsa",) if grid == "paper" else ()):
+            assert {"fairdd", "cobra"} <= modes[method], (grid, method)
+        assert "fairdd" in modes["mtt"] and "cobra" not in modes["mtt"], grid

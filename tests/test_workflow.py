@@ -101,11 +101,11 @@ def test_paper_dry_run_plans_distillation_and_evaluation(paper_dry_run):
     result = paper_dry_run
     counts = job_counts(result.stdout)
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
-    # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 42 cross-study CLoM
-    # cells (4 pairs × 3 methods × 2 targets × 2 PTM sources, the shared ratio-0.1 targets once); each evaluated
-    # once, plus 240 cross-arch evaluations
-    assert counts["distill"] + counts["select"] == 2864 and counts["select"] == 350  # baselines: their own CPU rule
-    assert counts["evaluate"] == 3134 and counts["bias_table"] == 1
+    # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 432 COBRA cells (48
+    # variants × 9 method-IPCs: DC/DSA/DM, no MTT counterpart) + 42 cross-study CLoM cells (4 pairs × 3 methods × 2
+    # targets × 2 PTM sources, the shared ratio-0.1 targets once); each evaluated once, plus 240 cross-arch evaluations
+    assert counts["distill"] + counts["select"] == 3296 and counts["select"] == 350  # baselines: their own CPU rule
+    assert counts["evaluate"] == 3566 and counts["bias_table"] == 1
     assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells and experts
     names = (
         "dm_ipc50_fairdd",
@@ -113,10 +113,12 @@ def test_paper_dry_run_plans_distillation_and_evaluation(paper_dry_run):
         "dsa_ipc10_oracle",
         "mtt_ipc10_kde",
         "dm_ipc10_clom-ce-mnist-color-r0.1-s4",
+        "dc_ipc50_cobra",
     )
     for name in names:
         assert f"synthetic/mnist-color-r0.95-s4/{name}" in result.stdout, name
     assert "--method mtt" in result.stdout and "zoo/mnist-clean/ConvNet/init19" in result.stdout
+    assert "mtt_ipc10_cobra" not in result.stdout
     assert counts["ptm_table"] == 1
 
 
@@ -140,7 +142,8 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
         assert all("gpu" not in line and "slurm_partition=cpuq" in line for line in resources_of(rule)), rule
     for rule in ("distill", "evaluate", "zoo_model"):
         assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
-    assert job_counts(result.stdout)["select"] == 18 and job_counts(result.stdout)["distill"] == 39
+    assert job_counts(result.stdout)["select"] == 18
+    assert job_counts(result.stdout)["distill"] == 41  # 39 + DM and DC with cobra
 
 
 def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():

@@ -27,6 +27,11 @@ The modes:
   weighted cross-entropy). Deviations F1–F3 in docs/deviations.md.
 * ``oracle`` — group-balanced weights of the whole training set from the true attributes: the upper bound
   ``kde`` aims at without attribute labels.
+* ``cobra`` — COBRA (Moslemi et al., ICML 2026, arXiv 2605.00185; code mhmoslemi/COBRA ``train_dm.py`` /
+  ``train_dc.py``): the real target of class c is the *uniform barycenter* of its attribute groups present in the
+  sampled batch, matched once — DM: ‖mean_g mean ψ(T_c,g) − mean ψ(S_c)‖₁ with the embedding network first
+  trained K epochs on the current synthetic set; DC/DSA: D(∇θ L(S_c), mean_g ∇θ L(T_c,g)). MTT has no real batch
+  to take a barycenter of and COBRA's code has no MTT variant: refused (``acts_on``).
 
 Adding a mode = one :class:`DebiasMode` subclass + one line in :data:`DEBIAS`; the CLI choices, the params
 schema's enum, the report's order and styles come from here. torch is imported where a function needs it, so
@@ -179,6 +184,13 @@ class DebiasMode:
     needs_attributes: ClassVar[bool] = True  # refused on a clean set (no bias attribute to mitigate)
     reads_weights_file: ClassVar[bool] = False  # --sample-weights (an artifact made beforehand)
     style: ClassVar[tuple[str, str | None]] = ("-", None)  # the report's line style and marker
+    # Where the mode can act (a method's MethodSpec.debias): "real batches" (DC/DSA/DM), "experts" (MTT).
+    acts_on: ClassVar[frozenset[str]] = frozenset({"real batches", "experts"})
+    # How a class's terms meet the synthetic statistic: False — one match per term, summed (FairDD); True — the
+    # terms' statistics averaged into one target, matched once (COBRA's barycenter).
+    barycenter: ClassVar[bool] = False
+    # DM: the embedding network trains on the current synthetic set before each iteration (COBRA).
+    warms_up: ClassVar[bool] = False
 
     def dataset_weights(
         self, labels: np.ndarray, attrs: np.ndarray, meta: dict, weights_path
@@ -197,6 +209,26 @@ class DebiasMode:
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """Training-set indices of a batch → its loss weights (None: the plain mean)."""
         return None
+
+    def warm_up(self, net, images, labels, epochs: int, seed: int, strategy: str, device) -> None:
+        """DM's embedding network before an iteration's matching (COBRA trains it on the synthetic set first);
+        nothing by default — the reference's network is freshly initialised and never trained."""
+
+    def mean_distance(self, real: torch.Tensor, syn: torch.Tensor) -> torch.Tensor:
+        """DM's distance between a real and the synthetic mean embedding: ‖·‖² (DM, Eq. 4)."""
+        return ((real - syn) ** 2).sum()
+
+    def real_target(self, statistics: list) -> list:
+        """The statistics a class's synthetic side is matched against, one match each (summed): the terms' own
+        (None/FairDD/KDE/oracle), or with :attr:`barycenter` their uniform mean — a list of one. A statistic is a
+        tensor (DM) or a list of per-parameter tensors (DC/DSA's gradient)."""
+        if not self.barycenter:
+            return statistics
+        import torch
+
+        if isinstance(statistics[0], list):
+            return [[torch.stack(layer).mean(0) for layer in zip(*statistics, strict=True)]]
+        return [torch.stack(statistics).mean(0)]
 
 
 class NoDebias(DebiasMode):
@@ -261,8 +293,68 @@ class Oracle(_PerSampleWeights):
         return oracle_weights(labels, attrs), {"mode": self.name}
 
 
+# COBRA's warm-up of the DM embedding network (train_dm.py): plain SGD at its lr_net, batches of its batch_train.
+COBRA_WARMUP_LR = 0.01
+COBRA_WARMUP_BATCH = 256
+
+
+def cobra_warmup_epochs(ipc: int) -> int:
+    """COBRA's K when ``--cobra_warmup_epochs`` is unset (−1): 50 at IPC 50, 100 at IPC 100, else 10."""
+    return {50: 50, 100: 100}.get(ipc, 10)
+
+
+class Cobra(FairDD):
+    """COBRA (mhmoslemi/COBRA): FairDD's groups of the sampled batch (``for g in torch.unique(color)``), but their
+    statistics' uniform mean is the one target — ``train_dm.py``: ``barycenter = torch.mean(torch.stack(
+    group_means))``, ``loss += torch.sum((barycenter - torch.mean(output_syn, dim=0)).abs())``; ``train_dc.py``
+    ``compute_real_grad_cobra``: the per-group gradients of ``criterion(output_real[mask], ...)`` averaged layer by
+    layer, then ``match_loss``. With one group in a class's batch it is the plain target bit for bit (tested).
+    Deviations in docs/deviations.md (C1–C3)."""
+
+    name = "cobra"
+    style = ("--", "X")
+    acts_on = frozenset({"real batches"})
+    barycenter = True
+    warms_up = True
+
+    def batch_weighting(self, labels, attrs, weights):
+        raise DDStudyError("debias cobra acts on real batches only (COBRA has no expert-training counterpart)")
+
+    def mean_distance(self, real, syn):
+        return (real - syn).abs().sum()
+
+    def warm_up(self, net, images, labels, epochs: int, seed: int, strategy: str, device) -> None:
+        """``train_dm.py``'s warm-start: ``epochs`` passes of ``epoch2('train', ...)`` over a copy of the current
+        synthetic set (shuffled, batches of 256, DSA per batch when DM uses it, cross-entropy, SGD lr 0.01 without
+        momentum) — on the iteration's fresh network, before its parameters are frozen. Order and augmentation
+        draws come from ``seed`` (COBRA's come from the global RNG)."""
+        from ddstudy.augment import diff_augment
+        from ddstudy.seeding import generator
+        from ddstudy.sgd import Sgd
+        from ddstudy.training import train_epoch
+
+        if epochs == 0:
+            return
+        optimizer = Sgd(net.parameters(), lr=COBRA_WARMUP_LR)
+        x, y = images.detach().clone(), labels.detach()
+        draws = generator(seed, "augment")
+        augment = None if strategy == "none" else (lambda b: diff_augment(b, strategy, draws, siamese=False))
+        for epoch in range(epochs):
+            train_epoch(net, optimizer, x, y, COBRA_WARMUP_BATCH, generator(seed, "order", epoch), device, augment)
+
+
+def check_acts_on(mode: str, where: str | None, method: str) -> None:
+    """A mode runs only where it can act (``MethodSpec.debias`` of the method), else one line before any work."""
+    strategy = debias_mode(mode)
+    if where is not None and where not in strategy.acts_on:
+        places = " and ".join(sorted(strategy.acts_on))
+        raise DDStudyError(
+            f"debias {mode} acts on {places}; {method} takes its modes on {where}: choose another mode for {method}"
+        )
+
+
 # The registry: report order is this order.
-DEBIAS: dict[str, DebiasMode] = {mode.name: mode for mode in (NoDebias(), FairDD(), Kde(), Oracle())}
+DEBIAS: dict[str, DebiasMode] = {mode.name: mode for mode in (NoDebias(), FairDD(), Kde(), Oracle(), Cobra())}
 DEBIAS_MODES = tuple(DEBIAS)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ddstudy.data.build import VariantSpec, build_variant
-from ddstudy.debias import KdeConfig, kde_weights, load_kde_weights, oracle_weights
+from ddstudy.debias import DEBIAS, KdeConfig, kde_weights, load_kde_weights, oracle_weights
 from ddstudy.distill.registry import method_config
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
@@ -93,7 +93,7 @@ def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path,
     w, _ = load_kde_weights(weights, variant.meta["sha256"])
     assert w.shape == (len(variant.train.labels),) and np.isclose(w.mean(), 1.0)
     digests = {}
-    for mode in ("none", "fairdd", "kde", "oracle"):
+    for mode in ("none", "fairdd", "kde", "oracle", "cobra"):
         config = method_config(method, 1, iterations=2, debias=mode, **settings)
         meta = distill_cell(
             colour_variant, config, tmp_path / mode, "cpu", sample_weights=weights if mode == "kde" else None
@@ -102,7 +102,7 @@ def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path,
         digests[mode] = meta["synthetic_sha256"]
         images, _, _ = load_synthetic(tmp_path / mode)
         assert torch.isfinite(images).all()
-    assert len(set(digests.values())) == 4
+    assert len(set(digests.values())) == 5
     kde_meta = json.loads((tmp_path / "kde" / "meta.json").read_text())
     assert kde_meta["extra"]["debias"]["kde"]["arch"] == "ConvNetW32"
 
@@ -149,3 +149,59 @@ def test_bias_amplification_against_the_full_set(tmp_path):
     assert amp["dm_ipc10_fairdd"] == pytest.approx(0.0)
     text = debias_markdown(frame)
     assert "| dm IPC 10 | fairdd | 50.00 / 70.00 / 10.0 |" in text and "+55.0" in text
+
+
+# ------------------------------------------------------------------------------------------------------------ COBRA
+def test_cobra_barycenter_by_hand_on_a_toy_batch():
+    """Class batch: group 0 = embeddings (0, 0), (2, 0), (4, 0); group 1 = (0, 6). FairDD matches each group's mean,
+    the batch mean is (1.5, 1.5), COBRA's target is the mean of the group means: ((2, 0) + (0, 6)) / 2 = (1, 3),
+    at the L1 distance; DC/DSA's target gradient is the layer-wise mean of the groups' gradients."""
+    cobra = DEBIAS["cobra"]
+    embeddings = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 6.0], [4.0, 0.0]])
+    attrs = torch.tensor([5, 5, 7, 5])
+    index = torch.arange(4)
+    terms = cobra.real_terms(index, attrs, None)
+    (target,) = cobra.real_target([term.mean(embeddings) for term in terms])
+    assert torch.equal(target, torch.tensor([1.0, 3.0]))
+    assert float(cobra.mean_distance(target, torch.tensor([0.0, 0.0]))) == 4.0  # |1| + |3|, not 1² + 3²
+    assert float(DEBIAS["fairdd"].mean_distance(target, torch.tensor([0.0, 0.0]))) == 10.0
+    grads = [[torch.tensor([1.0, 2.0]), torch.tensor(3.0)], [torch.tensor([3.0, 0.0]), torch.tensor(-1.0)]]
+    ((weight, bias),) = cobra.real_target(grads)
+    assert torch.equal(weight, torch.tensor([2.0, 1.0])) and float(bias) == 1.0
+    assert DEBIAS["fairdd"].real_target(grads) is grads  # FairDD: one match per group
+
+
+@pytest.mark.parametrize("method", ["dc", "dsa"])
+def test_cobra_with_one_group_per_class_is_the_plain_gradient_match_bit_for_bit(aligned_only, tmp_path, method):
+    settings = FAST | {"batch_train": 16}
+    plain = distill_cell(aligned_only, method_config(method, 1, iterations=2, **settings), tmp_path / "a", "cpu")
+    cobra = distill_cell(
+        aligned_only, method_config(method, 1, iterations=2, debias="cobra", **settings), tmp_path / "b", "cpu"
+    )
+    assert cobra["extra"]["debias"] == {"mode": "cobra"}
+    assert cobra["synthetic_sha256"] == plain["synthetic_sha256"]
+    assert cobra["loss"]["curve"] == plain["loss"]["curve"]
+
+
+def test_cobra_dm_warms_up_seeded_and_records_it(colour_variant, tmp_path):
+    """The K warm-up epochs change the result, are seeded (same seed → same bytes) and are recorded."""
+    config = method_config("dm", 1, iterations=2, debias="cobra", **FAST)
+    assert config.embedding_warmup == 10 and config.to_dict()["warmup_epochs"] == 10  # COBRA's rule at IPC 1
+    assert method_config("dm", 50, debias="cobra").embedding_warmup == 50
+    assert "warmup_epochs" not in method_config("dm", 1).to_dict()  # DM without COBRA records what it did before
+    first = distill_cell(colour_variant, config, tmp_path / "a", "cpu")
+    again = distill_cell(colour_variant, config, tmp_path / "b", "cpu")
+    cold = distill_cell(
+        colour_variant, method_config("dm", 1, iterations=2, debias="cobra", warmup_epochs=0, **FAST), tmp_path / "c"
+    )
+    assert first["synthetic_sha256"] == again["synthetic_sha256"] != cold["synthetic_sha256"]
+    assert first["config"]["warmup_epochs"] == 10 and cold["config"]["warmup_epochs"] == 0
+    with pytest.raises(DDStudyError, match="warmup_epochs is read only with debias cobra"):
+        method_config("dm", 1, warmup_epochs=5)
+
+
+def test_cobra_is_refused_where_it_cannot_act():
+    with pytest.raises(DDStudyError, match="debias cobra acts on real batches; mtt takes its modes on experts"):
+        method_config("mtt", 1, debias="cobra")
+    with pytest.raises(DDStudyError, match="debias cobra acts on real batches; zoo training"):
+        ZooTrainConfig(debias="cobra")

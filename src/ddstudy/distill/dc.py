@@ -109,9 +109,11 @@ def class_batches(ctx: DistillContext, iteration: int, outer: int) -> list[tuple
 def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int) -> list[list]:
     """The real side's gradient(s) of class ``c``: one list for the class (the reference), or one per term of the
     debias mode (:meth:`ddstudy.debias.DebiasMode.real_terms`: FairDD's per-colour
-    ``criterion(output_real[color == col], ...)``, the weighted cross-entropy Σ w CE / Σ w of ``kde``/``oracle``)."""
+    ``criterion(output_real[color == col], ...)``, the weighted cross-entropy Σ w CE / Σ w of ``kde``/``oracle``),
+    or with ``cobra`` one: the layer-wise mean of the per-group gradients (COBRA ``compute_real_grad_cobra``)."""
     target = torch.full((len(real),), c, device=ctx.device)
-    terms = debias_mode(ctx.config.debias).real_terms(ctx.real_indices[c], ctx.pool.attrs, ctx.pool.weights)
+    debias = debias_mode(ctx.config.debias)
+    terms = debias.real_terms(ctx.real_indices[c], ctx.pool.attrs, ctx.pool.weights)
     if terms is None:
         with ctx.accel.autocast(ctx.device):
             loss_real = F.cross_entropy(fast(real), target)
@@ -123,7 +125,7 @@ def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch
         loss_term = term.cross_entropy(output, target)
         retain = k < len(terms) - 1
         grads.append([g.detach() for g in torch.autograd.grad(loss_term, parameters, retain_graph=retain)])
-    return grads
+    return debias.real_target(grads)
 
 
 def matching_per_class(ctx: DistillContext, net: nn.Module, fast: nn.Module, batches) -> torch.Tensor:

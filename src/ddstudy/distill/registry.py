@@ -41,4 +41,15 @@ def method_config(method: str, ipc: int, **settings) -> MethodConfig:
     from ddstudy.knobs import build
 
     values = {"ipc": ipc, **{k: v for k, v in settings.items() if v is not None}}
-    return build(method_spec(method).config, values, f"{method}: ")
+    config = build(method_spec(method).config, values, f"{method}: ")
+    check_method_debias(config)
+    return config
+
+
+def check_method_debias(config: MethodConfig) -> None:
+    """The config's debias mode can act where its method takes modes (real batches, experts), else one line."""
+    from ddstudy.debias import check_acts_on
+
+    spec = method_spec(config.method)
+    if spec.debias is not None:
+        check_acts_on(config.debias, spec.debias, config.method)

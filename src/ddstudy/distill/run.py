@@ -26,7 +26,7 @@ from ddstudy.debias import check_weights_flag
 from ddstudy.distill.clom import Clom, ClomConfig
 from ddstudy.distill.loop import ExtraLoss, run_distillation
 from ddstudy.distill.real import RealPool
-from ddstudy.distill.registry import method_spec
+from ddstudy.distill.registry import check_method_debias, method_spec
 from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
@@ -96,6 +96,7 @@ def distill_cell(
     never an input; one run at a time.
     """
     spec = method_spec(config.method)
+    check_method_debias(config)
     if spec.debias == "real batches":
         check_weights_flag(config.debias, sample_weights)
     elif sample_weights is not None:

@@ -285,8 +285,8 @@ def expand_debias(
         for dataset, ipc in itertools.product(datasets, ipcs):
             base = grid.plain(dataset, method, ipc, settings)
             for mode in modes:
-                if DEBIAS[mode].plain:
-                    continue
+                if DEBIAS[mode].plain or method_spec(method).debias not in DEBIAS[mode].acts_on:
+                    continue  # e.g. cobra has no MTT counterpart: the grid's other modes still run for MTT
                 cell = Cell(dataset, replace(base.config, debias=mode), kde=kde if mode == "kde" else None)
                 if mode == "kde" and not grid.keeps((zoo_block(dataset, kde.arch), kde.init), kde.epoch):
                     raise DDStudyError(

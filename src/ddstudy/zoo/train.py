@@ -30,7 +30,7 @@ from ddstudy.augment import check_strategy, diff_augment
 from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
-from ddstudy.debias import DEBIAS_MODES, check_weights_flag, debias_mode, prepare
+from ddstudy.debias import DEBIAS_MODES, check_acts_on, check_weights_flag, prepare
 from ddstudy.engine import Trainer, together
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, write_json
@@ -71,7 +71,7 @@ class ZooTrainConfig:
         if self.batch_size < 1 or self.lr <= 0:
             raise DDStudyError("batch_size must be ≥ 1 and lr > 0")
         check_strategy(self.augment)
-        debias_mode(self.debias)  # an unknown mode is one line naming the modes
+        check_acts_on(self.debias, "experts", "zoo training")  # unknown, or a mode with no training weights
         for epoch in self.save_epochs or ():
             if not 1 <= epoch <= self.epochs:
                 raise DDStudyError(f"save epoch {epoch} is beyond training (1..{self.epochs}); raise epochs or drop it")
