@@ -296,3 +296,27 @@ def test_cobra_is_planned_beside_fairdd_where_it_can_act():
         for method in ("dc", "dm") + (("dsa",) if grid == "paper" else ()):
             assert {"fairdd", "cobra"} <= modes[method], (grid, method)
         assert "fairdd" in modes["mtt"] and "cobra" not in modes["mtt"], grid
+
+
+def test_per_dataset_method_settings_and_per_method_debias_modes(params):
+    """``distill.per_dataset`` overrides a method's settings on matching datasets — its plain cells and the debias
+    cells built on them (the repro grid's DC: 1,000 iterations on the clean set, 200 on C-FMNIST); ``debias.modes``
+    may list modes per method."""
+    repro = study_from_params(params, "repro")
+    by_name = {c.name: c for c in repro.cells}
+    assert by_name["fashion-mnist-clean/dc_ipc1"].config.iterations == 1000
+    for name in ("dc_ipc1", "dc_ipc1_fairdd", "dc_ipc1_cobra"):
+        assert by_name[f"fashion-mnist-bg-color-r0.9-s1-tuniform/{name}"].config.iterations == 200
+    assert "fashion-mnist-fg-color-r0.9-s1-tuniform/dm_ipc10_kde" in by_name
+    assert "fashion-mnist-fg-color-r0.9-s1-tuniform/dc_ipc1_kde" not in by_name  # DC: fairdd and cobra only
+    broken = copy.deepcopy(params)
+    broken["grids"]["repro"]["distill"]["per_dataset"] = {"fashion-mnist-clean": {"mtt": {"iterations": 5}}}
+    with pytest.raises(DDStudyError, match="'mtt' is not a method of this grid's distill block"):
+        study_from_params(broken, "repro")
+    broken["grids"]["repro"]["distill"]["per_dataset"] = {"cifar10-*": {"dc": {"iterations": 5}}}
+    with pytest.raises(DDStudyError, match="distill.per_dataset"):
+        study_from_params(broken, "repro")
+    broken = copy.deepcopy(params)
+    broken["grids"]["repro"]["debias"]["modes"] = {"dm": ["fairdd", "magic"]}
+    with pytest.raises(DDStudyError, match=r"debias.modes.dm\[1\]: 'magic' is not one of"):
+        study_from_params(broken, "repro")

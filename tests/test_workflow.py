@@ -147,14 +147,16 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
 
 
 def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
-    """The repro grid (issue 20): 5 variants (clean, FG, BG, colour r0.1/r0.95), 6 distillations (DC, DSA, DM ×3,
-    DM + FairDD), 4 random selections, one evaluation each, all under results/repro/."""
+    """The repro grid (issues 20, 22): 5 variants (clean, FG, BG, colour r0.1/r0.95); the published cells (DC, DSA,
+    DM ×3, DM + FairDD, 4 random selections) and the fair-DD comparison on FG and BG (DM: none, fairdd, cobra, kde,
+    oracle; DC at 200 iterations: none, fairdd, cobra; a KDE embedding PTM per variant), one evaluation each, all
+    under results/repro/."""
     result = snakemake("-n", "--forceall", "--config", "grid=repro")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["biased_dataset"] == 4 and counts["clean_dataset"] == 1
-    assert counts["distill"] == 6 and counts["select"] == 4 and counts["evaluate"] == 10
-    assert counts["report"] == 1 and "zoo_model" not in counts
+    assert counts["distill"] == 24 and counts["select"] == 4 and counts["evaluate"] == 28
+    assert counts["report"] == 1 and counts["zoo_model"] == 2 and counts["kde_weights"] == 2
     outputs = re.findall(r"output: (\S+)", result.stdout)
     produced = [o for o in outputs if not o.startswith("data/datasets/")]
     assert produced and all(o.startswith("results/repro/") for o in produced), produced

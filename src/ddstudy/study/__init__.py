@@ -16,6 +16,7 @@ from pathlib import Path
 from ddstudy.accel import Accel
 from ddstudy.cost import CostModel
 from ddstudy.data.sources import SourceOptions
+from ddstudy.errors import DDStudyError
 from ddstudy.study.expand import (
     check_experts,
     clom_config,
@@ -89,6 +90,15 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     names = [v.name for v in variants]
     for pattern in (grid_params.get("evaluate") or {}).get("per_dataset") or {}:
         match([pattern], names, f"{here}.evaluate.per_dataset")
+    distill_methods = (grid_params.get("distill") or {}).get("methods") or {}
+    for pattern, methods in ((grid_params.get("distill") or {}).get("per_dataset") or {}).items():
+        match([pattern], names, f"{here}.distill.per_dataset")
+        for method in methods or {}:
+            if method not in distill_methods:
+                raise DDStudyError(
+                    f"{here}.distill.per_dataset.{pattern}: '{method}' is not a method of this grid's distill block "
+                    f"({', '.join(distill_methods)})"
+                )
     for cell in cells:
         study.cell_eval_config(cell)  # fail now on a bad evaluation override, not in the middle of a run
     return study

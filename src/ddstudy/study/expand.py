@@ -57,6 +57,16 @@ def method_settings(distill: dict | None, method: str) -> dict:
     return settings
 
 
+def dataset_overrides(distill: dict | None, method: str, dataset: str) -> dict:
+    """The settings of ``method`` that ``distill.per_dataset`` overrides on ``dataset`` (every pattern it matches,
+    in order) — applied to its plain cells and to the CLoM and debias cells built on them."""
+    overrides: dict = {}
+    for pattern, methods in ((distill or {}).get("per_dataset") or {}).items():
+        if fnmatch.fnmatchcase(dataset, pattern):
+            overrides.update((methods or {}).get(method) or {})
+    return overrides
+
+
 def clom_config(settings: dict, where: str) -> ClomConfig:
     settings = dict(settings)
     for key in ("archs", "alphas"):
@@ -96,7 +106,9 @@ class Expansion:
             yield method, method_settings(self.distill, method), ipcs
 
     def plain(self, dataset: str, method: str, ipc: int, settings: dict) -> Cell:
-        """The plain cell of ``dataset`` × method × IPC, added when the grid lacks it."""
+        """The plain cell of ``dataset`` × method × IPC (with the dataset's ``distill.per_dataset`` overrides),
+        added when the grid lacks it."""
+        settings = {**settings, **dataset_overrides(self.distill, method, dataset)}
         base = Cell(dataset, _config(method, ipc, self.seed, settings, self.here))
         if base.name not in self.existing:
             self.new.setdefault(base.name, base)
@@ -205,7 +217,8 @@ def expand_cells(distill: dict | None, variants: tuple[VariantSpec, ...], seed: 
         chosen = match(own, names, f"{where}.distill.methods.{method}.datasets") if own else datasets
         settings.setdefault("model", distill.get("model", "ConvNet"))
         for dataset, ipc in itertools.product(chosen, ipcs):
-            cells.append(Cell(dataset, _config(method, ipc, seed, settings, f"{where}.distill")))
+            cell_settings = {**settings, **dataset_overrides(distill, method, dataset)}
+            cells.append(Cell(dataset, _config(method, ipc, seed, cell_settings, f"{where}.distill")))
     return tuple(cells)
 
 
@@ -274,16 +287,22 @@ def expand_debias(
         return (), ()
     grid = Expansion(f"{where}.debias", distill, cells, variants, zoo, seed)
     datasets = grid.datasets(debias.get("datasets", ["*"]), [v.name for v in variants if v.bias != "none"])
-    modes = debias.get("modes") or [name for name, mode in DEBIAS.items() if not mode.plain]
-    for mode in modes:
-        if mode not in DEBIAS_MODES:
-            raise DDStudyError(f"{grid.here}.modes: unknown mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}")
+    every_mode = [name for name, mode in DEBIAS.items() if not mode.plain]
+    given = debias.get("modes") or every_mode
+    per_method = given if isinstance(given, dict) else {}
+    for where, modes in [("", given)] if not per_method else [(f".{m}", v) for m, v in per_method.items()]:
+        for mode in modes:
+            if mode not in DEBIAS_MODES:
+                raise DDStudyError(
+                    f"{grid.here}.modes{where}: unknown mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}"
+                )
     kde = build(KdeConfig, dict(debias.get("kde") or {}), f"{grid.here}.kde: ")
     plain_zoo = {m.key: m for m in zoo}
     experts: dict[tuple, ZooModel] = {}
     for method, settings, ipcs in grid.methods(debias, DEBIASABLE, "debias applies to the methods that declare it"):
         for dataset, ipc in itertools.product(datasets, ipcs):
             base = grid.plain(dataset, method, ipc, settings)
+            modes = per_method.get(method, every_mode) if per_method else given
             for mode in modes:
                 if DEBIAS[mode].plain or method_spec(method).debias not in DEBIAS[mode].acts_on:
                     continue  # e.g. cobra has no MTT counterpart: the grid's other modes still run for MTT

@@ -63,7 +63,14 @@ def load_schema() -> dict:
     debias = grid["debias"]["properties"]
     debias["methods"].update(additionalProperties=False, properties={m: ipcs for m in DEBIASABLE})
     debias["kde"] = json_schema(KdeConfig)
-    debias["modes"]["items"] = {"enum": list(DEBIAS_MODES)}
+    mode_list = {"type": "array", "items": {"enum": list(DEBIAS_MODES)}}
+    debias["modes"] = {
+        "oneOf": [
+            mode_list,
+            {"type": "object", "additionalProperties": False, "properties": {m: mode_list for m in DEBIASABLE}},
+        ],
+        "description": debias["modes"]["description"],
+    }
     defs["zoo_train"] = json_schema(ZooTrainConfig)
     grid["evaluate"]["properties"].update(json_schema(EvalConfig, omit=("seed",))["properties"])
     group = defs["dataset_group"]["properties"]
