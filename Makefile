@@ -66,8 +66,9 @@ dry-run: setup
 	$(BIN)/ddstudy plan --grid paper
 
 # pytest exits 5 when it collects no test: that is a failure here, never a silent pass.
+# -n auto: one pytest worker per core (pytest-xdist), the long end-to-end tests stolen by idle workers.
 test: setup
-	$(BIN)/python -m pytest -q --durations=15; rc=$$?; \
+	$(BIN)/python -m pytest -q -n auto --dist worksteal --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup

@@ -12,6 +12,18 @@ import pytest
 from ddstudy.data.sources import SourceOptions
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (``make test``: ``-n auto``) each worker gets its share of the cores for torch's
+    intra-op threads, so N workers do not run N × cores threads on the same cores."""
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """Encode a uint8 array in the idx format (magic 0x00 0x00 0x08 ndim, big-endian dims, data)."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
