@@ -107,7 +107,9 @@ def test_write_report_outputs_and_index(populated):
     files, problems = write_report(study, results, root / "metrics", root / "synthetic")
     assert problems and all(p.startswith(str(root)) for p in problems)
     names = {p.relative_to(results).as_posix() for p in files}
-    assert {"tables/bias_study.md", "tables/zoo.md", "metrics/zoo/d/LeNet.json", "README.md"} <= names
+    assert {"tables/bias_study.md", "metrics/zoo/d/LeNet.json", "README.md"} <= names
+    # zoo.md is the table of a grid with a zoo (REPORT_TABLES; the report rule declares it so): not this one's
+    assert not study.zoo and "tables/zoo.md" not in names
     assert any(n.endswith("-acc-by-ratio.png") for n in names)
     assert any(n.endswith("-heatmap.png") for n in names)  # two severities × two ratios
     assert any(n.endswith("-aligned-vs-conflicting.png") for n in names)
@@ -231,3 +233,21 @@ def test_report_captions_are_the_catalogs_and_every_report_section_has_one():
     assert describe("figures/bias/x-s4-ConvNet-acc-by-ratio.png").startswith("test accuracy vs bias-aligned ratio")
     assert describe("repro/") == "the results folder of another grid (its own README.md)"
     assert describe("tables/unknown.csv") == "(generated file)"
+
+
+def test_every_report_table_has_one_writer_a_catalog_line_and_the_rule_declares_it():
+    """The report's tables are listed once (ddstudy.report.catalog.REPORT_TABLES): each has its writer, each file a
+    line in the results index, and the report rule's outputs are derived from the list (no condition repeated)."""
+    from ddstudy.report.catalog import REPORT_TABLES, describe, report_table_files, report_tables
+    from ddstudy.report.study import TABLE_WRITERS
+    from ddstudy.study import load_study
+
+    assert [t.name for t in REPORT_TABLES] == list(TABLE_WRITERS)
+    for table in REPORT_TABLES:
+        for name in table.files:
+            assert describe(f"tables/{name}") != "(generated file)", name
+    demo, repro = load_study("params.yaml", "demo"), load_study("params.yaml", "repro")
+    assert {t.name for t in report_tables(demo)} == {"bias_study", "ptm_study", "zoo", "debias", "ptm_bias"}
+    assert {t.name for t in report_tables(repro)} == {"bias_study", "zoo", "debias", "reproduction"}
+    assert "results/repro/tables/reproduction.md" in report_table_files(repro, "results/repro/tables")
+    assert "report_table_files(STUDY, TABLES_DIR)" in Path("workflow/rules/report.smk").read_text()

@@ -13,12 +13,7 @@ rule report:
     output:
         index=f"{RESULTS_DIR}/README.md",
         metrics=directory(f"{RESULTS_DIR}/metrics"),
-        tables=[f"{TABLES_DIR}/bias_study.md"]
-        + ([f"{TABLES_DIR}/ptm_study.md"] if STUDY.uses_clom else [])
-        + ([f"{TABLES_DIR}/zoo.md"] if STUDY.zoo else [])
-        + ([f"{TABLES_DIR}/debias.csv", f"{TABLES_DIR}/debias.md"] if STUDY.has_debias else [])
-        + ([f"{TABLES_DIR}/ptm_bias.csv", f"{TABLES_DIR}/ptm_bias.md"] if STUDY.ptm_bias_pairs else [])
-        + ([f"{TABLES_DIR}/reproduction.csv", f"{TABLES_DIR}/reproduction.md"] if STUDY.published else []),
+        tables=report_table_files(STUDY, TABLES_DIR),  # ddstudy.report.catalog.REPORT_TABLES
         figures=report(directory(f"{FIGURES_DIR}/bias"), **in_report("Bias study"), patterns=["{name}.png"]),
         ptm_figures=report(directory(f"{FIGURES_DIR}/ptm"), **in_report("PTM study"), patterns=["{name}.png"]),
         synthetic=report(directory(f"{FIGURES_DIR}/synthetic"), **in_report("Synthetic sets"), patterns=["{name}.png"]),

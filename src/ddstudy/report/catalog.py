@@ -95,6 +95,39 @@ CATALOG: tuple[Output, ...] = (
 NESTED = "the results folder of another grid (its own README.md)"
 
 
+@dataclass(frozen=True)
+class ReportTable:
+    """A table the report job writes: its files under ``tables/`` and the study property that says whether a grid
+    has it (empty: every grid). ``report.smk`` declares its outputs from here and ``write_report`` writes the tables
+    listed here, each by its writer (:data:`ddstudy.report.study.TABLE_WRITERS`) — the condition is stated once.
+    (The CSVs of the bias and PTM studies and the zoo belong to their own jobs: ``bias_table``, ``ptm_table``,
+    ``zoo_report``.)"""
+
+    name: str
+    files: tuple[str, ...]
+    when: str = ""
+
+
+REPORT_TABLES: tuple[ReportTable, ...] = (
+    ReportTable("bias_study", ("bias_study.md",)),
+    ReportTable("ptm_study", ("ptm_study.md",), "uses_clom"),
+    ReportTable("zoo", ("zoo.md",), "zoo"),
+    ReportTable("debias", ("debias.csv", "debias.md"), "has_debias"),
+    ReportTable("ptm_bias", ("ptm_bias.csv", "ptm_bias.md"), "ptm_bias_pairs"),
+    ReportTable("reproduction", ("reproduction.csv", "reproduction.md"), "published"),
+)
+
+
+def report_tables(study) -> tuple[ReportTable, ...]:
+    """The tables ``study``'s report writes, in order."""
+    return tuple(table for table in REPORT_TABLES if not table.when or getattr(study, table.when))
+
+
+def report_table_files(study, tables_dir: str) -> list[str]:
+    """Every file of :func:`report_tables` under ``tables_dir`` (the report rule's ``tables`` outputs)."""
+    return [f"{tables_dir}/{name}" for table in report_tables(study) for name in table.files]
+
+
 def describe(relative: str) -> str:
     """What the file or folder at ``relative`` (under a results folder; a folder ends with ``/``) shows."""
     for output in CATALOG:

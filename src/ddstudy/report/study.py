@@ -8,6 +8,7 @@ missing; a metrics file with a wrong schema is reported by path and left out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from ddstudy.io import atomic_directory, prune_stale, write_csv, write_json
 from ddstudy.outputs import ArtifactKind
 from ddstudy.report import figures
 from ddstudy.report.bias_table import bias_table
-from ddstudy.report.catalog import describe
+from ddstudy.report.catalog import describe, report_tables
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
 from ddstudy.report.records import refuse_empty, study_records
@@ -218,13 +219,94 @@ def write_index(results: Path, study, counts: dict) -> Path:
     return write_text(results / "README.md", "\n".join(lines) + "\n")
 
 
+@dataclass
+class ReportInputs:
+    """What the table writers read: the study, the results folder, the frames built once from the records."""
+
+    study: object
+    results: Path
+    metrics_dir: Path
+    bias: pd.DataFrame
+    ptm: pd.DataFrame
+    fairness: pd.DataFrame
+    zoo: pd.DataFrame | None
+    centre: dict | None
+
+    @property
+    def tables(self) -> Path:
+        return self.results / "tables"
+
+
+def _bias_study(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    return [write_text(r.tables / "bias_study.md", bias_markdown(r.bias))], []
+
+
+def _ptm_study(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    return [write_text(r.tables / "ptm_study.md", ptm_markdown(r.ptm, r.centre))], []
+
+
+def _zoo(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    return ([write_text(r.tables / "zoo.md", zoo_markdown(r.zoo))] if r.zoo is not None else []), []
+
+
+def _debias(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    written = [
+        write_csv(r.fairness, r.tables / "debias.csv"),
+        write_text(r.tables / "debias.md", debias_markdown(r.fairness)),
+    ]
+    return written, write_debias_figures(debias_rows(r.fairness), r.results)
+
+
+def _ptm_bias(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    study = r.study
+    transfer = ptm_bias_frame(r.fairness, list(study.ptm_bias_pairs), set(study.ptm_bias_cells))
+    written = [
+        write_csv(transfer, r.tables / "ptm_bias.csv"),
+        write_text(r.tables / "ptm_bias.md", ptm_bias_markdown(transfer)),
+    ]
+    drawn = []
+    for (pair, method, ipc, arch), group in transfer.groupby(["pair", "method", "ipc", "eval_arch"]):
+        stem = f"{pair.split(' / ')[0]}-{method}-ipc{int(ipc)}-{arch}"
+        drawn.append(
+            figures.plot_bias_amplification(
+                group,
+                r.results / "figures/debias" / f"{stem}-ptm-bias-amplification.png",
+                f"Do PTMs carry bias into CLoM? — {method} IPC {int(ipc)} ({arch}), {pair}",
+            )
+        )
+    return written, drawn
+
+
+def _reproduction(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    study = r.study
+    arch = next(arch for _, arch in study.evaluations)
+    frame = reproduction_frame(study.published, r.metrics_dir, study.benchmarks_dir, arch)
+    return [
+        write_csv(frame, r.tables / "reproduction.csv"),
+        write_text(r.tables / "reproduction.md", reproduction_markdown(frame)),
+    ], []
+
+
+# One writer per entry of ddstudy.report.catalog.REPORT_TABLES (which says when a grid has the table): (tables
+# written, figures drawn).
+TABLE_WRITERS = {
+    "bias_study": _bias_study,
+    "ptm_study": _ptm_study,
+    "zoo": _zoo,
+    "debias": _debias,
+    "ptm_bias": _ptm_bias,
+    "reproduction": _reproduction,
+}
+
+
 def write_report(
     study,
     results_dir: str | Path = "results",
     metrics_dir: str | Path = "metrics",
     synthetic_dir: str | Path = "synthetic",
 ) -> tuple[list[Path], list[str]]:
-    """Regenerate the report for ``study``; returns (files written, problems found in the metrics)."""
+    """Regenerate the report for ``study``; returns (files written, problems found in the metrics). The tables are
+    those :func:`ddstudy.report.catalog.report_tables` lists for the study (the report rule declares the same)."""
     results = Path(results_dir)
     records, problems = study_records(study, metrics_dir)  # every record read once
     bias = bias_table(records)
@@ -233,37 +315,16 @@ def write_report(
     zoo_csv = results / "tables" / "zoo.csv"
     zoo = pd.read_csv(zoo_csv) if zoo_csv.is_file() else None
     centre = clom_columns(vars(study.clom_centre)) if study.clom_centre is not None else None
-    # The CSVs belong to the bias_table / ptm_table jobs; the report adds their Markdown views.
-    written = [write_text(results / "tables" / "bias_study.md", bias_markdown(bias))]
-    if study.uses_clom:
-        written.append(write_text(results / "tables" / "ptm_study.md", ptm_markdown(ptm, centre)))
-    if zoo is not None:
-        written.append(write_text(results / "tables" / "zoo.md", zoo_markdown(zoo)))
+    # The CSVs of the bias and PTM studies belong to the bias_table / ptm_table jobs; the report adds their views.
     plain = bias[bias["debias"].fillna("none") == "none"] if len(bias) else bias
     figures_written = write_figures(plain, ptm, cross, centre, results, Path(synthetic_dir))
     fairness = fairness_frame(records)
-    if study.has_debias:
-        written.append(write_csv(fairness, results / "tables" / "debias.csv"))
-        written.append(write_text(results / "tables" / "debias.md", debias_markdown(fairness)))
-        figures_written += write_debias_figures(debias_rows(fairness), results)
-    if study.ptm_bias_pairs:
-        transfer = ptm_bias_frame(fairness, list(study.ptm_bias_pairs), set(study.ptm_bias_cells))
-        written.append(write_csv(transfer, results / "tables" / "ptm_bias.csv"))
-        written.append(write_text(results / "tables" / "ptm_bias.md", ptm_bias_markdown(transfer)))
-        for (pair, method, ipc, arch), group in transfer.groupby(["pair", "method", "ipc", "eval_arch"]):
-            stem = f"{pair.split(' / ')[0]}-{method}-ipc{int(ipc)}-{arch}"
-            figures_written.append(
-                figures.plot_bias_amplification(
-                    group,
-                    results / "figures/debias" / f"{stem}-ptm-bias-amplification.png",
-                    f"Do PTMs carry bias into CLoM? — {method} IPC {int(ipc)} ({arch}), {pair}",
-                )
-            )
-    if study.published:
-        arch = next(arch for _, arch in study.evaluations)
-        frame = reproduction_frame(study.published, metrics_dir, study.benchmarks_dir, arch)
-        written.append(write_csv(frame, results / "tables" / "reproduction.csv"))
-        written.append(write_text(results / "tables" / "reproduction.md", reproduction_markdown(frame)))
+    inputs = ReportInputs(study, results, Path(metrics_dir), bias, ptm, fairness, zoo, centre)
+    written: list[Path] = []
+    for table in report_tables(study):
+        tables, drawn = TABLE_WRITERS[table.name](inputs)
+        written += tables
+        figures_written += drawn
     for folder in FIGURE_DIRS:  # always present (Snakemake declares them), possibly empty for a small grid
         (results / "figures" / folder).mkdir(parents=True, exist_ok=True)
         prune_stale(results / "figures" / folder, "*.png", figures_written)
