@@ -334,7 +334,15 @@ def write_report(
         metrics["fairness"] = {
             f"{row.dataset}/{row.set_name}/{row.eval_arch}": {
                 key: getattr(row, key)
-                for key in ("acc_conflicting", "worst_group_acc", "deo_a", "bias_amplification")
+                for key in (
+                    "acc_conflicting",
+                    "worst_group_acc",
+                    "deo_m",
+                    "deo_a",
+                    "suff_m",
+                    "suff_a",
+                    "bias_amplification",
+                )  # fmt: skip
                 if pd.notna(getattr(row, key))
             }
             for row in fairness.itertuples()
