@@ -185,3 +185,41 @@ def test_sample_figure_shows_the_one_severity_in_the_reference_colours(tmp_path,
         corner = coloured[0, 0]  # a padding pixel: black (FG) or the class's colour (BG)
         expected = [0, 0, 0] if kind == "fg-color" else fc.COLOUR_MAP[c].astype(int).tolist()
         assert corner.tolist() == expected
+
+
+def _reference_binary(data: torch.Tensor, colour: list[int], foreground: bool) -> np.ndarray:
+    """zqhang/FairDD (= COBRA) ``colour_mnist.py`` ``_binary_to_colour_foreground`` / ``_background``, transcribed:
+    [N, H, W] uint8 → [N, 3, H, W]."""
+    if foreground:
+        fg = torch.zeros_like(data)
+        fg[data >= 128] = 1
+        fg[data < 128] = 0
+        out = torch.stack([fg, fg, fg], dim=3) * torch.ByteTensor(colour)
+        return out.permute(0, 3, 1, 2).numpy()
+    bg = torch.zeros_like(data)
+    bg[data < 128] = 1
+    bg[data >= 128] = 0
+    out = torch.stack([bg, bg, bg], dim=3) * torch.ByteTensor(colour)
+    return out.permute(0, 3, 1, 2).numpy()
+
+
+@pytest.mark.parametrize("foreground", [True, False])
+def test_cmnist_binary_colouring_matches_the_reference_and_hand_pixels(foreground):
+    """C-MNIST (fg-color-binary / bg-color-binary): every grey level against the reference code, and by hand —
+    grey 127 / 128 / 255 with orange (255, 128, 0): foreground black / orange / orange, background orange / black /
+    black."""
+    gray = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    colour = fc.colour_foreground_binary if foreground else fc.colour_background_binary
+    for attr in range(10):
+        ours = colour(gray[:, None], np.array([attr]))
+        theirs = _reference_binary(torch.from_numpy(gray), fc.COLOUR_MAP[attr].astype(int).tolist(), foreground)
+        assert np.array_equal(ours, theirs), attr
+    pixels = colour(np.array([[[[127, 128, 255]]]], dtype=np.uint8), np.array([1]))[0, :, 0].T.tolist()
+    orange, black = [255, 128, 0], [0, 0, 0]
+    assert pixels == ([black, orange, orange] if foreground else [orange, black, black])
+
+
+def test_cmnist_kinds_share_the_fmnist_kinds_attributes_and_padding():
+    for binary, fashion in (("fg-color-binary", "fg-color"), ("bg-color-binary", "bg-color")):
+        assert BIAS_KINDS[binary].assign is BIAS_KINDS[fashion].assign is fc.fairdd_assignment
+        assert BIAS_KINDS[binary].max_severity == 1 and "C-MNIST" in BIAS_KINDS[binary].meta(1)["construction"]

@@ -1,5 +1,6 @@
 """The coloured Fashion-MNIST (C-FMNIST) of FairDD and COBRA: foreground (``fg-color``) and background
-(``bg-color``) colour bias.
+(``bg-color``) colour bias — and their coloured MNIST (C-MNIST: ``fg-color-binary``, ``bg-color-binary``), which
+differs only in the colouring (thresholded at 128, ``data_handler/colour_mnist.py``).
 
 Mirrors zqhang/FairDD ``data_handler/FashionMNIST.py`` (``BiasedFashionMNIST``, ``ColourBiasedFashionMNIST``),
 which COBRA (mhmoslemi/COBRA ``data_handler/FashionMNIST.py``, ``utils.get_dataset``) uses unchanged. It differs
@@ -119,7 +120,19 @@ def fairdd_assignment(
     return out
 
 
-def _kind(name: str, colour, where: str) -> BiasKind:
+def colour_foreground_binary(gray: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+    """FairDD/COBRA C-MNIST foreground (``colour_mnist.py`` ``_binary_to_colour_foreground``): pixels ≥ 128 take the
+    colour, the rest is black. ``gray`` uint8 [N,1,H,W] → uint8 [N,3,H,W]."""
+    return ((gray >= 128) * COLOUR_MAP[attrs][:, :, None, None]).astype(np.uint8)
+
+
+def colour_background_binary(gray: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+    """FairDD/COBRA C-MNIST background (``_binary_to_colour_background``): pixels < 128 take the colour, the digit
+    (≥ 128) is black."""
+    return ((gray < 128) * COLOUR_MAP[attrs][:, :, None, None]).astype(np.uint8)
+
+
+def _kind(name: str, colour, where: str, construction: str) -> BiasKind:
     def apply(images, attrs, severity, seed_words, workers=1, progress=None):
         coloured = colour(pad_like_fairdd(images), attrs)
         if progress:
@@ -131,10 +144,7 @@ def _kind(name: str, colour, where: str) -> BiasKind:
         max_severity=1,
         apply=apply,
         attribute_names=lambda classes: [COLOUR_NAMES[i] for i in range(classes)],
-        meta=lambda severity: {
-            "construction": f"FairDD/COBRA C-FMNIST, {where} colour (zqhang/FairDD data_handler/FashionMNIST.py)",
-            "normalization": NORMALIZATION,
-        },
+        meta=lambda severity: {"construction": construction, "normalization": NORMALIZATION},
         aligned_examples=lambda images, severity, rng: colour(
             pad_like_fairdd(images), np.arange(len(images)) % len(COLOUR_MAP)
         ),
@@ -146,5 +156,11 @@ def _kind(name: str, colour, where: str) -> BiasKind:
     )
 
 
-FOREGROUND = _kind("fg-color", colour_foreground, "foreground")
-BACKGROUND = _kind("bg-color", colour_background, "background")
+FASHION = "FairDD/COBRA C-FMNIST, {} colour (zqhang/FairDD data_handler/FashionMNIST.py)"
+BINARY = "FairDD/COBRA C-MNIST, {} colour thresholded at 128 (zqhang/FairDD data_handler/colour_mnist.py)"
+FOREGROUND = _kind("fg-color", colour_foreground, "foreground", FASHION.format("foreground"))
+BACKGROUND = _kind("bg-color", colour_background, "background", FASHION.format("background"))
+# The C-MNIST of the same papers: the same padding, colours and attribute draws (their BiasedMNIST and
+# BiasedFashionMNIST differ only in the colouring), binary colouring.
+FOREGROUND_BINARY = _kind("fg-color-binary", colour_foreground_binary, "foreground", BINARY.format("foreground"))
+BACKGROUND_BINARY = _kind("bg-color-binary", colour_background_binary, "background", BINARY.format("background"))

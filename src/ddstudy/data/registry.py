@@ -6,10 +6,12 @@ from __future__ import annotations
 from ddstudy.data.bias_kind import BiasKind
 from ddstudy.data.colour import COLOUR
 from ddstudy.data.corruptions import CORRUPTION
-from ddstudy.data.fairdd_colour import BACKGROUND, FOREGROUND
+from ddstudy.data.fairdd_colour import BACKGROUND, BACKGROUND_BINARY, FOREGROUND, FOREGROUND_BINARY
 from ddstudy.errors import DDStudyError
 
-BIAS_KINDS: dict[str, BiasKind] = {kind.name: kind for kind in (COLOUR, CORRUPTION, FOREGROUND, BACKGROUND)}
+BIAS_KINDS: dict[str, BiasKind] = {
+    kind.name: kind for kind in (COLOUR, CORRUPTION, FOREGROUND, BACKGROUND, FOREGROUND_BINARY, BACKGROUND_BINARY)
+}
 BIASES = (*BIAS_KINDS, "none")  # "none": the clean source
 
 
