@@ -155,7 +155,7 @@ def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["biased_dataset"] == 4 and counts["clean_dataset"] == 1
-    assert counts["distill"] == 24 and counts["select"] == 4 and counts["evaluate"] == 28
+    assert counts["distill"] == 20 and counts["select"] == 4 and counts["evaluate"] == 24
     assert counts["report"] == 1 and counts["zoo_model"] == 2 and counts["kde_weights"] == 2
     outputs = re.findall(r"output: (\S+)", result.stdout)
     produced = [o for o in outputs if not o.startswith("data/datasets/")]
