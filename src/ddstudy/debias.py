@@ -309,7 +309,7 @@ class Cobra(FairDD):
     group_means))``, ``loss += torch.sum((barycenter - torch.mean(output_syn, dim=0)).abs())``; ``train_dc.py``
     ``compute_real_grad_cobra``: the per-group gradients of ``criterion(output_real[mask], ...)`` averaged layer by
     layer, then ``match_loss``. With one group in a class's batch it is the plain target bit for bit (tested).
-    Deviations in docs/deviations.md (C1–C3)."""
+    Deviations in docs/deviations.md (C1–C4)."""
 
     name = "cobra"
     style = ("--", "X")

@@ -288,9 +288,9 @@ def expand_debias(
     grid = Expansion(f"{where}.debias", distill, cells, variants, zoo, seed)
     datasets = grid.datasets(debias.get("datasets", ["*"]), [v.name for v in variants if v.bias != "none"])
     every_mode = [name for name, mode in DEBIAS.items() if not mode.plain]
-    given = debias.get("modes") or every_mode
-    per_method = given if isinstance(given, dict) else {}
-    for where, modes in [("", given)] if not per_method else [(f".{m}", v) for m, v in per_method.items()]:
+    given = debias.get("modes") or every_mode  # a list for every method, or method → its list
+    listed = {f".{m}": v for m, v in given.items()} if isinstance(given, dict) else {"": given}
+    for where, modes in listed.items():
         for mode in modes:
             if mode not in DEBIAS_MODES:
                 raise DDStudyError(
@@ -302,7 +302,7 @@ def expand_debias(
     for method, settings, ipcs in grid.methods(debias, DEBIASABLE, "debias applies to the methods that declare it"):
         for dataset, ipc in itertools.product(datasets, ipcs):
             base = grid.plain(dataset, method, ipc, settings)
-            modes = per_method.get(method, every_mode) if per_method else given
+            modes = given.get(method, every_mode) if isinstance(given, dict) else given
             for mode in modes:
                 if DEBIAS[mode].plain or method_spec(method).debias not in DEBIAS[mode].acts_on:
                     continue  # e.g. cobra has no MTT counterpart: the grid's other modes still run for MTT
