@@ -19,7 +19,7 @@ def test_job_work_by_hand():
     cell = next(c for c in study.cells if c.config.method == "dm" and not c.clom)
     spec = study.variant(cell.dataset)
     train, test, (channels, size, _), classes = variant_sizes(spec)
-    assert (train, test, channels, size, classes) == (5000, 5000, 3, 28, 10)
+    assert (train, test, channels, size, classes) == (3000, 2000, 3, 28, 10)
     f = forward_flops(cell.config.model, channels, size, classes)
     # DM: per iteration and class, batch_real forwards (no backward) + ipc forwards and backwards (×3)
     per_iteration = classes * (cell.config.batch_real + cell.config.ipc * 3) * f
@@ -31,7 +31,7 @@ def test_job_work_by_hand():
     model = study.zoo[0]
     zoo_spec = study.variant(model.job.dataset)
     f_zoo = forward_flops(model.job.arch, channels, size, 10)
-    expected_zoo = f_zoo * (model.config.epochs * 5000 * 3 + len(model.config.epochs_to_save) * 5000)
+    expected_zoo = f_zoo * (model.config.epochs * train * 3 + len(model.config.epochs_to_save) * test)
     assert zoo_flops(model, zoo_spec) == pytest.approx(expected_zoo)
 
 

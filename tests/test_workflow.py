@@ -31,7 +31,7 @@ def test_paper_dry_run_plans_48_biased_datasets(paper_dry_run):
 def test_demo_dry_run():
     result = snakemake("-n", "--forceall", "--config", "grid=demo")
     assert result.returncode == 0, result.stderr
-    assert job_counts(result.stdout)["biased_dataset"] == 6
+    assert job_counts(result.stdout)["biased_dataset"] == 5  # colour at 3 ratios, corruption at 2
 
 
 def test_typo_in_config_fails_with_the_key():
