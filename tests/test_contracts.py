@@ -63,19 +63,28 @@ def test_every_method_runs_and_resumes_to_the_same_bytes(method, colour_variant,
 
 
 @pytest.mark.parametrize("kind", list(BIAS_KINDS))
-def test_every_bias_kind_builds_a_variant_with_attributes_and_a_sample_figure(kind, fashion_options, tmp_path):
+def test_every_bias_kind_builds_a_variant_with_attributes_and_a_sample_figure(
+    kind, fashion_options, cifar_root, monkeypatch, tmp_path
+):
     import matplotlib.image
 
+    from ddstudy.data.sources import SourceOptions
     from ddstudy.data.store import load_variant
     from ddstudy.report.samples import plot_variant_samples
+    from tests.data.test_sources import _official_md5s
 
-    spec = VariantSpec("fashion-mnist", kind, 0.8, 1, test_attrs="uniform")
-    meta = build_variant(spec, tmp_path / spec.name, fashion_options)
+    if BIAS_KINDS[kind].source_channels == 3:  # greys colour images: the toy CIFAR-10 in torchvision's format
+        _official_md5s(cifar_root, monkeypatch)
+        source, options = "cifar10", SourceOptions(root=cifar_root)
+    else:
+        source, options = "fashion-mnist", fashion_options
+    spec = VariantSpec(source, kind, 0.8, 1, test_attrs="uniform")
+    meta = build_variant(spec, tmp_path / spec.name, options)
     variant = load_variant(tmp_path / spec.name)
-    attrs, labels = variant.train.attrs, variant.train.labels
+    attrs, aligned = variant.train.attrs, variant.train.aligned
     assert (attrs >= 0).all() and meta["bias"] == kind
-    assert abs((attrs == labels).mean() - 0.8) <= 0.05  # the aligned share the ratio asks for (±rounding)
-    assert meta["counts"]["train"]["aligned_fraction"] == pytest.approx((attrs == labels).mean())
+    assert abs(aligned.mean() - 0.8) <= 0.05  # the aligned share the ratio asks for (±rounding)
+    assert meta["counts"]["train"]["aligned_fraction"] == pytest.approx(aligned.mean())
     png = plot_variant_samples(variant, tmp_path / "samples.png")
     pixels = matplotlib.image.imread(png)[..., :3]
     assert pixels.std() > 0.05  # images drawn, not a blank canvas

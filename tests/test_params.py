@@ -18,14 +18,42 @@ def test_repository_params_are_valid(params):
     validate_params(params)
 
 
-def test_paper_grid_has_the_48_biased_variants(params):
+def test_paper_grid_has_the_48_biased_variants_and_the_fair_dd_benchmarks(params):
     study = study_from_params(params, grid="paper")
-    assert len(study.biased) == 48
-    assert {(v.source, v.bias) for v in study.biased} == {("mnist", "color"), ("cifar10", "corruption")}
-    assert sorted({v.ratio for v in study.biased}) == [0.0, 0.1, 0.5, 0.8, 0.95, 1.0]
-    assert sorted({v.severity for v in study.biased}) == [1, 2, 3, 4]
+    bias_study = [v for v in study.biased if v.bias in ("color", "corruption")]
+    assert len(bias_study) == 48
+    assert {(v.source, v.bias) for v in bias_study} == {("mnist", "color"), ("cifar10", "corruption")}
+    assert sorted({v.ratio for v in bias_study}) == [0.0, 0.1, 0.5, 0.8, 0.95, 1.0]
+    assert sorted({v.severity for v in bias_study}) == [1, 2, 3, 4]
     assert {v.name for v in study.clean} == {"mnist-clean", "cifar10-clean", "cifar100-clean"}
-    assert all(v.seed == 42 and v.test_attrs == "conflicting" for v in study.variants)
+    assert all(v.seed == 42 and v.test_attrs == "conflicting" for v in bias_study)
+    # FairDD's / COBRA's benchmarks: C-MNIST, C-FMNIST (FG/BG), CIFAR10-S with the reference's seed 0
+    fair = {v.name: v for v in study.biased if v.bias not in ("color", "corruption")}
+    assert sorted(fair) == [
+        "cifar10-grayscale-r0.9-s1-tuniform-seed0",
+        "fashion-mnist-bg-color-r0.9-s1-tuniform",
+        "fashion-mnist-fg-color-r0.9-s1-tuniform",
+        "mnist-bg-color-binary-r0.9-s1-tuniform",
+        "mnist-fg-color-binary-r0.9-s1-tuniform",
+    ]
+    assert fair["cifar10-grayscale-r0.9-s1-tuniform-seed0"].seed == 0
+
+
+def test_fair_dd_block_plans_dc_dm_plain_fairdd_cobra_at_cobras_settings(params):
+    """The paper grid's second debias block: on each fair-DD benchmark DC and DM at IPC 10/50/100, each plain,
+    FairDD and COBRA (no KDE/oracle/MTT there), with COBRA's DM settings and 5 evaluation networks."""
+    study = study_from_params(params, grid="paper")
+    fair = "cifar10-grayscale-r0.9-s1-tuniform-seed0"
+    names = {c.name.split("/", 1)[1]: c for c in study.cells if c.dataset == fair}
+    expected = {
+        f"{m}_ipc{ipc}{mode}" for m in ("dc", "dm") for ipc in (10, 50, 100) for mode in ("", "_fairdd", "_cobra")
+    }
+    assert set(names) == expected
+    assert names["dm_ipc100_cobra"].config.iterations == 2600 and names["dm_ipc10"].config.batch_real == 600
+    assert names["dc_ipc100"].config.init == "real" and names["dc_ipc100"].config.loops == (100, 10)
+    assert study.eval_config("dm", fair).num_eval == 5
+    # the bias study's block keeps every mode on its own datasets
+    assert any(c.name == "mnist-color-r0.95-s4/mtt_ipc10_kde" for c in study.cells)
 
 
 def test_demo_grid_is_fashion_mnist_with_both_biases(params):
@@ -320,3 +348,15 @@ def test_per_dataset_method_settings_and_per_method_debias_modes(params):
     broken["grids"]["repro"]["debias"]["modes"] = {"dm": ["fairdd", "magic"]}
     with pytest.raises(DDStudyError, match=r"debias.modes.dm\[1\]: 'magic' is not one of"):
         study_from_params(broken, "repro")
+    # debias as a list of blocks: each its own datasets / methods / modes; a cell two blocks name is made once
+    listed = copy.deepcopy(params)
+    block = listed["grids"]["repro"]["debias"]
+    listed["grids"]["repro"]["debias"] = [
+        block,
+        {"datasets": ["fashion-mnist-fg-*"], "methods": {"dm": [10]}, "modes": ["fairdd"]},
+    ]
+    again = study_from_params(listed, "repro")
+    assert [c.name for c in again.cells] == [c.name for c in repro.cells]
+    listed["grids"]["repro"]["debias"][1]["modes"] = ["magic"]
+    with pytest.raises(DDStudyError, match=r"debias\[1\].*magic"):
+        study_from_params(listed, "repro")

@@ -22,10 +22,11 @@ def paper_dry_run():
     return result
 
 
-def test_paper_dry_run_plans_48_biased_datasets(paper_dry_run):
+def test_paper_dry_run_plans_48_biased_datasets_and_5_fair_dd_benchmarks(paper_dry_run):
     result = paper_dry_run
     counts = job_counts(result.stdout)
-    assert counts["biased_dataset"] == 48 and counts["clean_dataset"] == 3 and counts["dataset_figures"] == 1
+    assert counts["biased_dataset"] == 48 + 5 and counts["clean_dataset"] == 3 and counts["dataset_figures"] == 1
+    assert "--bias grayscale --ratio 0.9 --severity 1 --seed 0 --test-attrs uniform" in result.stdout
 
 
 def test_demo_dry_run():
@@ -103,9 +104,10 @@ def test_paper_dry_run_plans_distillation_and_evaluation(paper_dry_run):
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
     # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 432 COBRA cells (48
     # variants × 9 method-IPCs: DC/DSA/DM, no MTT counterpart) + 42 cross-study CLoM cells (4 pairs × 3 methods × 2
-    # targets × 2 PTM sources, the shared ratio-0.1 targets once); each evaluated once, plus 240 cross-arch evaluations
-    assert counts["distill"] + counts["select"] == 3296 and counts["select"] == 350  # baselines: their own CPU rule
-    assert counts["evaluate"] == 3566 and counts["bias_table"] == 1
+    # targets × 2 PTM sources, the shared ratio-0.1 targets once) + 90 fair-DD cells (5 benchmarks × DC/DM × IPC
+    # 10/50/100 × plain/fairdd/cobra); each evaluated once, plus 240 cross-arch evaluations
+    assert counts["distill"] + counts["select"] == 3296 + 90 and counts["select"] == 350  # baselines: own CPU rule
+    assert counts["evaluate"] == 3566 + 90 and counts["bias_table"] == 1
     assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells and experts
     names = (
         "dm_ipc50_fairdd",

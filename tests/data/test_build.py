@@ -121,7 +121,7 @@ def test_colour_bias_on_rgb_source_is_refused(tmp_path, cifar_root, monkeypatch)
     from tests.data.test_sources import _official_md5s
 
     _official_md5s(cifar_root, monkeypatch)
-    with pytest.raises(DDStudyError, match="grey source"):
+    with pytest.raises(DDStudyError, match="needs a grey source"):
         build_variant(VariantSpec("cifar10", "color", 0.5, 1), tmp_path / "x", SourceOptions(root=cifar_root))
     assert not (tmp_path / "x").exists()
 

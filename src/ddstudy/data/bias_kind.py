@@ -24,12 +24,25 @@ class BiasKind:
     aligned_examples: Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
     row_label: Callable[[str, int], str]  # (class name, attribute) → a sample figure's row label
     severity_label: Callable[[int], str]  # severity → a sample figure's column label
-    grey_source_only: bool = False  # colour bias paints grey digits: an RGB source is refused
+    # the source's channels this kind needs (colour bias paints grey images: 1; grayscale greys colour ones: 3);
+    # another source is refused before it loads its images. None: any.
+    source_channels: int | None = None
     # ({split: labels} in build order, {split: aligned ratio}, classes, seed) → {split: (order, attributes)}: how
     # samples get their attributes (and the stored order). None: Biased-DD's positional blocks, order kept
     # (:func:`ddstudy.data.colour.assign_attributes`).
     assign: Callable[[dict, dict, int, int], dict] | None = None
     max_classes: int | None = None  # a fixed palette has this many attributes: a source with more is refused
+    # classes → the attribute each class is bias-aligned with (stored in meta.json as ``aligned_attributes``).
+    # None: attribute c for class c, as in every kind with one attribute per class.
+    aligned_attributes: Callable[[int], list[int]] | None = None
+
+
+def aligned_mask(labels: np.ndarray, attrs: np.ndarray, aligned_attributes=None) -> np.ndarray:
+    """Bias-aligned samples: the attribute is the one the sample's class is aligned with — the class itself unless
+    the variant lists ``aligned_attributes`` (e.g. CIFAR10-S: grey for classes 0–4, colour for 5–9)."""
+    if aligned_attributes is None:
+        return attrs == labels
+    return attrs == np.asarray(aligned_attributes, dtype=np.int64)[labels]
 
 
 # Biased-DD's attribute assignment (``make_attr_labels``), shared by its bias kinds.

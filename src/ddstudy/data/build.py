@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import ddstudy
-from ddstudy.data.bias_kind import assign_attributes
+from ddstudy.data.bias_kind import aligned_mask, assign_attributes
 from ddstudy.data.registry import BIAS_KINDS, BIASES, bias_kind
 from ddstudy.data.sources import (
     SOURCES,
@@ -121,10 +121,10 @@ class BuiltSplit:
     counts: dict = field(default_factory=dict)
 
 
-def split_counts(labels: np.ndarray, attrs: np.ndarray, num_classes: int) -> dict:
+def split_counts(labels: np.ndarray, attrs: np.ndarray, num_classes: int, aligned_attributes=None) -> dict:
     """How many samples, and how many bias-aligned / conflicting, in total and per class."""
     has_attrs = bool((attrs >= 0).any())
-    aligned = attrs == labels
+    aligned = aligned_mask(labels, attrs, aligned_attributes)
     per_class = []
     for label in range(num_classes):
         in_class = labels == label
@@ -200,8 +200,13 @@ def build_variant(
     inputs = {flag: source_folder(spec.source, options)}
     check_output(out_dir, DATASET_VARIANT, inputs)
     source = source or load_source(spec.source, options)
-    if spec.bias != "none" and bias_kind(spec.bias).grey_source_only and source.train.images.shape[1] != 1:
-        raise DDStudyError(f"{spec.bias} bias needs a grey source; '{spec.source}' has 3 channels (use another bias)")
+    needs = bias_kind(spec.bias).source_channels if spec.bias != "none" else None
+    if needs is not None and source.train.images.shape[1] != needs:
+        kind = "a grey" if needs == 1 else "a colour"
+        raise DDStudyError(
+            f"{spec.bias} bias needs {kind} source; '{spec.source}' has {source.train.images.shape[1]} channel(s) "
+            "(use another bias or source)"
+        )
     palette = bias_kind(spec.bias).max_classes if spec.bias != "none" else None
     if palette is not None and source.num_classes > palette:
         raise DDStudyError(
@@ -230,6 +235,8 @@ def _build(spec: VariantSpec, out_dir: Path, source: SourceData, workers: int) -
     if spec.bias != "none":
         kind = bias_kind(spec.bias)
         meta["attribute_names"] = kind.attribute_names(source.num_classes)
+        if kind.aligned_attributes is not None:
+            meta["aligned_attributes"] = kind.aligned_attributes(source.num_classes)
         meta |= kind.meta(int(spec.severity))
     splits = {
         "train": take_per_class(source.train, spec.train_per_class),
@@ -244,7 +251,9 @@ def _build(spec: VariantSpec, out_dir: Path, source: SourceData, workers: int) -
         meta["counts"], meta["sha256"] = {}, {}
         for split_name, split in splits.items():
             built = _apply_bias(spec, split_name, split, assignments[split_name], workers)
-            meta["counts"][split_name] = split_counts(built.labels, built.attrs, source.num_classes)
+            meta["counts"][split_name] = split_counts(
+                built.labels, built.attrs, source.num_classes, meta.get("aligned_attributes")
+            )
             arrays = {"images": built.images, "labels": built.labels.astype(np.int64), "attrs": built.attrs}
             meta["sha256"][f"{split_name}.npz"] = save_npz(tmp / f"{split_name}.npz", arrays)
         meta["image_shape"] = list(built.images.shape[1:])

@@ -65,5 +65,5 @@ COLOUR = BiasKind(
     aligned_examples=lambda images, severity, rng: colorize(images, np.arange(len(images)), severity, rng),
     row_label=lambda name, attr: f"{name} · colour {attr}",
     severity_label=lambda severity: f"severity {severity}\n(σ={COLOR_JITTER_STD[severity - 1]})",
-    grey_source_only=True,
+    source_channels=1,
 )

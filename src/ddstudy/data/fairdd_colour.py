@@ -150,7 +150,7 @@ def _kind(name: str, colour, where: str, construction: str) -> BiasKind:
         ),
         row_label=lambda name, attr: f"{name} · {COLOUR_NAMES[attr]}",
         severity_label=lambda severity: f"{where}\ncolour",
-        grey_source_only=True,
+        source_channels=1,
         assign=fairdd_assignment,
         max_classes=len(COLOUR_MAP),
     )

@@ -7,10 +7,12 @@ from ddstudy.data.bias_kind import BiasKind
 from ddstudy.data.colour import COLOUR
 from ddstudy.data.corruptions import CORRUPTION
 from ddstudy.data.fairdd_colour import BACKGROUND, BACKGROUND_BINARY, FOREGROUND, FOREGROUND_BINARY
+from ddstudy.data.grayscale import GRAYSCALE
 from ddstudy.errors import DDStudyError
 
 BIAS_KINDS: dict[str, BiasKind] = {
-    kind.name: kind for kind in (COLOUR, CORRUPTION, FOREGROUND, BACKGROUND, FOREGROUND_BINARY, BACKGROUND_BINARY)
+    kind.name: kind
+    for kind in (COLOUR, CORRUPTION, FOREGROUND, BACKGROUND, FOREGROUND_BINARY, BACKGROUND_BINARY, GRAYSCALE)
 }
 BIASES = (*BIAS_KINDS, "none")  # "none": the clean source
 

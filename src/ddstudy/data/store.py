@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ddstudy.data.bias_kind import aligned_mask
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_npz, read_json, sha256_file
 from ddstudy.outputs import ArtifactKind, json_with_keys
@@ -23,11 +24,12 @@ class StoredSplit:
     images: np.ndarray  # uint8 [N, C, H, W]
     labels: np.ndarray  # int64 [N]
     attrs: np.ndarray  # int64 [N]; -1 where the variant has no bias attribute
+    aligned_attributes: tuple[int, ...] | None = None  # meta.json's per-class aligned attribute; None: the class
 
     @property
     def aligned(self) -> np.ndarray:
-        """Boolean mask of bias-aligned samples (attribute equals label)."""
-        return self.attrs == self.labels
+        """Boolean mask of bias-aligned samples (:func:`ddstudy.data.bias_kind.aligned_mask`)."""
+        return aligned_mask(self.labels, self.attrs, self.aligned_attributes)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def load_split(folder: str | Path, split: str, meta: dict | None = None, verify:
             f"{path}: attrs {attrs.min()}..{attrs.max()} lie outside the {attributes} attributes of meta.json "
             f"(-1 for none); rebuild the variant"
         )
-    return StoredSplit(arrays["images"], arrays["labels"], arrays["attrs"])
+    aligned = meta.get("aligned_attributes")
+    return StoredSplit(arrays["images"], arrays["labels"], arrays["attrs"], tuple(aligned) if aligned else None)
 
 
 def load_variant(folder: str | Path, verify: bool = True) -> Variant:

@@ -57,13 +57,19 @@ class TensorSplit:
     images: torch.Tensor  # float32 [N, C, H, W], normalised
     labels: torch.Tensor  # int64 [N]
     attrs: torch.Tensor  # int64 [N], -1 without bias attribute
+    aligned_attributes: tuple[int, ...] | None = None  # per class; None: the class (StoredSplit's)
 
     @property
     def aligned(self) -> torch.Tensor:
-        return self.attrs == self.labels
+        if self.aligned_attributes is None:
+            return self.attrs == self.labels
+        return self.attrs == torch.tensor(self.aligned_attributes, device=self.labels.device)[self.labels]
 
 
 def to_tensors(split: StoredSplit, normalization: Normalization) -> TensorSplit:
     return TensorSplit(
-        normalization.apply(split.images), torch.from_numpy(split.labels.copy()), torch.from_numpy(split.attrs.copy())
+        normalization.apply(split.images),
+        torch.from_numpy(split.labels.copy()),
+        torch.from_numpy(split.attrs.copy()),
+        split.aligned_attributes,
     )

@@ -11,15 +11,21 @@ from ddstudy.errors import DDStudyError
 
 # IPC → (outer_loop, inner_loop), the reference's "empirically good" values.
 LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+# Above IPC 50: FairDD's and COBRA's ``get_loops`` (zqhang/FairDD, mhmoslemi/COBRA ``utils.py``: ``ipc > 50`` →
+# (100, 10)), which their IPC-100 DC results use; DatasetCondensation's own table stops at 50.
+LOOPS_ABOVE_50 = (100, 10)
 
 
 def get_loops(ipc: int) -> tuple[int, int]:
-    """The reference table; any other IPC must set ``outer_loop``/``inner_loop`` explicitly (no ``exit()``)."""
+    """The reference table (and FairDD/COBRA's rule above IPC 50); any other IPC must set ``outer_loop``/
+    ``inner_loop`` explicitly (no ``exit()``)."""
+    if ipc > max(LOOPS):
+        return LOOPS_ABOVE_50
     try:
         return LOOPS[ipc]
     except KeyError:
         raise DDStudyError(
-            f"DC/DSA loop sizes are defined for IPC {sorted(LOOPS)} only (reference get_loops); "
+            f"DC/DSA loop sizes are defined for IPC {sorted(LOOPS)} and above 50 only (reference get_loops); "
             f"set outer_loop and inner_loop for IPC {ipc}"
         ) from None
 

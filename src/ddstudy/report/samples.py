@@ -56,7 +56,7 @@ def pick_per_class(split: StoredSplit, label: int, count: int, seed: int) -> np.
 def _frames(split: StoredSplit, index: np.ndarray) -> np.ndarray | None:
     if (split.attrs < 0).all():
         return None
-    aligned = split.attrs[index] == split.labels[index]
+    aligned = split.aligned[index]
     return np.where(aligned[:, None], ALIGNED_RGB, CONFLICTING_RGB)
 
 

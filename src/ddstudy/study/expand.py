@@ -142,7 +142,7 @@ def expand_datasets(groups: list[dict], seed: int) -> tuple[VariantSpec, ...]:
         common = {
             "source": group["source"],
             "bias": group["bias"],
-            "seed": seed,
+            "seed": int(group.get("seed", seed)),
             "train_per_class": group.get("train_per_class"),
             "test_per_class": group.get("test_per_class"),
         }
@@ -274,18 +274,43 @@ def expand_clom(
 
 
 def expand_debias(
-    debias: dict | None, distill: dict | None, cells: tuple[Cell, ...], variants, zoo: tuple, seed: int, where: str
+    debias: dict | list | None,
+    distill: dict | None,
+    cells: tuple[Cell, ...],
+    variants,
+    zoo: tuple,
+    seed: int,
+    where: str,
 ) -> tuple[tuple[Cell, ...], tuple[ZooModel, ...]]:
     """Mitigation cells (issue 15): datasets × methods × IPCs × ``modes``, each the set ``<method>_ipc<ipc>_<mode>``
     beside its plain cell, with the method's settings from ``distill.methods``. ``kde`` reads weights from the
     dataset's own zoo PTM ``kde.arch``/init/epoch.
+
+    ``debias`` is one block or a list of blocks, each with its own datasets, methods and modes (e.g. the bias
+    study's grid with every mode, and the fair-DD benchmarks with FairDD and COBRA only); a cell two blocks both
+    name is made once.
 
     A method whose modes act on its experts (MTT, ``MethodSpec.debias == "experts"``): for each of its cells the
     zoo models it reads are derived from its plain experts — same jobs (init weights, batches, augmentations),
     recipe + ``debias: <mode>`` — so params list the expert block once. Returns (cells, derived zoo models)."""
     if not debias:
         return (), ()
-    grid = Expansion(f"{where}.debias", distill, cells, variants, zoo, seed)
+    blocks = [("", debias)] if isinstance(debias, dict) else [(f"[{i}]", block) for i, block in enumerate(debias)]
+    new_cells: dict[str, Cell] = {}
+    experts: dict[tuple, ZooModel] = {}
+    for index, block in blocks:
+        made, derived = _expand_debias_block(
+            block, distill, cells + tuple(new_cells.values()), variants, zoo, seed, f"{where}.debias{index}"
+        )
+        new_cells.update((cell.name, cell) for cell in made)
+        experts.update((model.key, model) for model in derived)
+    return tuple(new_cells.values()), tuple(experts.values())
+
+
+def _expand_debias_block(
+    debias: dict, distill: dict | None, cells: tuple[Cell, ...], variants, zoo: tuple, seed: int, here: str
+) -> tuple[tuple[Cell, ...], tuple[ZooModel, ...]]:
+    grid = Expansion(here, distill, cells, variants, zoo, seed)
     datasets = grid.datasets(debias.get("datasets", ["*"]), [v.name for v in variants if v.bias != "none"])
     every_mode = [name for name, mode in DEBIAS.items() if not mode.plain]
     given = debias.get("modes") or every_mode  # a list for every method, or method → its list

@@ -71,6 +71,15 @@ def load_schema() -> dict:
         ],
         "description": debias["modes"]["description"],
     }
+    # one block, or a list of blocks (their own datasets, methods and modes each)
+    defs["debias_block"] = grid["debias"]
+    grid["debias"] = {
+        "description": defs["debias_block"].pop("description"),
+        "oneOf": [
+            {"$ref": "#/$defs/debias_block"},
+            {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/debias_block"}},
+        ],
+    }
     defs["zoo_train"] = json_schema(ZooTrainConfig)
     grid["evaluate"]["properties"].update(json_schema(EvalConfig, omit=("seed",))["properties"])
     group = defs["dataset_group"]["properties"]
@@ -82,6 +91,7 @@ def load_schema() -> dict:
     for stage in schema["properties"]["threads"]["properties"].values():
         stage.update({k: v for k, v in threads.items() if k in ("minimum", "maximum")})
     grid["seed"].update(minimum=0, maximum=SEED_MAX)
+    defs["dataset_group"]["properties"]["seed"].update(maximum=SEED_MAX)
     return schema
 
 

@@ -60,7 +60,7 @@ def _kde_weights_to(dataset_dir, zoo_root, config: KdeConfig, npz: Path, record_
     labels = variant.train.labels.astype(np.int64)
     weights, density, widths = kde_weights(features, labels, variant.meta["num_classes"], config.bandwidth, config.beta)
     digest = save_npz(npz, {"weights": weights, "density": density})
-    aligned = variant.train.attrs == variant.train.labels
+    aligned = variant.train.aligned
     record = {
         "dataset": dataset,
         "dataset_sha256": variant.meta["sha256"],
