@@ -22,7 +22,10 @@ from ddstudy.distill.run import distill_cell, load_synthetic
 from tests.distill.test_distill import distil_until_killed
 from tests.method_support import quick_config
 
-TINY = {"model": "ConvNetW32", "batch_real": 8, "batch_train": 8, "iterations": 4, "checkpoint_every": 2}
+TINY = {
+    "model": "ConvNetW32", "batch_real": 8, "batch_train": 8, "iterations": 4, "checkpoint_every": 2,
+    "inner_loop": 2, "n_data": 16,  # IDC: matching steps per network, real images per network update
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,9 @@ def test_every_method_runs_and_resumes_to_the_same_bytes(method, colour_variant,
     zoo = {"zoo_root": experts} if spec.uses_zoo else {}
     straight = distill_cell(colour_variant, config, tmp_path / "straight", "cpu", **zoo)
     images, labels, meta = load_synthetic(tmp_path / "straight", colour_variant)
-    assert meta["method"] == method and len(images) == len(labels) == straight["num_images"]
+    # a parameterised set (IDC) stores fewer images than training sees: decoded_per_class per class
+    trained = straight["num_images"] * straight["extra"].get("decoded_per_class", config.ipc) // config.ipc
+    assert meta["method"] == method and len(images) == len(labels) == trained
     assert np.isfinite(images.numpy()).all()
     if not spec.distils:
         again = distill_cell(colour_variant, config, tmp_path / "again", "cpu", **zoo)

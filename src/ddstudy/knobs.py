@@ -144,9 +144,12 @@ def add_flags(
     omit: Iterable[str] = (),
     defaults: bool = True,
     default_text: str | None = None,
+    choices: dict[str, Iterable[str]] | None = None,
 ) -> None:
     """One flag per field of ``cls``. ``defaults=False``: flags not given are absent from the namespace (the
-    class's own default applies when the instance is built — for per-method classes sharing a flag)."""
+    class's own default applies when the instance is built — for per-method classes sharing a flag).
+    ``choices``: per field, the values the flag accepts when several classes share it (their union; each class
+    checks its own when built)."""
     omit = set(omit)
     for item in flag_fields(cls):
         if item.name in omit:
@@ -171,7 +174,7 @@ def add_flags(
         elif kind in (int, float):
             kwargs["type"] = bounded(kind, low, high)
         if item.metadata.get("choices") and not is_tuple:
-            kwargs["choices"] = item.metadata["choices"]
+            kwargs["choices"] = tuple((choices or {}).get(item.name) or item.metadata["choices"])
         if optional or (not defaults and kind is not str):  # a flag shared by classes: one may take None
             kwargs["help"] += "; 'none' for unset" if optional and kind is not str else ""
             base = kwargs.get("type", str)

@@ -49,8 +49,16 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (synthetic/<dataset>/<method>_ipc<ipc>)")
     settings = parser.add_argument_group("method settings (each method takes its own; unset: its reference default)")
     added: set[str] = set()
+    shared: dict[str, list[str]] = {}  # a setting's choices over every method that has it (IDC's init adds 'mix')
+    for spec in METHODS.values():
+        for item in flag_fields(spec.config):
+            values = shared.setdefault(item.name, [])
+            values += [v for v in item.metadata.get("choices") or () if v not in values]
     for spec in METHODS.values():  # one flag per setting of any method; the chosen method's class applies defaults
-        add_flags(settings, spec.config, omit=added, defaults=False, default_text="the method's reference value")
+        add_flags(
+            settings, spec.config, omit=added, defaults=False, default_text="the method's reference value",
+            choices=shared,
+        )  # fmt: skip
         added |= {f.name for f in flag_fields(spec.config)}
     clom = parser.add_argument_group("CLoM (pre-trained model guidance; on when any --clom-* flag is given)")
     add_flags(clom, ClomConfig, prefix="clom-", defaults=False)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from ddstudy.data.tensors import TensorSplit
+from ddstudy.data.tensors import Normalization, TensorSplit
 from ddstudy.errors import DDStudyError
 
 
 class RealPool:
-    def __init__(self, split: TensorSplit, num_classes: int, device: torch.device):
+    def __init__(
+        self, split: TensorSplit, num_classes: int, device: torch.device, normalization: Normalization | None = None
+    ):
+        self.normalization = normalization  # how ``images`` were normalised (IDC clamps and steps in pixel units)
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
         self.attrs = split.attrs.to(device)  # -1 without a bias attribute

@@ -7,7 +7,7 @@ Adding a method = one module with its config dataclass, implementation and ``Met
 
 from __future__ import annotations
 
-from ddstudy.distill import baselines, dc, dm, mtt
+from ddstudy.distill import baselines, dc, dm, idc, mtt
 from ddstudy.distill.settings import MethodConfig, MethodSpec
 from ddstudy.errors import DDStudyError
 
@@ -19,12 +19,14 @@ METHODS: dict[str, MethodSpec] = {
         dc.DSA,
         dm.DM,
         mtt.MTT,
+        idc.IDC,
         baselines.RANDOM,
         baselines.HERDING,
         baselines.FULL,
     )
 }
 DISTILLING = tuple(name for name, spec in METHODS.items() if spec.distils)
+GUIDABLE = tuple(name for name in DISTILLING if METHODS[name].takes_clom)  # methods CLoM can guide
 DEBIASABLE = tuple(name for name, spec in METHODS.items() if spec.debias)  # methods that take a debias mode
 
 

@@ -97,6 +97,8 @@ def distill_cell(
     """
     spec = method_spec(config.method)
     check_method_debias(config)
+    if clom is not None and spec.distils and not spec.takes_clom:
+        raise DDStudyError(f"{config.method} takes no CLoM (docs/deviations.md I4); drop the --clom-* options")
     if spec.debias == "real batches":
         check_weights_flag(config.debias, sample_weights)
     elif sample_weights is not None:
@@ -123,7 +125,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
     seed_cell = cell = cell_name(dataset, config.method, config.ipc)
     shape = tuple(variant.meta["image_shape"])
     normalization = Normalization.of_variant(variant.meta, variant.train.images)
-    pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device)
+    pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device, normalization)
     spec = method_spec(config.method)
     if spec.kind == "selects" or getattr(config, "init", None) == "real":
         pool.check_ipc(config.ipc)  # refused here, before anything is loaded or compiled
@@ -233,4 +235,7 @@ def load_synthetic(
             raise DDStudyError(f"{dataset_dir} is not the dataset {folder} was selected from (sha256 differs)")
         normalization = Normalization(tuple(meta["normalization"]["mean"]), tuple(meta["normalization"]["std"]))
         images = normalization.apply(variant.train.images[arrays["indices"]])
+    decode = method_spec(meta["method"]).decode
+    if decode is not None:  # a parameterised set (IDC): the images training sees
+        images, labels = decode(images, labels, meta["config"], meta.get("normalization"))
     return images, labels, meta

@@ -120,6 +120,9 @@ class MethodSpec:
     # Where a debias mode acts ("real batches": the loss calls the mode's real_terms; "experts": MTT's experts
     # train with the mode's batch weights); None: the method takes no mode.
     debias: str | None = None
+    takes_clom: bool = True  # False: CLoM is refused by declaration (IDC steps per class on decoded images)
+    # (stored images, labels, config dict, normalisation dict) -> the images training sees (IDC's multi-formation)
+    decode: object = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from ddstudy.data.build import VariantSpec
 from ddstudy.debias import DEBIAS, DEBIAS_MODES, KdeConfig
 from ddstudy.distill.clom import ClomConfig
-from ddstudy.distill.registry import DEBIASABLE, DISTILLING, METHODS, method_config, method_spec
+from ddstudy.distill.registry import DEBIASABLE, GUIDABLE, METHODS, method_config, method_spec
 from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import build
@@ -253,7 +253,7 @@ def expand_clom(
     grid = Expansion(f"{where}.clom", distill, cells, variants, zoo, seed)
     datasets = grid.datasets(clom.get("datasets", ["*"]))
     centre = dict(clom.get("center") or {})
-    for method, settings, ipcs in grid.methods(clom, DISTILLING, "CLoM guides a distilling method"):
+    for method, settings, ipcs in grid.methods(clom, GUIDABLE, "CLoM guides a distilling method that takes it"):
         settings_of_cells = [centre]
         for axis, values in (clom.get("axes") or {}).items():
             if isinstance(values, dict):  # per-method values (e.g. alphas: {dc: [...], dsa: [...]})
@@ -384,7 +384,7 @@ def expand_ptm_bias(
         biased = grid.datasets([pair["biased"]], key=f"pairs[{p}].biased")[0]
         unbiased = grid.datasets([pair["unbiased"]], key=f"pairs[{p}].unbiased")[0]
         pairs.append((biased, unbiased))
-        for method, settings, ipcs in grid.methods(block, DISTILLING, "CLoM guides a distilling method"):
+        for method, settings, ipcs in grid.methods(block, GUIDABLE, "CLoM guides a distilling method that takes it"):
             for target, source, ipc in itertools.product((biased, unbiased), (biased, unbiased), ipcs):
                 base = grid.plain(target, method, ipc, settings)
                 guided = clom_config({**(block.get("clom") or {}), "zoo_source": source}, f"{grid.here}.clom")

@@ -17,7 +17,7 @@ from ddstudy.data.sources import SOURCES
 from ddstudy.debias import DEBIAS_MODES, KdeConfig
 from ddstudy.device import Runtime
 from ddstudy.distill.clom import ClomConfig
-from ddstudy.distill.registry import DEBIASABLE, DISTILLING, METHODS
+from ddstudy.distill.registry import DEBIASABLE, GUIDABLE, METHODS
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.knobs import SEED_MAX, json_schema
@@ -54,11 +54,9 @@ def load_schema() -> dict:
         methods[name] = block
     grid["distill"]["properties"]["methods"].update(additionalProperties=False, properties=methods)
     clom = grid["clom"]["properties"]
-    clom["methods"].update(additionalProperties=False, properties={m: ipcs for m in DISTILLING})
+    clom["methods"].update(additionalProperties=False, properties={m: ipcs for m in GUIDABLE})
     per_method = clom["axes"]["properties"]["alphas"]["oneOf"][1]
-    per_method.update(
-        additionalProperties=False, properties={m: per_method["additionalProperties"] for m in DISTILLING}
-    )
+    per_method.update(additionalProperties=False, properties={m: per_method["additionalProperties"] for m in GUIDABLE})
     defs["clom_setting"] = json_schema(ClomConfig)
     debias = grid["debias"]["properties"]
     debias["methods"].update(additionalProperties=False, properties={m: ipcs for m in DEBIASABLE})
