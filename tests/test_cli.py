@@ -299,7 +299,7 @@ def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
 
     plan = run_cli("plan", "--grid", "paper", cwd=Path(__file__).parents[1])
     assert plan.returncode == 0, plan.stderr
-    assert "grid 'paper' on cuda" in plan.stdout and " 3386 " in plan.stdout and "total" in plan.stdout
+    assert "grid 'paper' on cuda" in plan.stdout and " 3416 " in plan.stdout and "total" in plan.stdout
 
     bench = run_cli("bench", "--cases", "zoo,nope")
     assert bench.returncode == 2 and "unknown bench case 'nope'" in bench.stderr

@@ -44,8 +44,9 @@ def test_time_limits_and_plan():
     rows = {r["stage"]: r for r in plan(paper, paper.cost, "cuda")}
     # MTT's debias modes: 48 biased variants × 3 modes × its 10 experts trained again (+1440 zoo jobs), × 3 IPCs
     # (+432 synthetic sets, +432 evaluations); COBRA: 48 variants × DC/DSA/DM × 3 IPCs (+432 sets, +432 evaluations);
-    # the fair-DD block: 5 benchmarks × DC/DM × 3 IPCs × plain/fairdd/cobra (+90 sets, +90 evaluations).
-    assert (rows["zoo"]["jobs"], rows["distill"]["jobs"], rows["evaluate"]["jobs"]) == (2116, 3386, 3656)
+    # the fair-DD block: 5 benchmarks × (DC/DM × 3 IPCs + IDC × 2 IPCs) × plain/fairdd/cobra (+120 sets, +120
+    # evaluations).
+    assert (rows["zoo"]["jobs"], rows["distill"]["jobs"], rows["evaluate"]["jobs"]) == (2116, 3416, 3686)
     assert rows["distill"]["device_hours"] > rows["zoo"]["device_hours"] > 0
     # Snakemake's per-job limits come from the same numbers: a DC IPC-50 cell asks for far more than a DM IPC-1.
     dataset = "cifar10-corruption-r0.95-s4"

@@ -107,7 +107,8 @@ def test_the_registry_derives_choices_and_a_method_declares_where_modes_act():
 
     assert list(DEBIAS) == ["none", "fairdd", "kde", "oracle", "cobra"] == list(DEBIAS_ORDER) == list(DEBIAS_STYLE)
     assert all(isinstance(mode, DebiasMode) and mode.name == name for name, mode in DEBIAS.items())
-    assert DEBIASABLE == ("dc", "dsa", "dm", "mtt") and METHODS["mtt"].debias == "experts"
+    assert DEBIASABLE == ("dc", "dsa", "dm", "mtt", "idc") and METHODS["mtt"].debias == "experts"
+    assert METHODS["idc"].debias == "real batches"
     dm = METHODS["dm"]
     with pytest.raises(DDStudyError, match="declares no place for it"):  # a mode would be silently ignored
         MethodSpec("dm", "distils", dm.config, dm.make, "DM", "tab:green", "s")

@@ -40,15 +40,18 @@ def test_paper_grid_has_the_48_biased_variants_and_the_fair_dd_benchmarks(params
 
 
 def test_fair_dd_block_plans_dc_dm_plain_fairdd_cobra_at_cobras_settings(params):
-    """The paper grid's second debias block: on each fair-DD benchmark DC and DM at IPC 10/50/100, each plain,
-    FairDD and COBRA (no KDE/oracle/MTT there), with COBRA's DM settings and 5 evaluation networks."""
+    """The paper grid's second debias block: on each fair-DD benchmark DC and DM at IPC 10/50/100 and IDC at 10/50,
+    each plain, FairDD and COBRA (no KDE/oracle/MTT there), with COBRA's DM settings, IDC's (Fashion-)MNIST
+    settings and 5 evaluation networks."""
     study = study_from_params(params, grid="paper")
     fair = "cifar10-grayscale-r0.9-s1-tuniform-seed0"
     names = {c.name.split("/", 1)[1]: c for c in study.cells if c.dataset == fair}
-    expected = {
-        f"{m}_ipc{ipc}{mode}" for m in ("dc", "dm") for ipc in (10, 50, 100) for mode in ("", "_fairdd", "_cobra")
-    }
+    modes = ("", "_fairdd", "_cobra")
+    expected = {f"{m}_ipc{ipc}{mode}" for m in ("dc", "dm") for ipc in (10, 50, 100) for mode in modes}
+    expected |= {f"idc_ipc{ipc}{mode}" for ipc in (10, 50) for mode in modes}  # IDC at its reproduce settings
     assert set(names) == expected
+    mnist = {c.name.split("/", 1)[1]: c for c in study.cells if c.dataset == "mnist-fg-color-binary-r0.9-s1-tuniform"}
+    assert mnist["idc_ipc10_cobra"].config.metric == "l1" and mnist["idc_ipc10"].config.n_data == 500
     assert names["dm_ipc100_cobra"].config.iterations == 2600 and names["dm_ipc10"].config.batch_real == 600
     assert names["dc_ipc100"].config.init == "real" and names["dc_ipc100"].config.loops == (100, 10)
     assert study.eval_config("dm", fair).num_eval == 5

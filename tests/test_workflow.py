@@ -105,9 +105,10 @@ def test_paper_dry_run_plans_distillation_and_evaluation(paper_dry_run):
     # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 432 COBRA cells (48
     # variants × 9 method-IPCs: DC/DSA/DM, no MTT counterpart) + 42 cross-study CLoM cells (4 pairs × 3 methods × 2
     # targets × 2 PTM sources, the shared ratio-0.1 targets once) + 90 fair-DD cells (5 benchmarks × DC/DM × IPC
-    # 10/50/100 × plain/fairdd/cobra); each evaluated once, plus 240 cross-arch evaluations
-    assert counts["distill"] + counts["select"] == 3296 + 90 and counts["select"] == 350  # baselines: own CPU rule
-    assert counts["evaluate"] == 3566 + 90 and counts["bias_table"] == 1
+    # 10/50/100 × plain/fairdd/cobra) + 30 IDC cells there (IPC 10/50 × the same modes); each evaluated once, plus
+    # 240 cross-arch evaluations
+    assert counts["distill"] + counts["select"] == 3296 + 120 and counts["select"] == 350  # baselines: own CPU rule
+    assert counts["evaluate"] == 3566 + 120 and counts["bias_table"] == 1
     assert counts["kde_weights"] == 48  # one weights artifact per biased variant, shared by its kde cells and experts
     names = (
         "dm_ipc50_fairdd",
@@ -144,8 +145,10 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
         assert all("gpu" not in line and "slurm_partition=cpuq" in line for line in resources_of(rule)), rule
     for rule in ("distill", "evaluate", "zoo_model"):
         assert all("gpu=1" in line and "slurm_partition" not in line for line in resources_of(rule)), rule
-    assert job_counts(result.stdout)["select"] == 18
-    assert job_counts(result.stdout)["distill"] == 41  # 39 + DM and DC with cobra
+    # demo size (issue 21): 5 biased variants × random/herding/full; DC/DSA/DM on each, 11 CLoM cells, 11 debias
+    # cells (DM/DC × 4 modes, MTT × 3), MTT and IDC on the colour set at ratio 0.95
+    assert job_counts(result.stdout)["select"] == 15
+    assert job_counts(result.stdout)["distill"] == 15 + 11 + 11 + 2
 
 
 def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():

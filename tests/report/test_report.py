@@ -251,3 +251,29 @@ def test_every_report_table_has_one_writer_a_catalog_line_and_the_rule_declares_
     assert {t.name for t in report_tables(repro)} == {"bias_study", "zoo", "debias", "reproduction"}
     assert "results/repro/tables/reproduction.md" in report_table_files(repro, "results/repro/tables")
     assert "report_table_files(STUDY, TABLES_DIR)" in Path("workflow/rules/report.smk").read_text()
+
+
+def test_fairness_figure_draws_a_bar_per_mode_in_the_methods_colour(tmp_path):
+    """The fair-DD comparison figure: one panel per method × IPC, each mode a bar in the method's colour per metric."""
+    import matplotlib.colors
+    import matplotlib.image
+    import numpy as np
+
+    from ddstudy.report.figures import FAIRNESS_BARS, plot_fairness_by_mode
+    from ddstudy.report.style import method_style
+
+    rows = []
+    for method, ipc in (("dm", 10), ("dc", 1)):
+        for k, mode in enumerate(("none", "fairdd", "cobra")):
+            rows.append({"method": method, "ipc": ipc, "debias": mode, "n_runs": 2, "acc_mean": 0.3 + 0.1 * k,
+                         "acc_std": 0.01, "acc_conflicting": 0.2 + 0.1 * k, "acc_conflicting_std": 0.02,
+                         "worst_group_acc": 0.1, "deo_a": 0.9 - 0.2 * k, "suff_a": 0.7})  # fmt: skip
+    png = plot_fairness_by_mode(pd.DataFrame(rows), tmp_path / "fair.png", "title — sub")
+    pixels = matplotlib.image.imread(png)[..., :3]
+    for method in ("dm", "dc"):
+        rgb = np.array(matplotlib.colors.to_rgb(method_style(method)["color"]))
+        # the bars are drawn at alpha 0.85 over white: the method's colour mixed with 15 % white
+        shade = 0.85 * rgb + 0.15
+        share = (np.abs(pixels - shade).max(axis=-1) < 0.03).mean()
+        assert share > 0.01, method  # each method's bars cover a visible part of the figure
+    assert len(FAIRNESS_BARS) == 5

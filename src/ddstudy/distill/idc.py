@@ -328,6 +328,6 @@ def idc_cost(config: IDCConfig, per_class: int, classes: int, forward: float) ->
 
 # Evaluation with DSA augmentation, as the reference's test.py trains on the decoded set (args.dsa).
 IDC = MethodSpec(
-    "idc", "distils", IDCConfig, Idc, "IDC", "tab:brown", "D", DEFAULT_STRATEGY, cost=idc_cost,
+    "idc", "distils", IDCConfig, Idc, "IDC", "tab:cyan", "h", DEFAULT_STRATEGY, cost=idc_cost,
     debias="real batches", takes_clom=False, decode=decode_set,
 )  # fmt: skip

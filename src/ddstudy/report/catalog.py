@@ -79,6 +79,11 @@ CATALOG: tuple[Output, ...] = (
         "Bias mitigation",
     ),
     Output(
+        "figures/debias/*-fairness.png",
+        "per method: accuracy, conflicting and worst-group accuracy, EO and sufficiency gaps by mitigation mode",
+        "Bias mitigation",
+    ),
+    Output(
         "figures/debias/*-amplification.png",
         "cross study: bias amplification per distilled set and PTM source",
         "Bias mitigation",

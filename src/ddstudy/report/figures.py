@@ -311,3 +311,46 @@ def plot_bias_amplification(cross: pd.DataFrame, path: str | Path, title: str) -
     fig.suptitle("\n".join(lines) + "\nbars: means over evaluation runs", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+FAIRNESS_BARS = (  # (column, its std column or None, label): what the fair-DD papers report, per mitigation mode
+    ("acc_mean", "acc_std", "accuracy ↑"),
+    ("acc_conflicting", "acc_conflicting_std", "conflicting\naccuracy ↑"),
+    ("worst_group_acc", None, "worst-group\naccuracy ↑"),
+    ("deo_a", None, "EO gap,\nmean ↓"),
+    ("suff_a", None, "sufficiency\ngap, mean ↓"),
+)
+MODE_HATCHES = ("", "//", "xx", "..", "\\\\", "++", "oo")
+
+
+def plot_fairness_by_mode(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """One panel per method × IPC of one dataset: for each fair-DD metric (accuracy, conflicting and worst-group
+    accuracy, the Equalized-Odds and sufficiency gaps' means) a bar per mitigation mode — the method's colour, the
+    mode's hatching, the plain set first. Accuracies: higher is better; gaps: lower is better."""
+    from ddstudy.report.debias import DEBIAS_ORDER
+
+    keys = frame[["method", "ipc"]].drop_duplicates()
+    keys = sorted(keys.itertuples(index=False), key=lambda k: (_rank(k.method), k.ipc if k.ipc == k.ipc else 0))
+    fig, axes = _panels(len(keys), width=6.5, height=4.2)
+    for ax, key in zip(axes, keys, strict=True):
+        block = frame[(frame["method"] == key.method) & (frame["ipc"] == key.ipc)]
+        modes = [m for m in DEBIAS_ORDER if (block["debias"] == m).any()]
+        width = 0.8 / max(len(modes), 1)
+        colour = method_style(key.method)["color"]
+        for k, mode in enumerate(modes):
+            row = block[block["debias"] == mode].iloc[0]
+            values = [100 * row[column] if row[column] == row[column] else 0.0 for column, _, _ in FAIRNESS_BARS]
+            errors = [100 * row[std] if std and row[std] == row[std] else 0.0 for _, std, _ in FAIRNESS_BARS]
+            positions = [i + (k - (len(modes) - 1) / 2) * width for i in range(len(FAIRNESS_BARS))]
+            ax.bar(positions, values, width, yerr=errors, capsize=2, color=colour, alpha=0.85,
+                   hatch=MODE_HATCHES[k % len(MODE_HATCHES)], edgecolor="black", linewidth=0.6,
+                   label=f"{mode} (n={int(row['n_runs'])})")  # fmt: skip
+        ax.set_xticks(range(len(FAIRNESS_BARS)), [label for _, _, label in FAIRNESS_BARS], fontsize=8)
+        ipc = f", IPC {int(key.ipc)}" if key.ipc == key.ipc else ""
+        ax.set_title(f"{key.method}{ipc}")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, title="mitigation", title_fontsize=7)
+        accuracy_axis(ax, "% (accuracies ↑, gaps ↓)")
+    fig.suptitle(title.replace(" — ", "\n") + "\nerror bars: std over the evaluation runs (accuracies)", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)

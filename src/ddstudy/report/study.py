@@ -146,6 +146,19 @@ def write_debias_figures(frame: pd.DataFrame, results: Path) -> list[Path]:
                 f"Bias-conflicting accuracy with and without mitigation — {family}, severity {severity:g}, {arch}",
             )
         )
+    plain_sets = frame["clom_source"].isna() if "clom_source" in frame else True
+    for (dataset, arch), group in frame[plain_sets].groupby(["dataset", "eval_arch"]):
+        mitigated = group.loc[group["debias"] != "none", ["method", "ipc"]].drop_duplicates()
+        if mitigated.empty:
+            continue
+        compared = group.merge(mitigated, on=["method", "ipc"])  # the methods with a mitigation, each mode
+        written.append(
+            figures.plot_fairness_by_mode(
+                compared,
+                results / "figures/debias" / f"{dataset}-{arch}-fairness.png",
+                f"Mitigation modes and the fair-DD metrics — {dataset}, evaluated with {arch}",
+            )
+        )
     return written
 
 
