@@ -44,17 +44,21 @@ def test_accel_settings():
 
 
 @needs_compile
-@pytest.mark.parametrize("method", ["dm", "dc", "dsa"])
+@pytest.mark.parametrize("method", ["dm", "dc", "dsa", "idc"])
 def test_compiled_distillation_equals_oracle(dataset, tmp_path, method):
-    config = quick_config(method, 2 if method == "dm" else 1, iterations=3, **FAST)
+    # IDC: 2 matching steps per network, 16 real images per network update (its compiled real side and update)
+    config = quick_config(method, 2 if method == "dm" else 1, iterations=3, inner_loop=2, n_data=16, **FAST)
     eager = distill_cell(dataset, config, tmp_path / "eager", DEVICE)
     compiled = distill_cell(dataset, config, tmp_path / "compiled", DEVICE, accel=COMPILED)
     assert compiled["accel"] == {"compile": True, "precision": "fp32", "vectorize": False}
     assert eager["accel"]["compile"] is False
-    np.testing.assert_allclose(compiled["loss"]["curve"], eager["loss"]["curve"], rtol=1e-5)
+    # IDC's squared-difference distance on raw gradients and its network updates between matches carry the compiled
+    # kernels' float reorderings further (measured: 1e-4 relative on the loss after 3 networks); the others 1e-5
+    rtol, atol = (1e-3, 1e-3) if method == "idc" else (1e-5, 1e-4)
+    np.testing.assert_allclose(compiled["loss"]["curve"], eager["loss"]["curve"], rtol=rtol)
     a, _, _ = load_synthetic(tmp_path / "eager")
     b, _, _ = load_synthetic(tmp_path / "compiled")
-    np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(b.numpy(), a.numpy(), atol=atol, rtol=0)
 
 
 @needs_compile
