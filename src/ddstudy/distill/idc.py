@@ -195,7 +195,7 @@ class Idc:
         normalization = ctx.pool.normalization
         if normalization is None:
             raise DDStudyError("idc needs the variant's normalisation on the real pool (pixel-space clamp and lr)")
-        channels, size = ctx.image_shape[0], ctx.image_shape[-1]
+        size = ctx.image_shape[-1]
         mean = torch.tensor(normalization.mean, device=ctx.device).view(1, -1, 1, 1)
         std = torch.tensor(normalization.std, device=ctx.device).view(1, -1, 1, 1)
         self.low, self.high = (0 - mean) / std, (1 - mean) / std
@@ -210,7 +210,6 @@ class Idc:
             elif config.init == "mix":
                 ctx.images.copy_(self._mixed(ctx, config, size))
             # "real": the shared loop's real-image init (the reference's 'random')
-        self.channels = channels
 
     def _mixed(self, ctx: DistillContext, config: IDCConfig, size: int) -> torch.Tensor:
         """``Synthesizer.init('mix')``: per class ipc·factor² real images, the k-th ipc of them downsampled
