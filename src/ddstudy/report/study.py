@@ -146,8 +146,8 @@ def write_debias_figures(frame: pd.DataFrame, results: Path) -> list[Path]:
                 f"Bias-conflicting accuracy with and without mitigation — {family}, severity {severity:g}, {arch}",
             )
         )
-    plain_sets = frame["clom_source"].isna() if "clom_source" in frame else True
-    for (dataset, arch), group in frame[plain_sets].groupby(["dataset", "eval_arch"]):
+    plain = frame[frame["clom_source"].isna()] if "clom_source" in frame else frame  # CLoM sets: their own tables
+    for (dataset, arch), group in plain.groupby(["dataset", "eval_arch"]):
         mitigated = group.loc[group["debias"] != "none", ["method", "ipc"]].drop_duplicates()
         if mitigated.empty:
             continue
