@@ -398,7 +398,7 @@ def test_every_command_is_registered_by_its_stage_module(capsys):
     from ddstudy.cli import build_parser, commands
 
     names = list(commands())
-    assert names == ["params", "plan", "data", "zoo", "distill", "debias", "evaluate", "report", "bench"]
+    assert names == ["params", "plan", "data", "zoo", "distill", "debias", "evaluate", "report", "bench", "serve"]
     for name in names:  # a parser that registered only this command has its flags and help
         with pytest.raises(SystemExit) as stop:
             build_parser(name).parse_args([name, "-h"])

@@ -1,6 +1,8 @@
 """Whole-pipeline behaviour through Snakemake: a changed evaluation setting reruns only what depends on it, and a
 pipeline killed with SIGKILL in the middle of a distillation or of a zoo training resumes from its last checkpoint
-to the same artifacts as an uninterrupted run."""
+to the same artifacts as an uninterrupted run. The killed runs' jobs fork from the tests' fork server, the
+uninterrupted distillation's run in processes of their own: equal artifacts prove the server computes what a fresh
+process does, and that a job dies with its killed client."""
 
 import json
 import os
@@ -16,14 +18,15 @@ from tests.workflow_support import (
     add_zoo,
     edit_params,
     outputs,
+    own_processes,
     planned_jobs,
     run_ok,
     workdir,
 )
 
 
-def run_pipeline(root: Path) -> str:
-    return run_ok([SNAKEMAKE, "--cores", "2"], root, timeout=900)
+def run_pipeline(root: Path, env: dict | None = None) -> str:
+    return run_ok([SNAKEMAKE, "--cores", "2"], root, timeout=900, env=env)
 
 
 def kill_pipeline_when(root: Path, reached: Callable[[], bool], what: str) -> None:
@@ -73,9 +76,9 @@ def test_sigkill_during_distillation_resumes_to_the_same_artifacts(tmp_path, fas
             "dm": {"ipcs": [1], "iterations": 60, "batch_real": 8, "checkpoint_every": 5}
         }
 
-    straight = workdir(tmp_path / "straight", fashion_dir)
+    straight = workdir(tmp_path / "straight", fashion_dir)  # every job a fresh process: the fork server's oracle
     edit_params(straight, long_dm)
-    run_pipeline(straight)
+    run_pipeline(straight, env=own_processes())
 
     killed = workdir(tmp_path / "killed", fashion_dir)
     edit_params(killed, long_dm)

@@ -44,6 +44,13 @@ def run_bounded(args, cwd, timeout, env=None):
     return process.returncode, output
 
 
+def own_processes() -> dict:
+    """The environment without the tests' fork server: every job in a fresh process, as on a cluster node."""
+    from ddstudy.forkserver import ENV
+
+    return {key: value for key, value in os.environ.items() if key != ENV}
+
+
 def tiny_params(fashion_dir: Path) -> dict:
     """A grid that runs every stage in seconds on the CPU: one colour variant, DM + random, one evaluation each."""
     return {

@@ -18,10 +18,11 @@ import os
 import sys
 from types import ModuleType
 
+from ddstudy import forkserver
 from ddstudy.cli.options import LOG_LEVELS, Parser, log_level_parent
 from ddstudy.errors import DDStudyError
 
-STAGES = ("params", "data", "zoo", "distill", "debias", "evaluate", "report", "bench")  # ``ddstudy -h`` order
+STAGES = ("params", "data", "zoo", "distill", "debias", "evaluate", "report", "bench", "serve")  # ``ddstudy -h`` order
 
 
 def _stage(name: str) -> ModuleType:
@@ -60,6 +61,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and os.environ.get(forkserver.ENV):  # the command line under ``ddstudy serve``
+        code = forkserver.run_via_server(sys.argv[1:])
+        if code is not None:
+            return code
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_in(argv) or "")
     try:
