@@ -5,6 +5,7 @@ uninterrupted one without it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -99,11 +100,32 @@ def test_a_signalled_or_killed_client_ends_its_job(tmp_path, fashion_dir, forkse
              "--out", str(tmp_path / "syn")],
             env=env, stdout=sink, stderr=sink,
         )  # fmt: skip
-        assert wait_for(lambda: "iteration" in log.read_text()), log.read_text()
-        jobs = children_of_server(address)
-        assert len(jobs) == 1, jobs
-        client.send_signal(getattr(signal, how))
-        code = client.wait(timeout=60)
-        assert wait_for(lambda: not children_of_server(address), timeout=20), "the job outlived its client"
+        try:
+            assert wait_for(lambda: "iteration" in log.read_text()), log.read_text()
+            jobs = children_of_server(address)
+            assert len(jobs) == 1, jobs
+            client.send_signal(getattr(signal, how))
+            code = client.wait(timeout=60)
+            assert wait_for(lambda: not children_of_server(address), timeout=20), "the job outlived its client"
+        finally:  # a failed check leaves nothing running (the job follows its killed client)
+            client.kill()
     assert code == (128 + signal.SIGTERM if how == "SIGTERM" else -signal.SIGKILL)
     assert not (tmp_path / "syn").exists(), "a stopped distillation must not look finished"
+
+
+def test_a_job_gets_the_blas_and_openmp_threads_its_environment_asks_for():
+    """Libraries read OPENBLAS_NUM_THREADS & co. once, when loaded (in the server): the child applies the job's
+    values at run time. Without it the demo's KDE weights differed in the last bits (OpenBLAS summing with 2
+    threads where Snakemake's job asked for 1)."""
+    probe = (
+        "import numpy, torch, json; from ddstudy.forkserver import apply_thread_limits; "
+        "from threadpoolctl import threadpool_info; "
+        "applied = apply_thread_limits({'OPENBLAS_NUM_THREADS': '1', 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': 'x'}); "
+        "print(json.dumps([applied, {i['internal_api']: i['num_threads'] for i in threadpool_info()}]))"
+    )
+    env = {k: v for k, v in own_processes().items() if not k.endswith("_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    applied, now = json.loads(result.stdout)
+    assert applied["openblas"] == 1 and applied["openmp"] == 1 and "mkl" not in applied
+    assert now["openblas"] == 1 and now["openmp"] == 1

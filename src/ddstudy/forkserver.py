@@ -56,9 +56,22 @@ PRELOAD = (
     "ddstudy.distill.run",
     "ddstudy.evaluate.protocol",
     "ddstudy.report.study",
+    "threadpoolctl",
 )
 
 _HEADER = struct.Struct("!I")
+
+# The thread counts native libraries read from the environment once, when loaded — in the server, not in the job.
+# The server loads them with none of these set (their defaults: one thread per core); a job whose environment sets
+# them (Snakemake sets all of them to the rule's ``threads:``) gets those limits applied at run time
+# (threadpoolctl), so numpy/scipy's BLAS and OpenMP run with the threads a fresh process would have had — the
+# KDE weights' sums, for one, depend on OpenBLAS's thread count. Precedence as each library reads them.
+THREAD_VARIABLES = {
+    "openblas": ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"),
+    "mkl": ("MKL_NUM_THREADS", "OMP_NUM_THREADS"),
+    "blis": ("BLIS_NUM_THREADS", "OMP_NUM_THREADS"),
+    "openmp": ("OMP_NUM_THREADS",),
+}
 
 
 def _send_message(conn: socket.socket, message: dict, fds: list[int] | None = None) -> None:
@@ -144,6 +157,20 @@ def _native_threads() -> int:
         return threading.active_count()
 
 
+def apply_thread_limits(environment: dict[str, str]) -> dict[str, int]:
+    """Limit the loaded BLAS/OpenMP libraries to the thread counts ``environment`` asks for (see
+    ``THREAD_VARIABLES``); returns what was applied per library API."""
+    from threadpoolctl import ThreadpoolController
+
+    controller, applied = ThreadpoolController(), {}
+    for api, names in THREAD_VARIABLES.items():
+        value = next((environment[name] for name in names if environment.get(name, "").strip().isdigit()), None)
+        if value is not None and int(value) > 0 and controller.select(internal_api=api).lib_controllers:
+            controller.select(internal_api=api).limit(limits=int(value))
+            applied[api] = int(value)
+    return applied
+
+
 def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
     """In the forked child: become the job's process, run the CLI, report the exit code, exit."""
     for target, fd in enumerate(fds[:3]):
@@ -154,6 +181,7 @@ def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    apply_thread_limits(request["env"])
     sys.argv = ["ddstudy", *request["argv"]]
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
@@ -254,10 +282,12 @@ def running_server(preload: tuple[str, ...] = PRELOAD) -> Iterator[str | None]:
     folder = tempfile.mkdtemp(prefix="ddstudy-serve-")
     address = os.path.join(folder, "socket")
     read_end, write_end = os.pipe()
+    unset = {name for names in THREAD_VARIABLES.values() for name in names}
     server = subprocess.Popen(
         [sys.executable, "-m", "ddstudy.forkserver", address, str(write_end), *preload],
         pass_fds=[write_end],
         stdin=subprocess.DEVNULL,
+        env={key: value for key, value in os.environ.items() if key not in unset},  # libraries at their defaults
     )
     os.close(write_end)
     with os.fdopen(read_end) as ready:
@@ -276,10 +306,25 @@ def running_server(preload: tuple[str, ...] = PRELOAD) -> Iterator[str | None]:
         os.rmdir(folder)
 
 
+def _reachable(address: str | None) -> bool:
+    if not address:
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(address)
+        except OSError:
+            return False
+    return True
+
+
 def run_with_server(command: list[str], preload: tuple[str, ...] = PRELOAD) -> int:
-    """``ddstudy serve -- command``: start a server, run ``command`` with ``$DDSTUDY_FORKSERVER`` set, stop it."""
+    """``ddstudy serve -- command``: start a server, run ``command`` with ``$DDSTUDY_FORKSERVER`` set, stop it.
+    Under a server already (``dvc repro``'s stages inside ``make``, the tests), ``command`` uses that one."""
     started = time.perf_counter()
-    with running_server(preload) as address:
+    with contextlib.ExitStack() as stack:
+        address = (
+            os.environ.get(ENV) if _reachable(os.environ.get(ENV)) else stack.enter_context(running_server(preload))
+        )
         if address is None:
             print("ddstudy serve: the server did not start; the jobs run in their own processes", file=sys.stderr)
             environment = dict(os.environ)
