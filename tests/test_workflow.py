@@ -14,16 +14,17 @@ def snakemake(*args, cwd="."):
     return subprocess.run([str(SNAKEMAKE), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def paper_dry_run():
-    """The paper grid's dry run (~30 s of planning 8,000 jobs), once for every test that reads it."""
+def test_paper_dry_run_plans_every_block():
+    """The paper grid's dry run (~60 s of planning 9,000 jobs) once per test run: one test reads it (a fixture
+    shared by several tests ran it once per pytest-xdist worker)."""
     result = snakemake("-n", "--forceall", "--config", "grid=paper")
     assert result.returncode == 0, result.stderr
-    return result
+    plans_48_biased_datasets_and_5_fair_dd_benchmarks(result)
+    plans_the_zoo(result)
+    plans_distillation_and_evaluation(result)
 
 
-def test_paper_dry_run_plans_48_biased_datasets_and_5_fair_dd_benchmarks(paper_dry_run):
-    result = paper_dry_run
+def plans_48_biased_datasets_and_5_fair_dd_benchmarks(result):
     counts = job_counts(result.stdout)
     assert counts["biased_dataset"] == 48 + 5 and counts["clean_dataset"] == 3 and counts["dataset_figures"] == 1
     assert "--bias grayscale --ratio 0.9 --severity 1 --seed 0 --test-attrs uniform" in result.stdout
@@ -80,8 +81,7 @@ def test_dvc_sees_the_stage():
     assert "datasets" in result.stdout
 
 
-def test_paper_dry_run_plans_the_zoo(paper_dry_run):
-    result = paper_dry_run
+def plans_the_zoo(result):
     counts = job_counts(result.stdout)
     # 176 PTMs (+ 500 MTT experts); the paper grid vectorises, so each (dataset, arch) block's inits are one job
     # (issue 12): 8 blocks of 10 inits (CIFAR-10/100 × 4 archs), 48 of 2 (the biased-set ConvNets)
@@ -99,8 +99,7 @@ def test_paper_dry_run_plans_the_zoo(paper_dry_run):
     assert "--init 0,1,2,3,4,5,6,7,8,9" in result.stdout and "--vectorize" in result.stdout
 
 
-def test_paper_dry_run_plans_distillation_and_evaluation(paper_dry_run):
-    result = paper_dry_run
+def plans_distillation_and_evaluation(result):
     counts = job_counts(result.stdout)
     # 800 bias-study cells + 144 CLoM cells (3 methods × 3 IPCs × 16 settings) + 150 MTT cells (50 variants × 3
     # IPCs) + 1728 mitigation cells (48 biased variants × 12 method-IPCs × fairdd/kde/oracle) + 432 COBRA cells (48
