@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.workflow_support import (
     SNAKEMAKE,
     TINY_DATASET,
@@ -23,6 +25,8 @@ from tests.workflow_support import (
     run_ok,
     workdir,
 )
+
+pytestmark = pytest.mark.end_to_end
 
 
 def run_pipeline(root: Path, env: dict | None = None) -> str:
