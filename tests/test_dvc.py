@@ -41,9 +41,11 @@ def files_with_mtimes(root: Path, *folders: str) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in files}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def origin(tmp_path_factory, fashion_dir) -> Path:
-    """A project clone that ran the tiny grid (with a one-model zoo) through `dvc repro`, committed and pushed."""
+    """A project clone that ran the tiny grid (with a one-model zoo) through `dvc repro`, committed and pushed.
+    Session-scoped: a pytest-xdist worker may run other modules' tests between the ones that read it (a module
+    fixture was then rebuilt, ~150 s each time); the xdist group keeps its readers on one worker."""
     base = tmp_path_factory.mktemp("dvc")
     root = workdir(base / "origin", fashion_dir, project=True)
     edit_params(root, add_zoo)
