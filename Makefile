@@ -67,12 +67,9 @@ dry-run: setup
 	$(BIN)/ddstudy plan --grid paper
 
 # pytest exits 5 when it collects no test: that is a failure here, never a silent pass.
-# Two pytest workers per core (pytest-xdist; each runs torch on 1 thread): the end-to-end tests, scheduled first,
-# mostly wait on their subprocesses (Snakemake, Slurm, DVC), so more workers than cores overlap them; loadgroup keeps
-# the DVC tests that share one origin project on one worker.
-TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
+# -n auto: one pytest worker per core (pytest-xdist), the long end-to-end tests stolen by idle workers.
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15; rc=$$?; \
+	$(BIN)/python -m pytest -q -n auto --dist worksteal --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup

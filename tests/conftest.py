@@ -13,7 +13,7 @@ from ddstudy.data.sources import SourceOptions
 
 
 def pytest_configure(config) -> None:
-    """Under pytest-xdist (``make test``: two workers per core) each worker gets its share of the cores for torch's
+    """Under pytest-xdist (``make test``: ``-n auto``) each worker gets its share of the cores for torch's
     intra-op threads, so N workers do not run N × cores threads on the same cores."""
     import os
 
@@ -38,12 +38,6 @@ def forkserver():
             os.environ[ENV] = address
         yield address
         os.environ.pop(ENV, None)
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """The end-to-end tests first: pytest-xdist then starts them on different workers at once, and as they mostly
-    wait on subprocesses (Snakemake, Slurm, DVC) they overlap instead of ending the run one after another."""
-    items.sort(key=lambda item: item.get_closest_marker("end_to_end") is None)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -29,8 +29,6 @@ from tests.workflow_support import (
 STAGES = ["datasets", "zoo", "distill", "evaluate", "report"]
 RESTAMP = ["bash", "workflow/scripts/restamp.sh"]
 
-pytestmark = pytest.mark.end_to_end
-
 
 def dvc(root: Path, *args: str, timeout: int = 900) -> str:
     return run_ok([DVC, *args], root, timeout=timeout)
@@ -41,11 +39,9 @@ def files_with_mtimes(root: Path, *folders: str) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in files}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def origin(tmp_path_factory, fashion_dir) -> Path:
-    """A project clone that ran the tiny grid (with a one-model zoo) through `dvc repro`, committed and pushed.
-    Session-scoped: a pytest-xdist worker may run other modules' tests between the ones that read it (a module
-    fixture was then rebuilt, ~150 s each time); the xdist group keeps its readers on one worker."""
+    """A project clone that ran the tiny grid (with a one-model zoo) through `dvc repro`, committed and pushed."""
     base = tmp_path_factory.mktemp("dvc")
     root = workdir(base / "origin", fashion_dir, project=True)
     edit_params(root, add_zoo)
@@ -56,7 +52,6 @@ def origin(tmp_path_factory, fashion_dir) -> Path:
     return root
 
 
-@pytest.mark.xdist_group("dvc_origin")  # one worker builds the shared origin project
 def test_repro_runs_five_stages_and_versions_every_artifact(origin):
     lock = yaml.safe_load((origin / "dvc.lock").read_text())
     assert list(lock["stages"]) == STAGES
@@ -70,7 +65,6 @@ def test_repro_runs_five_stages_and_versions_every_artifact(origin):
     assert planned_jobs(origin) == {}
 
 
-@pytest.mark.xdist_group("dvc_origin")  # one worker builds the shared origin project
 def test_pull_in_a_fresh_clone_then_nothing_reruns_and_an_eval_change_reruns_only_evaluations(origin):
     remote = origin.parent / "ddstudy-dvc-remote"  # the default remote: a folder beside the clone
     assert any(p.is_file() for p in remote.rglob("*")), "dvc push wrote nothing to the default remote"
@@ -106,7 +100,6 @@ def test_pull_in_a_fresh_clone_then_nothing_reruns_and_an_eval_change_reruns_onl
     assert "up to date" in dvc(clone, "status")
 
 
-@pytest.mark.xdist_group("dvc_origin")  # one worker builds the shared origin project
 def test_restamp_refuses_when_the_workspace_differs_from_dvc_lock(origin):
     clone = origin.parent / "stale"
     git(origin.parent, "clone", "-q", str(origin), str(clone))
@@ -117,7 +110,6 @@ def test_restamp_refuses_when_the_workspace_differs_from_dvc_lock(origin):
     assert not (clone / ".snakemake" / "metadata").exists(), "nothing may be marked finished"
 
 
-@pytest.mark.xdist_group("dvc_origin")  # one worker builds the shared origin project
 def test_remote_path_is_configurable_without_editing_tracked_files(origin):
     clone = origin.parent / "elsewhere"
     git(origin.parent, "clone", "-q", str(origin), str(clone))

@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.workflow_support import (
     SNAKEMAKE,
     TINY_DATASET,
@@ -25,8 +23,6 @@ from tests.workflow_support import (
     run_ok,
     workdir,
 )
-
-pytestmark = pytest.mark.end_to_end
 
 
 def run_pipeline(root: Path, env: dict | None = None) -> str:

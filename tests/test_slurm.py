@@ -8,7 +8,7 @@ import pytest
 from tests.workflow_support import REPO, SNAKEMAKE, outputs, run_bounded, run_ok, workdir
 
 SCRIPT = REPO / "workflow" / "scripts" / "local-slurm.sh"
-pytestmark = [pytest.mark.slurm, pytest.mark.end_to_end]
+pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture(scope="module")
