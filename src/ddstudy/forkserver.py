@@ -10,9 +10,10 @@ child takes them over and runs :func:`ddstudy.cli.main` exactly as the fresh pro
 forwards SIGINT/SIGTERM/SIGHUP to the child and exits with its exit code.
 
 What stays as it was:
-- **the computation**: the server never runs a torch operation (it checks it is single-threaded before each
-  fork), so each child starts from the state a fresh process has after its imports, and sets its own seeds and
-  threads as the CLI always does — the same bytes (tests/test_forkserver.py runs a pipeline both ways);
+- **the computation**: the server never runs a torch operation (before each fork it checks that no thread started
+  since its imports), so each child starts from the state a fresh process has after its imports, gets the BLAS and
+  OpenMP thread counts its environment asks for, and sets its own seeds and threads as the CLI always does — the
+  same bytes (tests/test_pipeline.py: a killed run under the server against an uninterrupted one without it);
 - **a crash**: a client killed outright (``kill -9`` of Snakemake's job group) closes its connection, and the
   child, which watches it, kills itself at once — no orphan keeps writing outputs;
 - **without the server** (a cluster node, a variable naming a socket that is gone) the command runs in its own
@@ -164,10 +165,11 @@ def apply_thread_limits(environment: dict[str, str]) -> dict[str, int]:
 
     controller, applied = ThreadpoolController(), {}
     for api, names in THREAD_VARIABLES.items():
-        value = next((environment[name] for name in names if environment.get(name, "").strip().isdigit()), None)
-        if value is not None and int(value) > 0 and controller.select(internal_api=api).lib_controllers:
-            controller.select(internal_api=api).limit(limits=int(value))
-            applied[api] = int(value)
+        value = next((int(environment[name]) for name in names if environment.get(name, "").strip().isdigit()), 0)
+        libraries = controller.select(internal_api=api)
+        if value > 0 and libraries.lib_controllers:
+            libraries.limit(limits=value)
+            applied[api] = value
     return applied
 
 
@@ -322,14 +324,15 @@ def run_with_server(command: list[str], preload: tuple[str, ...] = PRELOAD) -> i
     Under a server already (``dvc repro``'s stages inside ``make``, the tests), ``command`` uses that one."""
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        address = (
-            os.environ.get(ENV) if _reachable(os.environ.get(ENV)) else stack.enter_context(running_server(preload))
-        )
+        address = os.environ.get(ENV)
+        if not _reachable(address):
+            address = stack.enter_context(running_server(preload))
+            if address is not None:
+                print(f"ddstudy serve: server ready in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         if address is None:
             print("ddstudy serve: the server did not start; the jobs run in their own processes", file=sys.stderr)
             environment = dict(os.environ)
         else:
-            print(f"ddstudy serve: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             environment = {**os.environ, ENV: address}
         try:
             return subprocess.call(command, env=environment)
