@@ -16,6 +16,8 @@ Cases (one timed unit each):
   dc     one DC iteration, IPC 1 (outer 1: 10 classes of real and synthetic gradients)
   dsa    one DSA iteration, IPC 1
   dc10   DC at IPC 10, one outer step with its 50-epoch inner loop (outer_loop 2: two matching steps, one inner loop)
+  idc    one IDC outer iteration, IPC 1, factor 2: 2 matching steps (10 classes of decoded synthetic and real
+         gradients each, a network update on 256 real images after each) — the reference has 100 such steps
   eval   one epoch of the 20 evaluation networks on an IPC-10 set with DSA augmentation (all 20 networks)
 On CUDA (or with --stacked) the GPU levers are timed alone too: dm/dc/dsa/dc10 with the classes batched into one pass
 (path ``batched-*``, eager), eval with the 20 networks stacked into one vmapped network (``stacked-*``) and zoo with
@@ -49,7 +51,7 @@ from ddstudy.distill.dc import GradientMatching
 from ddstudy.distill.dm import DistributionMatching
 from ddstudy.distill.loop import new_context
 from ddstudy.distill.real import RealPool
-from ddstudy.distill.registry import method_config
+from ddstudy.distill.registry import method_config, method_spec
 from ddstudy.engine import Trainer
 from ddstudy.errors import DDStudyError
 from ddstudy.metrics import accuracy_report
@@ -57,7 +59,7 @@ from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
 from ddstudy.sgd import Sgd
 
-CASES = ("peak", "dm", "dc", "dsa", "dc10", "eval", "score", "zoo", "clom")
+CASES = ("peak", "dm", "dc", "dsa", "dc10", "idc", "eval", "score", "zoo", "clom")
 CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
 
 
@@ -125,7 +127,7 @@ class Workload:
 
         train = split(train_images, source.train.labels)
         test = split(test_images, source.test.labels)
-        pool = RealPool(train, source.num_classes, device)
+        pool = RealPool(train, source.num_classes, device, normalization)  # IDC steps in pixel units
         return Workload(pool, test, (settings.channels, settings.size, settings.size), device, settings.model)
 
 
@@ -183,7 +185,14 @@ def measure(unit: Unit, repeats: int, device: torch.device, count_flops: bool = 
 def _distill_unit(work: Workload, method: str, ipc: int, accel: Accel, batched: bool | None, **overrides) -> Unit:
     config = method_config(method, ipc, model=work.model, iterations=10**9, batch_real=256, **overrides)
     ctx = new_context(config, f"bench/{method}", work.pool, work.shape, work.device, accel=accel)
-    implementation = DistributionMatching(batched) if method == "dm" else GradientMatching(batched)
+    if method == "dm":
+        implementation = DistributionMatching(batched)
+    elif method in ("dc", "dsa"):
+        implementation = GradientMatching(batched)
+    else:  # a method without a classes-batched lever: its registry implementation, prepared as a run prepares it
+        implementation = method_spec(method).make()
+        if hasattr(implementation, "prepare"):
+            implementation.prepare(ctx)
     iterations = itertools.count()
     return lambda: implementation.step(ctx, next(iterations))
 
@@ -311,6 +320,8 @@ UNITS: dict[str, Callable[[Workload, Accel, BenchSettings, bool | None], Unit]] 
     "dc": lambda w, a, s, b: _distill_unit(w, "dc", 1, a, b),
     "dsa": lambda w, a, s, b: _distill_unit(w, "dsa", 1, a, b),
     "dc10": lambda w, a, s, b: _distill_unit(w, "dc", 10, a, b, outer_loop=2, inner_loop=50),
+    # IDC IPC 1 with 2 matching steps per network (the reference's 100 make one unit minutes long on a CPU)
+    "idc": lambda w, a, s, b: _distill_unit(w, "idc", 1, a, b, inner_loop=2, n_data=256),
     "eval": lambda w, a, s, b: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
     "score": lambda w, a, s, b: _score_unit(w, a),
     "zoo": lambda w, a, s, b: _stacked_zoo_unit(w, a, s.zoo_inits) if a.vectorize else _zoo_unit(w, a),
