@@ -67,9 +67,12 @@ dry-run: setup
 	$(BIN)/ddstudy plan --grid paper
 
 # pytest exits 5 when it collects no test: that is a failure here, never a silent pass.
-# -n auto: one pytest worker per core (pytest-xdist), the long end-to-end tests stolen by idle workers.
+# Two pytest workers per core (pytest-xdist, torch on one thread each; idle workers steal tests): the end-to-end
+# tests mostly wait on their subprocesses (Snakemake, Slurm, DVC), so more workers than cores overlap them —
+# 6 min 58 s here against 8 min 38 s with one worker per core (docs/performance.md).
+TEST_WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
 test: setup
-	$(BIN)/python -m pytest -q -n auto --dist worksteal --durations=15; rc=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup

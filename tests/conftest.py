@@ -13,7 +13,7 @@ from ddstudy.data.sources import SourceOptions
 
 
 def pytest_configure(config) -> None:
-    """Under pytest-xdist (``make test``: ``-n auto``) each worker gets its share of the cores for torch's
+    """Under pytest-xdist (``make test``: two workers per core) each worker gets its share of the cores for torch's
     intra-op threads, so N workers do not run N × cores threads on the same cores."""
     import os
 
