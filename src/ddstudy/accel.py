@@ -23,16 +23,18 @@ log line and falls back to eager.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class Accel:
         # One graph per (train/eval mode, input shape, precision, grad mode) of a forward: a job meets a handful, a
         # process running every bench case dozens. Past Dynamo's default of 8 it would silently run eager.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-        return _CompiledView(module)
+        return _compiled_view()(module)
 
     def describe(self) -> str:
         return f"{'compiled' if self.compile else 'eager'} {self.precision}" + (" vectorised" if self.vectorize else "")
@@ -98,23 +100,30 @@ class Accel:
 ORACLE = Accel()  # the straightforward path: eager fp32, the reference computation
 
 
-class _CompiledView(nn.Module):
-    """``forward`` and ``embed`` of a module, each through ``torch.compile`` (parameters shared, not copied)."""
+@functools.cache
+def _compiled_view() -> type:
+    """The wrapper class, defined on first use: a class body subclassing ``nn.Module`` would import torch with
+    this module (``ddstudy.lazy``)."""
 
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module = module
-        self._forward = torch.compile(module.forward)
-        self._embed = torch.compile(module.embed) if hasattr(module, "embed") else None
-        self.train(module.training)
+    class CompiledView(nn.Module):
+        """``forward`` and ``embed`` of a module, each through ``torch.compile`` (parameters shared, not copied)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(x)
+        def __init__(self, module: nn.Module):
+            super().__init__()
+            self.module = module
+            self._forward = torch.compile(module.forward)
+            self._embed = torch.compile(module.embed) if hasattr(module, "embed") else None
+            self.train(module.training)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        if self._embed is None:
-            raise DDStudyError(f"{type(self.module).__name__} has no embed()")
-        return self._embed(x)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self._forward(x)
+
+        def embed(self, x: torch.Tensor) -> torch.Tensor:
+            if self._embed is None:
+                raise DDStudyError(f"{type(self.module).__name__} has no embed()")
+            return self._embed(x)
+
+    return CompiledView
 
 
 def compile_cache_dir() -> Path:

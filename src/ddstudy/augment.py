@@ -16,10 +16,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-
 from ddstudy.errors import DDStudyError
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
 
 DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 

@@ -11,10 +11,11 @@ import logging
 import shutil
 from pathlib import Path
 
-import torch
-
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_tensors, read_json, save_tensors, write_json
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 log = logging.getLogger(__name__)
 

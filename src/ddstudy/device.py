@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

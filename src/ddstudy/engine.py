@@ -19,14 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from torch import nn
-
 from ddstudy.accel import Accel
+from ddstudy.lazy import lazy
 from ddstudy.models import has_batchnorm
 from ddstudy.sgd import Sgd
 from ddstudy.stacked import StackedNetworks, train_epoch_stacked
 from ddstudy.training import Augment, Weigh, train_epoch
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 
 def together(count: int, net: nn.Module, accel: Accel) -> bool:

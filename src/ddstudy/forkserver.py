@@ -40,6 +40,8 @@ import time
 import traceback
 from collections.abc import Iterator
 
+from ddstudy import lazy
+
 ENV = "DDSTUDY_FORKSERVER"
 
 # What the server imports once: modules whose import runs no torch operation and starts no Python thread. Their
@@ -57,6 +59,10 @@ PRELOAD = (
     "ddstudy.distill.run",
     "ddstudy.evaluate.protocol",
     "ddstudy.report.study",
+    "ddstudy.models.convnet",  # the networks the model registry imports when it builds one
+    "ddstudy.models.resnet",
+    "ddstudy.models.small",
+    "ddstudy.models.vgg",
     "threadpoolctl",
 )
 
@@ -224,6 +230,7 @@ def serve(address: str, preload: tuple[str, ...] = PRELOAD, ready: int | None = 
     """Import ``preload``, listen on ``address`` and fork a child per request until SIGTERM."""
     for name in preload:
         importlib.import_module(name)
+    lazy.load_all()  # what the modules defer to first use (torch.nn, SciPy, OpenCV, …): loaded once, here
     native_threads = _native_threads()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 if TYPE_CHECKING:  # a type only: base modules import no stage (import-linter contract in pyproject.toml)
     from ddstudy.data.tensors import TensorSplit

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-import torch
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 
 def derive_seed(*words: object) -> int:

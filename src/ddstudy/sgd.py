@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-import torch
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 
 class Sgd:
@@ -48,8 +50,11 @@ class Sgd:
             else:
                 p.grad.detach_().requires_grad_(False).zero_()
 
-    @torch.no_grad()
     def step(self) -> None:
+        with torch.no_grad():  # a block, not a decorator: the decorator would import torch with this module
+            self._step()
+
+    def _step(self) -> None:
         group = self.param_groups[0]
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
         params = [p for p in self.params if p.grad is not None]

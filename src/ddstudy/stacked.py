@@ -18,27 +18,28 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
-
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.lazy import lazy
 from ddstudy.sgd import Sgd
 from ddstudy.training import Augment, Weigh
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+nn = lazy("torch.nn")
+func = lazy("torch.func")
 
 
 class StackedNetworks:
     def __init__(self, nets: Sequence[nn.Module]):
         self.count = len(nets)
         self.template = copy.deepcopy(nets[0]).to("meta")
-        params, self.buffers = stack_module_state(list(nets))
+        params, self.buffers = func.stack_module_state(list(nets))
         self.params = {name: value.detach().clone().requires_grad_(True) for name, value in params.items()}
 
         def forward(params, buffers, x):
-            return functional_call(self.template, (params, buffers), (x,))
+            return func.functional_call(self.template, (params, buffers), (x,))
 
-        self._forward = vmap(forward)
+        self._forward = func.vmap(forward)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` [N, B, C, H, W] (one batch per network) → logits [N, B, K]."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ddstudy.accel import ORACLE, Accel
+from ddstudy.lazy import lazy
 from ddstudy.sgd import Sgd
 
-Augment = Callable[[torch.Tensor], torch.Tensor]
-Weigh = Callable[[torch.Tensor], torch.Tensor]  # training-set indices of a batch → its sample weights
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+nn = lazy("torch.nn")
+
+Augment = Callable[["torch.Tensor"], "torch.Tensor"]
+Weigh = Callable[["torch.Tensor"], "torch.Tensor"]  # training-set indices of a batch → its sample weights
 
 
 def batch_loss(output: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:

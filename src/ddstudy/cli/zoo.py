@@ -58,7 +58,8 @@ def index(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from ddstudy.io import prune_stale
     from ddstudy.outputs import FIGURE_FOLDER, check_output, claim_output
-    from ddstudy.report.zoo import plot_zoo_accuracy, zoo_figure_path, zoo_frame
+    from ddstudy.report.catalog import zoo_figure_path
+    from ddstudy.report.zoo import plot_zoo_accuracy, zoo_frame
     from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)

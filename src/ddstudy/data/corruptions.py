@@ -28,16 +28,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image
-from scipy.ndimage import map_coordinates
-from scipy.ndimage import zoom as scipy_zoom
-from skimage.color import hsv2rgb, rgb2hsv
-from skimage.filters import gaussian
 
 from ddstudy.data.bias_kind import BiasKind
 from ddstudy.errors import DDStudyError
+from ddstudy.lazy import lazy
+
+# Imported on first use: the grid commands read this module's BiasKind, not its image operations (ddstudy.lazy).
+cv2 = lazy("cv2")
+Image = lazy("PIL.Image")
+ndimage = lazy("scipy.ndimage")
+skcolor = lazy("skimage.color")
+skfilters = lazy("skimage.filters")
 
 FROST_ENV = "DDSTUDY_FROST_DIR"
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
@@ -65,7 +67,7 @@ def clipped_zoom(image: np.ndarray, zoom_factor: float) -> np.ndarray:
     size = image.shape[0]
     crop = int(np.ceil(size / zoom_factor))
     top = (size - crop) // 2
-    zoomed = scipy_zoom(image[top : top + crop, top : top + crop], (zoom_factor, zoom_factor, 1), order=1)
+    zoomed = ndimage.zoom(image[top : top + crop, top : top + crop], (zoom_factor, zoom_factor, 1), order=1)
     trim = (zoomed.shape[0] - size) // 2
     return zoomed[trim : trim + size, trim : trim + size]
 
@@ -214,7 +216,7 @@ EMBOSS = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
 
 def _spatter(image: np.ndarray, c: tuple, rng: np.random.Generator) -> np.ndarray:
     x = image.astype(np.float32) / 255.0
-    liquid = gaussian(rng.normal(size=x.shape[:2], loc=c[0], scale=c[1]), sigma=c[2])
+    liquid = skfilters.gaussian(rng.normal(size=x.shape[:2], loc=c[0], scale=c[1]), sigma=c[2])
     liquid[liquid < c[3]] = 0
     if c[5] == 0:  # water: edges of the liquid mask, embossed (OpenCV calls exactly as the reference)
         liquid_u8 = (liquid * 255).astype(np.uint8)
@@ -226,7 +228,7 @@ def _spatter(image: np.ndarray, c: tuple, rng: np.random.Generator) -> np.ndarra
         peak = mask.max()
         mask = mask / peak * c[4] if peak > 0 else mask  # the reference divides by 0 (NaN) on an empty mask
         return np.clip(x + mask[..., np.newaxis] * WATER_RGB, 0, 1) * 255
-    mask = gaussian(np.where(liquid > c[3], 1, 0).astype(np.float32), sigma=c[4])
+    mask = skfilters.gaussian(np.where(liquid > c[3], 1, 0).astype(np.float32), sigma=c[4])
     mask[mask < 0.8] = 0
     return np.clip(x * (1 - mask[..., np.newaxis]) + MUD_RGB * mask[..., np.newaxis], 0, 1) * 255
 
@@ -243,12 +245,12 @@ def _elastic(image: np.ndarray, c: tuple, rng: np.random.Generator) -> np.ndarra
     pts1 = np.float32([centre + square, [centre[0] + square, centre[1] - square], centre - square])
     pts2 = pts1 + rng.uniform(-affine, affine, size=pts1.shape).astype(np.float32)
     x = cv2.warpAffine(x, cv2.getAffineTransform(pts1, pts2), (size, size), borderMode=cv2.BORDER_REFLECT_101)
-    dx = gaussian(rng.uniform(-1, 1, size=(size, size)), sigma, mode="reflect", truncate=3) * alpha
-    dy = gaussian(rng.uniform(-1, 1, size=(size, size)), sigma, mode="reflect", truncate=3) * alpha
+    dx = skfilters.gaussian(rng.uniform(-1, 1, size=(size, size)), sigma, mode="reflect", truncate=3) * alpha
+    dy = skfilters.gaussian(rng.uniform(-1, 1, size=(size, size)), sigma, mode="reflect", truncate=3) * alpha
     dx, dy = dx.astype(np.float32)[..., None], dy.astype(np.float32)[..., None]
     cols, rows, chans = np.meshgrid(np.arange(size), np.arange(size), np.arange(3))
     coords = (np.reshape(rows + dy, (-1, 1)), np.reshape(cols + dx, (-1, 1)), np.reshape(chans, (-1, 1)))
-    warped = map_coordinates(x, coords, order=1, mode="reflect").reshape(x.shape)
+    warped = ndimage.map_coordinates(x, coords, order=1, mode="reflect").reshape(x.shape)
     return np.clip(warped, 0, 1) * 255
 
 
@@ -260,16 +262,16 @@ PIXELATE = [0.95, 0.9, 0.85, 0.75, 0.65]
 
 
 def _brightness(images: Batch, level: int, rng: np.random.Generator) -> np.ndarray:
-    hsv = rgb2hsv(images / 255.0)  # skimage works on any leading shape: one call for the whole batch
+    hsv = skcolor.rgb2hsv(images / 255.0)  # skimage works on any leading shape: one call for the whole batch
     hsv[..., 2] = np.clip(hsv[..., 2] + BRIGHTNESS[level - 1], 0, 1)
-    return np.clip(hsv2rgb(hsv), 0, 1) * 255
+    return np.clip(skcolor.hsv2rgb(hsv), 0, 1) * 255
 
 
 def _saturate(images: Batch, level: int, rng: np.random.Generator) -> np.ndarray:
     scale, shift = SATURATE[level - 1]
-    hsv = rgb2hsv(images / 255.0)
+    hsv = skcolor.rgb2hsv(images / 255.0)
     hsv[..., 1] = np.clip(hsv[..., 1] * scale + shift, 0, 1)
-    return np.clip(hsv2rgb(hsv), 0, 1) * 255
+    return np.clip(skcolor.hsv2rgb(hsv), 0, 1) * 255
 
 
 def _contrast(images: Batch, level: int, rng: np.random.Generator) -> np.ndarray:

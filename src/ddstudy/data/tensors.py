@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ddstudy.data.store import StoredSplit
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-
 from ddstudy.distill.real import RealPool
 from ddstudy.distill.settings import MethodConfig, MethodSpec
+from ddstudy.lazy import lazy
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
+
+torch = lazy("torch")
 
 
 @dataclass(frozen=True)
@@ -65,18 +66,18 @@ def select_random(pool: RealPool, config: RandomConfig, cell: str, shape: tuple[
     return torch.cat([pool.sample_indices(c, ipc, generator(seed, cell, "random", c)) for c in range(pool.num_classes)])
 
 
-@torch.no_grad()
 def select_herding(pool: RealPool, config: HerdingConfig, cell: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    ipc, seed = config.ipc, config.seed
-    pool.check_ipc(ipc)
-    net = build_model(config.model, shape[0], pool.num_classes, shape[1], derive_seed(seed, cell, "herding-net"))
-    net = net.to(pool.images.device).eval()
-    selected = []
-    for c in range(pool.num_classes):
-        index = pool.by_class[c]
-        features = torch.cat([net.embed(pool.images[index[i : i + 512]]) for i in range(0, len(index), 512)]).cpu()
-        selected.append(index.cpu()[herding_order(features, ipc)])
-    return torch.cat(selected)
+    with torch.no_grad():  # inside: a decorator would import torch with this module (ddstudy.lazy)
+        ipc, seed = config.ipc, config.seed
+        pool.check_ipc(ipc)
+        net = build_model(config.model, shape[0], pool.num_classes, shape[1], derive_seed(seed, cell, "herding-net"))
+        net = net.to(pool.images.device).eval()
+        selected = []
+        for c in range(pool.num_classes):
+            index = pool.by_class[c]
+            features = torch.cat([net.embed(pool.images[index[i : i + 512]]) for i in range(0, len(index), 512)]).cpu()
+            selected.append(index.cpu()[herding_order(features, ipc)])
+        return torch.cat(selected)
 
 
 def select_full(pool: RealPool, config: FullConfig, cell: str, shape: tuple[int, int, int]) -> torch.Tensor:

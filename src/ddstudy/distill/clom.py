@@ -24,15 +24,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import check_ranges, knob
+from ddstudy.lazy import lazy
 from ddstudy.models import check_model_name
 from ddstudy.zoo.store import load_ptm
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+nn = lazy("torch.nn")
 
 DISTANCES = ("ce", "cos")
 

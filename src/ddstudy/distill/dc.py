@@ -18,20 +18,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call, grad, vmap
-
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.debias import debias_mode
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.matching import get_loops, match_loss
 from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
 from ddstudy.models import has_batchnorm
 from ddstudy.sgd import Sgd
 from ddstudy.training import train_epoch
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+nn = lazy("torch.nn")
+func = lazy("torch.func")
 
 BN_SAMPLES_PER_CLASS = 16  # reference BNSizePC
 
@@ -154,9 +155,9 @@ def matching_batched(ctx: DistillContext, net: nn.Module, batches) -> torch.Tens
 
     def class_loss(weights, x, y):
         with ctx.accel.autocast(ctx.device):
-            return F.cross_entropy(functional_call(net, (weights, buffers), (x,)), y)
+            return F.cross_entropy(func.functional_call(net, (weights, buffers), (x,)), y)
 
-    per_class = vmap(grad(class_loss), in_dims=(None, 0, 0))
+    per_class = func.vmap(func.grad(class_loss), in_dims=(None, 0, 0))
     targets = torch.arange(ctx.num_classes, device=ctx.device)
     real = torch.stack([r for r, _ in batches])
     syn = torch.stack([s for _, s in batches])

@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.debias import cobra_warmup_epochs, debias_mode
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.settings import BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 
 @dataclass(frozen=True)

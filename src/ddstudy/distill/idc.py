@@ -32,16 +32,17 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-import torch.nn.functional as F
-
 from ddstudy.augment import AUGMENT_FAMILIES, DEFAULT_STRATEGY, DSAParams, check_strategy
 from ddstudy.distill.dc import real_gradients
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.settings import BACKWARD, DOUBLE_BACKWARD, MethodSpec, RealBatchConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
 from ddstudy.sgd import Sgd
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
 
 
 @dataclass(frozen=True)

@@ -17,22 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import torch
-from torch import nn
-
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.checkpoint import ResumeState
 from ddstudy.distill.real import RealPool
 from ddstudy.distill.settings import DistillingConfig
 from ddstudy.errors import DDStudyError
+from ddstudy.lazy import lazy
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
 
+torch = lazy("torch")
+nn = lazy("torch.nn")
+
 log = logging.getLogger(__name__)
 
 # An optional extra loss on the synthetic set (CLoM plugs in here): (images, labels, iteration, ctx) → scalar.
-ExtraLoss = Callable[[torch.Tensor, torch.Tensor, int, "DistillContext"], torch.Tensor]
+ExtraLoss = Callable[["torch.Tensor", "torch.Tensor", int, "DistillContext"], "torch.Tensor"]
 
 
 @dataclass

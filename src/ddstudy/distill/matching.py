@@ -5,9 +5,10 @@ Mirrors ``distance_wb``, ``match_loss`` and ``get_loops`` of VICO-UoE/DatasetCon
 
 from __future__ import annotations
 
-import torch
-
 from ddstudy.errors import DDStudyError
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 # IPC → (outer_loop, inner_loop), the reference's "empirically good" values.
 LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}

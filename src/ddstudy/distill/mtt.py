@@ -32,19 +32,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-import torch.nn.functional as F
-from torch.func import functional_call
-
 from ddstudy.augment import DEFAULT_STRATEGY, diff_augment
 from ddstudy.distill.loop import DistillContext
 from ddstudy.distill.settings import BACKWARD, DistillingConfig, MethodSpec
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_tensors, read_json
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
 from ddstudy.models import build_model
 from ddstudy.sgd import Sgd
 from ddstudy.zoo.store import zoo_block
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+func = lazy("torch.func")
 
 # Per-IPC settings of the paper's hyper-parameter table for CIFAR-10 (the README shows it as an image):
 # IPC → (syn_steps, expert_epochs, max_start_epoch, lr_img, lr_lr). Other IPCs: the argparse defaults below.
@@ -206,7 +207,7 @@ class TrajectoryMatching:
             size = shape.numel()
             params[name] = flat[offset : offset + size].view(shape)
             offset += size
-        return functional_call(self.template, (params, self.buffers), (x,))
+        return func.functional_call(self.template, (params, self.buffers), (x,))
 
     # -- one iteration ----------------------------------------------------------------------------------------
     def step(self, ctx: DistillContext, iteration: int) -> float:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import torch
-
 from ddstudy.data.tensors import Normalization, TensorSplit
 from ddstudy.errors import DDStudyError
+from ddstudy.lazy import lazy
+
+torch = lazy("torch")
 
 
 class RealPool:

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import ddstudy
 from ddstudy.accel import ORACLE, Accel
@@ -30,7 +29,10 @@ from ddstudy.distill.registry import check_method_debias, method_spec
 from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
+from ddstudy.lazy import lazy
 from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
+
+torch = lazy("torch")
 
 log = logging.getLogger(__name__)
 

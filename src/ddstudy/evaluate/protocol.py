@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import ddstudy
 from ddstudy.accel import ORACLE, Accel
@@ -36,10 +35,13 @@ from ddstudy.engine import Trainer, together
 from ddstudy.errors import DDStudyError
 from ddstudy.io import write_json
 from ddstudy.knobs import check_ranges, knob, seed_knob
+from ddstudy.lazy import lazy
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
+
+torch = lazy("torch")
 
 log = logging.getLogger(__name__)
 

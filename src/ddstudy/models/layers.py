@@ -48,11 +48,6 @@ def pick(table: dict, key: str, what: str):
         raise DDStudyError(f"unknown {what} '{key}'; choose one of: {', '.join(table)}") from None
 
 
-def has_batchnorm(net: nn.Module) -> bool:
-    """Whether a network keeps BatchNorm running statistics (DC freezes them; stacked training cannot share them)."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-
-
 def instance_or_batch(channels: int, norm: str) -> nn.Module:
     """The reference VGG/ResNet choice: GroupNorm(C, C) for 'instancenorm', BatchNorm2d otherwise."""
     return nn.GroupNorm(channels, channels, affine=True) if norm == "instance" else nn.BatchNorm2d(channels)

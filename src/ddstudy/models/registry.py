@@ -9,19 +9,17 @@ Names are the reference's: ``ConvNet`` and its variants (``ConvNetD1``–``D6``,
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
 from dataclasses import replace
 
-import torch
-from torch import nn
-
 from ddstudy.errors import DDStudyError
-from ddstudy.models.convnet import ConvNet, ConvNetConfig
-from ddstudy.models.resnet import ResNet
-from ddstudy.models.small import MLP, AlexNet, LeNet
-from ddstudy.models.vgg import VGG
+from ddstudy.lazy import lazy
 
-Factory = Callable[[int, int, int], nn.Module]  # (channels, num_classes, image_size) → module
+torch = lazy("torch")
+nn = lazy("torch.nn")
+
+Factory = Callable[[int, int, int], "nn.Module"]  # (channels, num_classes, image_size) → module
 
 # ConvNet variant suffix → the settings it changes (reference get_network / model_pool.get_network).
 CONVNET_VARIANTS: dict[str, dict] = {
@@ -44,23 +42,39 @@ CONVNET_VARIANTS: dict[str, dict] = {
 }
 
 
+def _network(module: str, name: str, *args, **settings) -> Factory:
+    """Class ``name`` of ``ddstudy.models.<module>``, imported when the first network is built (the networks subclass
+    ``nn.Module`` at import, so importing them loads torch: ``ddstudy.lazy``); called as
+    ``name(*args, channels, classes, size, **settings)``."""
+
+    def factory(channels: int, num_classes: int, image_size: int) -> nn.Module:
+        network = getattr(importlib.import_module(f"ddstudy.models.{module}"), name)
+        return network(*args, channels, num_classes, image_size, **settings)
+
+    return factory
+
+
 def _convnet(settings: dict) -> Factory:
-    config = replace(ConvNetConfig(), **settings)
-    return lambda c, k, s: ConvNet(c, k, s, config)
+    def factory(channels: int, num_classes: int, image_size: int) -> nn.Module:
+        from ddstudy.models.convnet import ConvNet, ConvNetConfig
+
+        return ConvNet(channels, num_classes, image_size, replace(ConvNetConfig(), **settings))
+
+    return factory
 
 
 MODELS: dict[str, Factory] = {
     **{f"ConvNet{suffix}": _convnet(settings) for suffix, settings in CONVNET_VARIANTS.items()},
-    "MLP": MLP,
-    "LeNet": LeNet,
-    "AlexNet": AlexNet,
-    "AlexNetBN": lambda c, k, s: AlexNet(c, k, s, batch_norm=True),
-    "VGG11": lambda c, k, s: VGG("VGG11", c, k, s),
-    "VGG11BN": lambda c, k, s: VGG("VGG11", c, k, s, norm="batch"),
-    "ResNet18": lambda c, k, s: ResNet([2, 2, 2, 2], c, k, s),
-    "ResNet18BN": lambda c, k, s: ResNet([2, 2, 2, 2], c, k, s, norm="batch"),
-    "ResNet18_AP": lambda c, k, s: ResNet([2, 2, 2, 2], c, k, s, avg_pool=True),
-    "ResNet18BN_AP": lambda c, k, s: ResNet([2, 2, 2, 2], c, k, s, norm="batch", avg_pool=True),
+    "MLP": _network("small", "MLP"),
+    "LeNet": _network("small", "LeNet"),
+    "AlexNet": _network("small", "AlexNet"),
+    "AlexNetBN": _network("small", "AlexNet", batch_norm=True),
+    "VGG11": _network("vgg", "VGG", "VGG11"),
+    "VGG11BN": _network("vgg", "VGG", "VGG11", norm="batch"),
+    "ResNet18": _network("resnet", "ResNet", [2, 2, 2, 2]),
+    "ResNet18BN": _network("resnet", "ResNet", [2, 2, 2, 2], norm="batch"),
+    "ResNet18_AP": _network("resnet", "ResNet", [2, 2, 2, 2], avg_pool=True),
+    "ResNet18BN_AP": _network("resnet", "ResNet", [2, 2, 2, 2], norm="batch", avg_pool=True),
 }
 SUPPORTED_SIZES = (28, 32)
 
@@ -88,3 +102,8 @@ def build_model(name: str, channels: int, num_classes: int, image_size: int, see
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def has_batchnorm(net: nn.Module) -> bool:
+    """Whether a network keeps BatchNorm running statistics (DC freezes them; stacked training cannot share them)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())

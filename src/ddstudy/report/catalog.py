@@ -160,3 +160,31 @@ def captions() -> dict[str, str]:
         + "".join(f"* ``{output.path}``: {output.text}.\n" for output in outputs)
         for section, outputs in sections.items()
     }
+
+
+# The figures a grid draws, named here so that Snakemake plans them without importing matplotlib.
+PAPER_SEVERITIES = (1, 2, 3, 4)  # the by-severity figures show these, up to each kind's maximum
+
+
+def dataset_figure_plan(study, out_dir: str | Path) -> dict[Path, tuple]:
+    """Every dataset figure of a grid → what it shows; the one place that names them (CLI and Snakemake).
+
+    One by-ratio figure per (source, bias, severity, subset) group of biased variants, one by-severity figure per
+    (source, bias) pair.
+    """
+    out_dir = Path(out_dir)
+    plan: dict[Path, tuple] = {}
+    groups: dict[tuple, list] = {}
+    for spec in study.biased:
+        groups.setdefault(
+            (spec.source, spec.bias, spec.severity, spec.train_per_class, spec.test_per_class), []
+        ).append(spec)
+    for (source, bias_kind, severity, *_), specs in groups.items():
+        plan[out_dir / f"{source}-{bias_kind}-s{severity}-by-ratio.png"] = ("ratio", tuple(specs))
+    for source, bias_kind in sorted({(spec.source, spec.bias) for spec in study.biased}):
+        plan[out_dir / f"{source}-{bias_kind}-by-severity.png"] = ("severity", (source, bias_kind))
+    return plan
+
+
+def zoo_figure_path(figures_dir: str | Path, dataset: str) -> Path:
+    return Path(figures_dir) / f"{dataset}-accuracy-by-epoch.png"

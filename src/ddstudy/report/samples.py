@@ -22,6 +22,7 @@ from ddstudy.data import registry as bias_kinds  # noqa: E402
 from ddstudy.data.sources import SourceData  # noqa: E402
 from ddstudy.data.store import StoredSplit, Variant  # noqa: E402
 from ddstudy.io import save_figure  # noqa: E402
+from ddstudy.report.catalog import PAPER_SEVERITIES, dataset_figure_plan  # noqa: E402
 
 ALIGNED_RGB = np.array([0, 170, 0], dtype=np.uint8)
 CONFLICTING_RGB = np.array([220, 0, 0], dtype=np.uint8)
@@ -146,29 +147,6 @@ def plot_severity_figure(
     cells = [[clean[c]] + [per_severity[s][c] for s in severities] for c in range(source.num_classes)]
     title = f"{source.name} · {bias_kind} bias: the bias-aligned attribute of each class by severity"
     return save_figure(_grid_figure(cells, row_labels, col_labels, title), path, tight=True)
-
-
-PAPER_SEVERITIES = (1, 2, 3, 4)  # the by-severity figures show these, up to each kind's maximum
-
-
-def dataset_figure_plan(study, out_dir: str | Path) -> dict[Path, tuple]:
-    """Every dataset figure of a grid → what it shows; the one place that names them (CLI and Snakemake).
-
-    One by-ratio figure per (source, bias, severity, subset) group of biased variants, one by-severity figure per
-    (source, bias) pair.
-    """
-    out_dir = Path(out_dir)
-    plan: dict[Path, tuple] = {}
-    groups: dict[tuple, list] = {}
-    for spec in study.biased:
-        groups.setdefault(
-            (spec.source, spec.bias, spec.severity, spec.train_per_class, spec.test_per_class), []
-        ).append(spec)
-    for (source, bias_kind, severity, *_), specs in groups.items():
-        plan[out_dir / f"{source}-{bias_kind}-s{severity}-by-ratio.png"] = ("ratio", tuple(specs))
-    for source, bias_kind in sorted({(spec.source, spec.bias) for spec in study.biased}):
-        plan[out_dir / f"{source}-{bias_kind}-by-severity.png"] = ("severity", (source, bias_kind))
-    return plan
 
 
 def write_dataset_figures(study, datasets_dir: str | Path, out_dir: str | Path, seed: int = 0) -> list[Path]:

@@ -52,10 +52,6 @@ def zoo_groups(frame: pd.DataFrame):
         yield (f"{arch} ({recipe})" if recipes[arch] > 1 else arch), group
 
 
-def zoo_figure_path(figures_dir: str | Path, dataset: str) -> Path:
-    return Path(figures_dir) / f"{dataset}-accuracy-by-epoch.png"
-
-
 def plot_zoo_accuracy(frame: pd.DataFrame, dataset: str, path: str | Path) -> Path:
     """Left: test accuracy on the (unbiased) test set; right: training accuracy; mean ± std over inits."""
     data = frame[frame["dataset"] == dataset]

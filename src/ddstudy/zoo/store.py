@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_tensors, read_json, save_tensors, write_json
+from ddstudy.lazy import lazy
 from ddstudy.models import build_model
 from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
+
+torch = lazy("torch")
+nn = lazy("torch.nn")
 
 # A folder is a zoo model ddstudy trained when its run.json names the architecture, the init and the saved epochs.
 ZOO_MODEL = ArtifactKind("zoo model", True, json_with_keys("arch", "init", "epochs_saved", inside="run.json"))

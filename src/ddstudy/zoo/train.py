@@ -22,8 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 import ddstudy
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.augment import check_strategy, diff_augment
@@ -35,12 +33,15 @@ from ddstudy.engine import Trainer, together
 from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, write_json
 from ddstudy.knobs import knob
+from ddstudy.lazy import lazy
 from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
 from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
+
+torch = lazy("torch")
 
 log = logging.getLogger(__name__)
 
