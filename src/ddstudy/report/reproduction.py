@@ -196,7 +196,9 @@ def reproduction_markdown(frame: pd.DataFrame) -> str:
         "value in the paper's standard deviations (ours where the paper gives none, marked *). Verdicts: "
         "reproduced (same budget, within 2σ), trend (smaller budget: the direction against the baseline cell is "
         "the paper's), not reproduced, pending (not evaluated yet). Wall: distillation + evaluation here, with "
-        "CPU-seconds per wall-second.",
+        "CPU-seconds per wall-second, from Snakemake's benchmark files — a job resumed after an interruption "
+        "writes its last segment's there, so a resumed cell's wall is a lower bound (docs/reproduction.md gives "
+        "those cells' totals from their logs).",
         "",
         "| cell | paper | published | ours (n) | Δ/σ | budget | against | verdict | wall (CPU/wall) |",
         "|---|---|---|---|---|---|---|---|---|",
