@@ -315,6 +315,19 @@ def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
     assert {"seconds", "compile_s", "cpu_per_wall", "peak_rss_mb", "gflops"} <= set(rows[0])
 
 
+def test_bench_idc_case_times_the_registry_implementation_both_ways(fashion_dir):
+    """The idc case (one IDC outer iteration, prepared as a run prepares it) runs end to end: the oracle and the
+    compiled path, FLOPs counted, no recompiles across its matching steps."""
+    bench = run_cli(
+        "bench", "--cases", "idc", "--precisions", "fp32", "--width", "32", "--repeats", "1", "--threads", "1",
+        "--device", "cpu", "--json", "--fashion-mnist-dir", fashion_dir,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    rows = [json.loads(line) for line in bench.stdout.splitlines()]
+    assert [(r["case"], r["path"]) for r in rows] == [("idc", "oracle"), ("idc", "fast-fp32")]
+    assert rows[0]["flops"] > 0 and rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
+
+
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
     """Issue 13: each of these was a traceback or a silent success; now one line, exit 2, nothing left behind."""
     data = tmp_path / "ds"
