@@ -304,26 +304,26 @@ def test_execution_flags_plan_and_bench(tmp_path, fashion_dir):
     bench = run_cli("bench", "--cases", "zoo,nope")
     assert bench.returncode == 2 and "unknown bench case 'nope'" in bench.stderr
     assert len(bench.stderr.strip().splitlines()) == 1
-    bench = run_cli(
-        "bench", "--cases", "zoo", "--precisions", "fp32", "--width", "32", "--repeats", "1", "--threads", "1",
-        "--device", "cpu", "--json", "--fashion-mnist-dir", fashion_dir,
-    )  # fmt: skip
-    assert bench.returncode == 0, bench.stderr
-    rows = [json.loads(line) for line in bench.stdout.splitlines()]
+    rows = _bench_rows("zoo", fashion_dir)
     assert [(r["case"], r["path"]) for r in rows] == [("zoo", "oracle"), ("zoo", "fast-fp32")]
     assert rows[1]["speedup"] > 0 and rows[0]["flops"] > 0 and rows[1]["recompiles"] == 0
     assert {"seconds", "compile_s", "cpu_per_wall", "peak_rss_mb", "gflops"} <= set(rows[0])
 
 
-def test_bench_idc_case_times_the_registry_implementation_both_ways(fashion_dir):
-    """The idc case (one IDC outer iteration, prepared as a run prepares it) runs end to end: the oracle and the
-    compiled path, FLOPs counted, no recompiles across its matching steps."""
+def _bench_rows(case: str, fashion_dir) -> list[dict]:
+    """``ddstudy bench --json`` of one case at width 32, one repeat, the oracle and the compiled fp32 path."""
     bench = run_cli(
-        "bench", "--cases", "idc", "--precisions", "fp32", "--width", "32", "--repeats", "1", "--threads", "1",
+        "bench", "--cases", case, "--precisions", "fp32", "--width", "32", "--repeats", "1", "--threads", "1",
         "--device", "cpu", "--json", "--fashion-mnist-dir", fashion_dir,
     )  # fmt: skip
     assert bench.returncode == 0, bench.stderr
-    rows = [json.loads(line) for line in bench.stdout.splitlines()]
+    return [json.loads(line) for line in bench.stdout.splitlines()]
+
+
+def test_bench_idc_case_times_the_registry_implementation_both_ways(fashion_dir):
+    """The idc case (one IDC outer iteration, prepared as a run prepares it) runs end to end: the oracle and the
+    compiled path, FLOPs counted, no recompiles across its matching steps."""
+    rows = _bench_rows("idc", fashion_dir)
     assert [(r["case"], r["path"]) for r in rows] == [("idc", "oracle"), ("idc", "fast-fp32")]
     assert rows[0]["flops"] > 0 and rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
 
