@@ -56,6 +56,7 @@ def test_a_stand_in_imports_its_module_on_first_use_and_then_holds_its_namespace
     main = stand_in.main  # the first read imports it
     module = sys.modules[name]
     assert main is module.main and "main" in vars(stand_in)  # copied: later reads are plain lookups
+    assert type(stand_in) is types.ModuleType  # a plain module from now on: no hook on every read
     assert stand_in.__name__ == name
     assert lazy(name) is module  # imported already: the module itself
 
@@ -65,3 +66,4 @@ def test_a_stand_in_raises_attribute_error_for_missing_names():
     with pytest.raises(AttributeError):
         stand_in.no_such_name  # noqa: B018
     assert isinstance(stand_in, types.ModuleType) and stand_in.ascii_lowercase == "abcdefghijklmnopqrstuvwxyz"
+    assert stand_in.__file__ == sys.modules["string"].__file__  # names not copied: the module's __getattr__ hook
