@@ -3,7 +3,7 @@
 Why: ``ddstudy params check``, ``ddstudy plan`` and every Snakemake start-up (workflow/rules/common.smk builds the
 study) need the registries and the config dataclasses that live beside the methods, models and training loops —
 not their computation. Importing torch takes ~1.7 s of CPU here, SciPy, OpenCV and scikit-image another ~0.5 s; a
-grid check took 4.2 s of which 0.3 s was ddstudy's own work.
+grid check took 2.2–2.9 s, 0.47 s without them (docs/performance.md).
 
 A module on that path writes ``torch = lazy("torch")`` (``nn = lazy("torch.nn")``, ``cv2 = lazy("cv2")``) instead of
 the import statement and uses the name as before. The first attribute read imports the real module and copies its
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 import types
 
 _STAND_INS: list[Deferred] = []
@@ -51,8 +52,6 @@ def _load(stand_in: types.ModuleType) -> types.ModuleType:
 
 def lazy(name: str) -> types.ModuleType:
     """Module ``name``: the module itself if it is imported already, else a stand-in that imports it on first use."""
-    import sys
-
     module = sys.modules.get(name)
     return module if module is not None else Deferred(name)
 
