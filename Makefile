@@ -12,7 +12,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES  ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup stage-dirs demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro repro-resume gpu-check
+.PHONY: setup stage-dirs demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro repro-resume repro-draws gpu-check
 
 # The stage folders DVC's stages pass to each other (empty until the pipeline fills them): with them in place
 # `dvc repro --dry` and `dvc status` work in a fresh clone (DVC cannot hash a dependency folder that is absent).
@@ -56,6 +56,11 @@ repro-resume: setup
 	$(BIN)/snakemake --cores $(CORES) datasets --config grid=repro
 	$(BIN)/snakemake --touch --forceall --cores 1 --quiet rules --config grid=repro
 	nice -n 10 $(BIN)/snakemake --cores $(CORES) --config grid=repro
+
+# The investigation of the random cells (docs/reproduction.md): 5 more draws of each C-FMNIST random cell, 1 network
+# each with the cell's protocol (≈ 2 h on one core), and their spread (results/repro/investigations/random-draws/).
+repro-draws: setup
+	DDSTUDY=$(BIN)/ddstudy workflow/scripts/random-draws.sh
 
 # The prepared GPU check (≤ 8 minutes on one GPU): bench, the equivalence tests on CUDA and the cheapest repro cell;
 # its figures go to gpu-check/ for docs/performance.md. Needs a machine with CUDA (and, without .venv, torch).

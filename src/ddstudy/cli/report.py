@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ddstudy.cli.options import actions, leaf, warn, with_params, write_table
 from ddstudy.errors import DDStudyError
@@ -50,6 +51,23 @@ def compare(args: argparse.Namespace) -> int:
     if args.out:
         print(write_table(frame, args.out, "comparison", {"metrics_a": args.metrics_a, "metrics_b": args.metrics_b}))
     print(summary(frame))
+    return 0
+
+
+def draws(args: argparse.Namespace) -> int:
+    from ddstudy.outputs import check_output, claim_output
+    from ddstudy.report.draws import SUMMARY, draw_table, draws_markdown, parse_published
+    from ddstudy.report.tables import write_text
+
+    published = parse_published(args.published)
+    inputs = {f"record {i + 1}": record for i, record in enumerate(args.records)}
+    markdown_out = args.markdown or str(Path(args.out).with_suffix(".md"))
+    check_output(markdown_out, SUMMARY, inputs, "--markdown")
+    frame, problems = draw_table(args.records, args.datasets_dir, args.synthetic_dir)
+    warn(problems)
+    print(write_table(frame, args.out, "random draws", inputs))
+    with claim_output(markdown_out, SUMMARY, inputs, "--markdown") as path:
+        print(write_text(path, draws_markdown(frame, published)))
     return 0
 
 
@@ -113,6 +131,15 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     compared.add_argument("metrics_b", help="metrics folder of run B")
     compared.add_argument("--out", help="CSV with every cell (optional)")
     compared.set_defaults(func=compare)
+    drawn = leaf(report, "draws", help="the spread between random draws (workflow/scripts/random-draws.sh)")
+    drawn.add_argument("records", nargs="+", help="evaluation records (JSON) of the draws")
+    drawn.add_argument("--out", required=True, help="CSV with one row per draw")
+    drawn.add_argument("--markdown", help="Markdown summary (default: --out with .md)")
+    drawn.add_argument("--datasets-dir", help="the dataset variants: count each draw's bias-conflicting images")
+    drawn.add_argument("--synthetic-dir", help="where sets without a folder beside their record live (<dir>/<cell>)")
+    drawn.add_argument("--published", nargs="*", default=[], metavar="DATASET=PERCENT",
+                       help="a published value per dataset, placed within the draws")  # fmt: skip
+    drawn.set_defaults(func=draws)
     whole = from_records("all", "every table, figure, metrics/ and README index")
     whole.add_argument("--results", default="results")
     whole.add_argument("--synthetic-dir", default="synthetic")
