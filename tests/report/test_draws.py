@@ -77,6 +77,11 @@ def test_cli_draws_writes_csv_and_markdown_and_keeps_foreign_files(tmp_path, cap
     assert out.read_text().startswith("dataset,seed,n_runs,acc_mean")
     assert "published 31.00: 1 of 1 draws below it" in out.with_suffix(".md").read_text()
     assert main(["report", "draws", str(record), "--out", str(out)]) == 0  # a rerun replaces its own files
+    # the repro grid's published values, by cell (params grids.repro.published)
+    fg = "fashion-mnist-fg-color-r0.9-s1-tuniform"
+    grid_record = _draw(tmp_path / "grid", fg, 0, 0.3, 0.2)
+    assert main(["report", "draws", str(grid_record), "--out", str(out), "--grid", "repro"]) == 0
+    assert "published 32.80: 1 of 1 draws below it" in out.with_suffix(".md").read_text()
 
     foreign = tmp_path / "notes.md"
     foreign.write_text("my notes\n")

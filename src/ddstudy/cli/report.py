@@ -60,6 +60,11 @@ def draws(args: argparse.Namespace) -> int:
     from ddstudy.report.tables import write_text
 
     published = parse_published(args.published)
+    if args.grid:  # the grid's published values (params `grids.<grid>.published`), by cell
+        from ddstudy.study import load_study
+
+        grid = load_study(args.params, args.grid).published
+        published = {entry.cell: entry.value for entry in grid if entry.value is not None} | published
     inputs = {f"record {i + 1}": record for i, record in enumerate(args.records)}
     markdown_out = args.markdown or str(Path(args.out).with_suffix(".md"))
     check_output(markdown_out, SUMMARY, inputs, "--markdown")
@@ -131,14 +136,21 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     compared.add_argument("metrics_b", help="metrics folder of run B")
     compared.add_argument("--out", help="CSV with every cell (optional)")
     compared.set_defaults(func=compare)
-    drawn = leaf(report, "draws", help="the spread between random draws (workflow/scripts/random-draws.sh)")
+    drawn = with_params(
+        leaf(report, "draws", help="the spread between random draws (workflow/scripts/random-draws.sh)")
+    )
     drawn.add_argument("records", nargs="+", help="evaluation records (JSON) of the draws")
     drawn.add_argument("--out", required=True, help="CSV with one row per draw")
     drawn.add_argument("--markdown", help="Markdown summary (default: --out with .md)")
     drawn.add_argument("--datasets-dir", help="the dataset variants: count each draw's bias-conflicting images")
     drawn.add_argument("--synthetic-dir", help="where sets without a folder beside their record live (<dir>/<cell>)")
-    drawn.add_argument("--published", nargs="*", default=[], metavar="DATASET=PERCENT",
-                       help="a published value per dataset, placed within the draws")  # fmt: skip
+    drawn.add_argument(
+        "--published",
+        nargs="*",
+        default=[],
+        metavar="DATASET=PERCENT",
+        help="a published value per dataset or cell, placed among the draws (with --grid: also the grid's own)",
+    )
     drawn.set_defaults(func=draws)
     whole = from_records("all", "every table, figure, metrics/ and README index")
     whole.add_argument("--results", default="results")

@@ -25,7 +25,7 @@ HEADER = "<!-- ddstudy report draws: the spread between random draws -->\n"
 SUMMARY = ArtifactKind("random-draws summary", False, lambda path: path.read_text(errors="replace").startswith(HEADER))
 
 COLUMNS = ["dataset", "seed", "n_runs", "acc_mean", "acc_std", "acc_conflicting_mean", "acc_aligned_mean",
-           "conflicting_images", "images", "record"]  # fmt: skip
+           "conflicting_images", "images", "cell", "record"]  # fmt: skip
 
 
 def conflicting_images(set_dir: Path, dataset_dir: Path) -> tuple[int, int] | None:
@@ -73,6 +73,7 @@ def draw_table(
                 "acc_aligned_mean": record.get("acc_aligned_mean"),
                 "conflicting_images": None if counts is None else counts[0],
                 "images": None if counts is None else counts[1],
+                "cell": record["cell"],
                 "record": str(path),
             }
         )
@@ -98,7 +99,7 @@ def parse_published(items: list[str]) -> dict[str, float]:
 
 def draws_markdown(frame: pd.DataFrame, published: dict[str, float] | None = None) -> str:
     """Per dataset: every draw, then the spread of the draws' means (mean ± std over draws, min–max) and, when
-    given, where the published value falls in it."""
+    given (by dataset or by cell, ``<dataset>/<set name>``), where the published value falls in it."""
     published = published or {}
     parts = []
     for dataset, block in frame.groupby("dataset", sort=True):
@@ -118,8 +119,8 @@ def draws_markdown(frame: pd.DataFrame, published: dict[str, float] | None = Non
             f"{len(means)} draws: mean {means.mean():.2f} ± {spread:.2f} (std over draws), "
             f"range {means.min():.2f}–{means.max():.2f} %"
         )
-        if dataset in published:
-            value = published[dataset]
+        value = next((published[key] for key in [dataset, *block["cell"]] if key in published), None)
+        if value is not None:
             below = int((means < value).sum())
             line += f"; published {value:.2f}: {below} of {len(means)} draws below it"
         header = ["selection seed", "accuracy (n networks)", "conflicting", "aligned", "conflicting images"]
