@@ -28,18 +28,17 @@ COLUMNS = ["dataset", "seed", "n_runs", "acc_mean", "acc_std", "acc_conflicting_
            "conflicting_images", "images", "cell", "record"]  # fmt: skip
 
 
-def conflicting_images(set_dir: Path, dataset_dir: Path) -> tuple[int, int] | None:
-    """(bias-conflicting images, images) of a selection, from the training indices it stores; None where the set
-    or the dataset is not there (the count is then left blank, not guessed)."""
+def conflicting_images(set_dir: Path, aligned: np.ndarray) -> tuple[int, int] | None:
+    """(bias-conflicting images, images) of a selection, from the training indices it stores and the training
+    split's aligned mask; None where the set is not there (the count is then left blank, not guessed)."""
     synthetic = set_dir / "synthetic.npz"
-    if not synthetic.is_file() or not (dataset_dir / "meta.json").is_file():
+    if not synthetic.is_file():
         return None
     with np.load(synthetic, allow_pickle=False) as stored:
         if "indices" not in stored.files:
             return None
         indices = stored["indices"]
-    aligned = load_split(dataset_dir, "train").aligned[indices]
-    return int((~aligned).sum()), len(indices)
+    return int((~aligned[indices]).sum()), len(indices)
 
 
 def draw_table(
@@ -50,6 +49,7 @@ def draw_table(
     images are bias-conflicting. The set is looked for beside the record (``<record folder>/<set name>``, the
     layout of ``random-draws.sh``) and under ``synthetic_dir/<cell>`` (a grid's layout)."""
     rows, problems = [], []
+    masks: dict[str, np.ndarray | None] = {}  # per dataset, the training split's aligned mask (read once)
     for path in map(Path, records):
         read, trouble = read_records([path])
         problems += trouble
@@ -57,11 +57,16 @@ def draw_table(
             continue
         record = read[0]
         counts = None
-        if datasets_dir is not None:
+        if datasets_dir is not None and record["dataset"] not in masks:
+            dataset_dir = Path(datasets_dir) / record["dataset"]
+            masks[record["dataset"]] = (
+                load_split(dataset_dir, "train").aligned if (dataset_dir / "meta.json").is_file() else None
+            )
+        if masks.get(record["dataset"]) is not None:
             places = [path.parent / record["set_name"]]
             places += [Path(synthetic_dir) / record["cell"]] if synthetic_dir else []
             for set_dir in places:
-                counts = counts or conflicting_images(set_dir, Path(datasets_dir) / record["dataset"])
+                counts = counts or conflicting_images(set_dir, masks[record["dataset"]])
         rows.append(
             {
                 "dataset": record["dataset"],
