@@ -2,6 +2,8 @@
 spread over draws, the published value placed in it, and the CLI's refusals."""
 
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -89,3 +91,12 @@ def test_cli_draws_writes_csv_and_markdown_and_keeps_foreign_files(tmp_path, cap
     assert code == 2
     assert foreign.read_text() == "my notes\n" and not (tmp_path / "other.csv").exists()
     assert "--markdown" in capsys.readouterr().err
+
+
+def test_random_draws_script_refuses_without_datasets(tmp_path):
+    """make repro-draws before the repro datasets exist: one line naming the fix, exit 2, nothing written."""
+    script = Path(__file__).parents[2] / "workflow" / "scripts" / "random-draws.sh"
+    done = subprocess.run(["bash", str(script), "0", "1"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "make repro-resume" in done.stderr
+    assert list(tmp_path.iterdir()) == []
