@@ -15,28 +15,28 @@ SEEDS=${1:-"0 1 2 3 4"}
 NETS=${2:-1}
 DDSTUDY=${DDSTUDY:-ddstudy}
 OUT=results/repro/investigations/random-draws
-for ds in fashion-mnist-fg-color-r0.9-s1-tuniform fashion-mnist-bg-color-r0.9-s1-tuniform; do
+FG=fashion-mnist-fg-color-r0.9-s1-tuniform; BG=fashion-mnist-bg-color-r0.9-s1-tuniform
+for ds in $FG $BG; do
   if [ ! -f data/datasets/$ds/train.npz ]; then
     echo "random-draws: data/datasets/$ds is not built; run 'make repro-resume' (or make repro) first" >&2
     exit 2
   fi
 done
-for ds in fashion-mnist-fg-color-r0.9-s1-tuniform fashion-mnist-bg-color-r0.9-s1-tuniform; do
+for ds in $FG $BG; do
   for seed in $SEEDS; do
-    set_dir=$OUT/$ds/seed$seed/random_ipc10
-    mkdir -p $OUT/$ds/seed$seed
+    draw=$OUT/$ds/seed$seed; set_dir=$draw/random_ipc10
+    mkdir -p $draw
     echo "$(date +%T) $ds seed $seed: select"
     [ -d $set_dir ] || $DDSTUDY distill --method random --ipc 10 --model ConvNet --seed $seed --device auto \
       --threads 1 --dataset-dir data/datasets/$ds --out $set_dir
     echo "$(date +%T) $ds seed $seed: evaluate ($NETS networks)"
-    [ -f $OUT/$ds/seed$seed/ConvNet.json ] || nice -n 10 $DDSTUDY evaluate --num-eval $NETS --epochs none --lr none \
+    [ -f $draw/ConvNet.json ] || nice -n 10 $DDSTUDY evaluate --num-eval $NETS --epochs none --lr none \
       --momentum 0.9 --weight-decay 0.0005 --batch-size 256 --augment color_crop_cutout_flip_scale_rotate --seed 42 \
       --device auto --compile --precision fp32 --no-vectorize --threads 1 --arch ConvNet --synthetic $set_dir \
-      --dataset-dir data/datasets/$ds --out $OUT/$ds/seed$seed/ConvNet.json
+      --dataset-dir data/datasets/$ds --out $draw/ConvNet.json
   done
 done
 # The draws beside the grid's own (seed 42, 10 networks), with the grid's published values (FairDD Tab. 2).
-FG=fashion-mnist-fg-color-r0.9-s1-tuniform; BG=fashion-mnist-bg-color-r0.9-s1-tuniform
 records=$(ls $OUT/*/seed*/ConvNet.json results/repro/evaluations/{$FG,$BG}/random_ipc10/ConvNet.json 2>/dev/null)
 $DDSTUDY report draws $records --out $OUT/summary.csv --datasets-dir data/datasets \
   --synthetic-dir results/repro/synthetic --grid repro
