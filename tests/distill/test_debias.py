@@ -142,13 +142,29 @@ def test_bias_amplification_against_the_full_set(tmp_path):
     paths = [record("full", "full", 0.9, 0.8), record("dm_ipc10", "dm", 0.95, 0.3),
              record("dm_ipc10_fairdd", "dm", 0.8, 0.7, "fairdd")]  # fmt: skip
     records, problems = read_records(paths)
-    frame = fairness_frame(records)
+    assert "Wall here" not in debias_markdown(fairness_frame(records))  # no times: no wall table
+    # The fairdd cell's time: its distillation in two recorded segments, its evaluation from Snakemake's benchmark.
+    bench = tmp_path / "benchmarks"
+    (bench / "distill" / "d-color-r0.9-s4").mkdir(parents=True)
+    segments = [
+        {"from": 0, "to": 5, "wall_s": 60.0, "cpu_s": 60.0},
+        {"from": 5, "to": 9, "wall_s": 60.0, "cpu_s": 54.0},
+    ]
+    (bench / "distill" / "d-color-r0.9-s4" / "dm_ipc10_fairdd.timing.json").write_text(
+        json.dumps({"unit": "iterations", "done": 9, "wall_s": 120.0, "cpu_s": 114.0, "complete": True,
+                    "segments": segments})
+    )  # fmt: skip
+    (bench / "evaluate" / "d-color-r0.9-s4" / "dm_ipc10_fairdd").mkdir(parents=True)
+    (bench / "evaluate" / "d-color-r0.9-s4" / "dm_ipc10_fairdd" / "A.tsv").write_text("s\tcpu_time\n60.0\t60.0\n")
+    frame = fairness_frame(records, bench)
     assert not problems
     amp = dict(zip(frame["set_name"], frame["bias_amplification"], strict=True))
     assert amp["full"] == pytest.approx(0.0) and amp["dm_ipc10"] == pytest.approx(0.55)
     assert amp["dm_ipc10_fairdd"] == pytest.approx(0.0)
-    text = debias_markdown(frame)
-    assert "| dm IPC 10 | fairdd | 50.00 / 70.00 / 10.0 |" in text and "+55.0" in text
+    text = debias_markdown(frame)  # overall / conflicting / worst-group accuracy
+    assert "| dm IPC 10 | fairdd | 50.00 / 70.00 / 20.00 |" in text and "+55.0" in text
+    assert "**Wall here" in text and "| dm IPC 10 | fairdd | 3.0 (0.97) |" in text
+    assert "| dm IPC 10 | none | — |" in text
 
 
 # ------------------------------------------------------------------------------------------------------------ COBRA

@@ -13,6 +13,7 @@ from ddstudy.distill.matching import get_loops, layer_distance, match_loss
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
+from ddstudy.timing import Segments
 from tests.method_support import quick_config
 
 FAST = {"model": "ConvNetW32", "batch_real": 16, "batch_train": 16}
@@ -145,11 +146,20 @@ def test_resumed_distillation_equals_uninterrupted(dataset, tmp_path):
     # The fingerprint holds the device kind and the execution path: resuming needs both to match.
     fingerprint = state["fingerprint"]
     assert fingerprint["device_type"] == "cpu" and fingerprint["accel"]["precision"] == "fp32"
-    resumed = distill_cell(dataset, config, tmp_path / "resumed", "cpu")
+    assert [(s["from"], s["to"]) for s in state["segments"]] == [(0, 2)]  # the timing of the work kept
+    resumed = distill_cell(dataset, config, tmp_path / "resumed", "cpu", timing=tmp_path / "bench" / "t.json")
     assert resumed["resumed_from"] == 2
     assert resumed["synthetic_sha256"] == straight["synthetic_sha256"]
     assert resumed["loss"]["curve"] == straight["loss"]["curve"]
     assert not (tmp_path / ".resumed.partial").exists()
+    # The timing record sums both segments (each from its process's start) and lives outside the artifact.
+    timing = json.loads((tmp_path / "bench" / "t.json").read_text())
+    segments = timing["segments"]
+    assert [(s["from"], s["to"]) for s in segments] == [(0, 2), (2, 5)] and timing["complete"]
+    assert timing["unit"] == "iterations" and timing["done"] == 5
+    assert timing["wall_s"] == pytest.approx(sum(s["wall_s"] for s in segments)) and segments[0]["wall_s"] > 0
+    assert timing["cpu_s"] == pytest.approx(sum(s["cpu_s"] for s in segments))
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["grid.png", "meta.json", "synthetic.npz"]
 
 
 def test_a_checkpoint_of_another_execution_path_is_not_resumed(dataset, tmp_path):
@@ -240,8 +250,14 @@ def test_killed_evaluation_resumes_after_its_last_finished_run(dataset, tmp_path
     assert len(json.loads((keep / "runs.json").read_text())["runs"]) == 2
     calls.clear()
     monkeypatch.setattr(protocol, "train_and_test", lambda *a, **k: calls.append(a[5]) or real_run(*a, **k))
-    resumed = evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config, resume_dir=keep)
+    assert [(s["from"], s["to"]) for s in json.loads((keep / "runs.json").read_text())["segments"]] == [(0, 2)]
+    segments = Segments("runs")
+    resumed = evaluate_synthetic(
+        images, labels, meta, dataset, "ConvNetW32", config, resume_dir=keep, segments=segments
+    )
     assert len(calls) == 1  # only the third network trained again
+    timing = segments.record(3)
+    assert [(s["from"], s["to"]) for s in timing["segments"]] == [(0, 2), (2, 3)] and timing["complete"]
     write_metrics(tmp_path / "resumed.json", resumed)
     assert (tmp_path / "resumed.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
     # another setting never continues from these runs

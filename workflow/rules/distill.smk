@@ -21,6 +21,7 @@ rule distill:
         clom=lambda wildcards: clom_args(STUDY.cell(wildcards.dataset, wildcards.setname).clom),
         zoo_root=ZOO_ROOT,
         weights=lambda wildcards, input: f"--sample-weights {input.weights[0]}" if input.weights else "",
+        timing=lambda wildcards: timing_file(BENCHMARKS_DIR, "distill", f"{wildcards.dataset}/{wildcards.setname}"),
         device=STUDY.device,
         accel=ACCEL,
     log:
@@ -35,7 +36,8 @@ rule distill:
         ENV
     shell:
         "{params.ddstudy} distill {params.args} {params.clom} --zoo-root {params.zoo_root} --device {params.device} {params.accel} "
-        "--threads {threads} --dataset-dir {input.dataset} {params.weights} --out {output} > {log} 2>&1"
+        "--threads {threads} --dataset-dir {input.dataset} {params.weights} --timing {params.timing} --out {output} "
+        "> {log} 2>&1"
 
 
 use rule distill as select with:

@@ -16,6 +16,9 @@ rule evaluate:
     params:
         ddstudy=DDSTUDY,
         args=lambda wildcards: evaluate_args(STUDY.cell_eval_config(STUDY.cell(wildcards.dataset, wildcards.setname))),
+        timing=lambda wildcards: timing_file(
+            BENCHMARKS_DIR, "evaluate", f"{wildcards.dataset}/{wildcards.setname}", wildcards.arch
+        ),
         device=STUDY.device,
         accel=ACCEL,
     log:
@@ -32,7 +35,7 @@ rule evaluate:
         ENV
     shell:
         "{params.ddstudy} evaluate {params.args} --device {params.device} {params.accel} --threads {threads} --arch {wildcards.arch} "
-        "--synthetic {input.synthetic} --dataset-dir {input.dataset} --out {output} > {log} 2>&1"
+        "--synthetic {input.synthetic} --dataset-dir {input.dataset} --timing {params.timing} --out {output} > {log} 2>&1"
 
 
 if STUDY.evaluations:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ddstudy.cli.options import accel_of, add_runtime_flags, torch_device
+from ddstudy.cli.options import accel_of, add_runtime_flags, add_timing_flag, torch_device
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import add_flags, flag_fields, from_args
 
@@ -30,8 +30,9 @@ def distill(args: argparse.Namespace) -> int:
     if given_flags([ClomConfig], args, prefix="clom-"):
         clom = ClomConfig(**from_args(ClomConfig, args, prefix="clom-"))
     meta = distill_cell(
-        args.dataset_dir, config, args.out, torch_device(args), clom, args.zoo_root, accel_of(args), args.sample_weights
-    )
+        args.dataset_dir, config, args.out, torch_device(args), clom, args.zoo_root, accel_of(args),
+        args.sample_weights, args.timing,
+    )  # fmt: skip
     loss = meta["loss"]
     print(
         f"{args.out}: {meta['num_images']} images ({meta['cell']})"
@@ -65,4 +66,5 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     clom.add_argument("--zoo-root", default="zoo", help="where the PTMs (and MTT's experts) are (default zoo)")
     parser.add_argument("--sample-weights", help="KDE weights artifact (`ddstudy debias weights`) for --debias kde")
     add_runtime_flags(parser)
+    add_timing_flag(parser)
     parser.set_defaults(func=distill)

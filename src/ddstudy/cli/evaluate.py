@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from ddstudy.cli.options import accel_of, add_runtime_flags, torch_device
+from ddstudy.cli.options import accel_of, add_runtime_flags, add_timing_flag, torch_device
 from ddstudy.knobs import add_flags, from_args
 
 COMMANDS = {"evaluate": "evaluate a synthetic set with fresh networks of one architecture"}
@@ -16,17 +16,21 @@ def evaluate(args: argparse.Namespace) -> int:
     from ddstudy.evaluate.protocol import EvalConfig, evaluate_synthetic, write_metrics
     from ddstudy.evaluate.record import METRICS_FILE
     from ddstudy.outputs import claim_output
+    from ddstudy.timing import Segments, check_timing_path, write_timing
 
     config = EvalConfig(**from_args(EvalConfig, args))
     inputs = {"--synthetic": args.synthetic, "--dataset-dir": args.dataset_dir}
+    timing, segments = check_timing_path(args.timing, args.out, inputs), Segments("runs")
     with claim_output(args.out, METRICS_FILE, inputs) as out:
         images, labels, meta = load_synthetic(args.synthetic, args.dataset_dir)
         finished_runs = out.parent / f".{out.name}.partial"
         record = evaluate_synthetic(
-            images, labels, meta, args.dataset_dir, args.arch, config, torch_device(args), accel_of(args), finished_runs
-        )
+            images, labels, meta, args.dataset_dir, args.arch, config, torch_device(args), accel_of(args),
+            finished_runs, segments,
+        )  # fmt: skip
         write_metrics(out, record)
         shutil.rmtree(finished_runs, ignore_errors=True)
+        write_timing(timing, segments, record["n_runs"])
     text = (
         f"{args.out}: {record['cell']} × {args.arch}: {100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f} %"
     )
@@ -48,4 +52,5 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="metrics JSON")
     add_flags(parser, EvalConfig)
     add_runtime_flags(parser)
+    add_timing_flag(parser)
     parser.set_defaults(func=evaluate)

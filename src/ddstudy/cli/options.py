@@ -55,6 +55,15 @@ def add_runtime_flags(parser: argparse.ArgumentParser, accel: bool = True) -> No
         add_flags(parser, Accel)
 
 
+def add_timing_flag(parser: argparse.ArgumentParser) -> None:
+    """``--timing`` of the resumable jobs (distill, evaluate): see ddstudy.timing."""
+    parser.add_argument(
+        "--timing",
+        help="also write the job's wall and CPU time, summed over every segment it ran in (a resumed job's earlier "
+        "ones too), to this JSON; kept outside the artifact so its bytes stay the same for the same seed",
+    )
+
+
 def torch_device(args: argparse.Namespace):
     """Apply ``--threads`` and resolve ``--device`` (auto: CUDA when present) for a training command."""
     from ddstudy.device import Runtime

@@ -26,6 +26,7 @@ from ddstudy.lazy import lazy
 from ddstudy.models import build_model
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
+from ddstudy.timing import Segments
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
@@ -152,11 +153,14 @@ def run_distillation(
     accel: Accel = ORACLE,
     zoo_root: Path | None = None,
     state_keys: tuple[str, ...] = (),
+    segments: Segments | None = None,
 ) -> DistillResult:
     """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches.
 
     The resume fingerprint holds the device kind and the ``accel`` settings: a checkpoint written by another kind of
-    device or another execution path is not continued (the result would not be the uninterrupted run's bytes)."""
+    device or another execution path is not continued (the result would not be the uninterrupted run's bytes).
+    ``segments``: this job's timing (:mod:`ddstudy.timing`), carried in the resume state (outside its fingerprint:
+    a state saved without it still resumes)."""
     ctx = new_context(config, cell, pool, shape, device, extra_loss, accel)
     images, optimizer = ctx.images, ctx.optimizer
     ctx.zoo_root = Path(zoo_root) if zoo_root is not None else None
@@ -175,6 +179,7 @@ def run_distillation(
             "accel": accel.to_dict(),
         },
     )
+    segments = segments or Segments("iterations")
     losses: list[float] = []
     start, resumed_from = 0, None
     saved = resume.load()
@@ -188,6 +193,7 @@ def run_distillation(
             method.load_state(ctx, {k: v.to(device) for k, v in tensors.items() if k not in ("images", "momentum")})
         losses, ctx.extra_log = state["losses"], state["extra"]
         start = resumed_from = state["iteration"]
+        segments.resumed(state.get("segments"), start)
         log.info("%s: resuming at iteration %d/%d", cell, start, config.iterations)
 
     started = time.perf_counter()
@@ -208,7 +214,7 @@ def run_distillation(
                 if undeclared:  # the registry entry says what a checkpoint of the method holds
                     raise DDStudyError(f"{cell}: the method's resume state has undeclared tensors {undeclared}")
                 tensors |= extra
-            resume.save(tensors, iteration=done, losses=losses, extra=ctx.extra_log)
+            resume.save(tensors, iteration=done, losses=losses, extra=ctx.extra_log, segments=segments.upto(done))
         if on_iteration:
             on_iteration(iteration, loss)
         if done % max(1, config.iterations // 20) == 0 or done == config.iterations:

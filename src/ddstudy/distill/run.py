@@ -31,6 +31,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.io import publish_directory, save_npz, sha256_file, write_json
 from ddstudy.lazy import lazy
 from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
+from ddstudy.timing import Segments, check_timing_path, write_timing
 
 torch = lazy("torch")
 
@@ -89,11 +90,13 @@ def distill_cell(
     zoo_root: str | Path = "zoo",
     accel: Accel = ORACLE,
     sample_weights: str | Path | None = None,
+    timing: str | Path | None = None,
 ) -> dict:
     """Distil (or select) the synthetic set of one cell and write it to ``out_dir``; returns its meta.
 
     ``clom`` adds the CLoM loss of PTMs from ``zoo_root`` (distilling methods only); ``accel`` picks compiled / bf16
-    paths (recorded in the meta); ``sample_weights``: the KDE weights artifact of a ``debias: kde`` config.
+    paths (recorded in the meta); ``sample_weights``: the KDE weights artifact of a ``debias: kde`` config;
+    ``timing``: where to write the job's wall and CPU time over all its segments (:mod:`ddstudy.timing`).
     ``out_dir`` is claimed before anything loads (:func:`ddstudy.outputs.claim_output`): new or a synthetic set,
     never an input; one run at a time.
     """
@@ -112,12 +115,14 @@ def distill_cell(
         "--sample-weights": sample_weights,
         "--zoo-root": zoo_root if reads_zoo else None,
     }
+    timing = check_timing_path(timing, out_dir, inputs)
     with claim_output(out_dir, SYNTHETIC_SET, inputs) as out_dir:
-        return _distill(dataset_dir, config, out_dir, device, clom, zoo_root, accel, sample_weights)
+        return _distill(dataset_dir, config, out_dir, device, clom, zoo_root, accel, sample_weights, timing)
 
 
-def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, sample_weights) -> dict:
+def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, sample_weights, timing) -> dict:
     started = time.perf_counter()
+    segments = Segments("iterations")
     device = torch.device(device)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
@@ -161,6 +166,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
             accel=accel,
             zoo_root=Path(zoo_root),
             state_keys=spec.checkpoint_state,
+            segments=segments,
         )
         images, labels = result.images.numpy(), result.labels.numpy()
         indices = np.full(len(labels), -1, dtype=np.int64)
@@ -206,6 +212,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
     if (staging / "ckpt").exists():
         shutil.rmtree(staging / "ckpt")
     publish_directory(staging, out_dir)
+    write_timing(timing, segments, result.iterations_done if result else 0)
     # Timings stay in the log: a versioned artifact is the same bytes for the same seed (DVC hashes agree).
     log.info("%s: %d images in %.1f s (%s)", cell, len(labels), time.perf_counter() - started, accel.describe())
     return meta

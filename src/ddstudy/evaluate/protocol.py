@@ -40,6 +40,7 @@ from ddstudy.metrics import accuracy_report
 from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
+from ddstudy.timing import Segments
 
 torch = lazy("torch")
 
@@ -159,10 +160,13 @@ def evaluate_synthetic(
     device: torch.device | str = "cpu",
     accel: Accel = ORACLE,
     resume_dir: str | Path | None = None,
+    segments: Segments | None = None,
 ) -> dict:
     """Evaluate one synthetic set with one architecture; returns the metrics record (every setting included).
     ``resume_dir``: where finished runs are kept until the record is written (see the module docstring); the
-    caller removes it once the record is safe."""
+    caller removes it once the record is safe; ``segments``: the job's timing, carried in that resume state
+    (:mod:`ddstudy.timing`)."""
+    segments = segments or Segments("runs")
     started = time.perf_counter()
     device = torch.device(device)
     accel = accel.resolved(device)
@@ -200,6 +204,7 @@ def evaluate_synthetic(
         saved = resume.load()
         if saved is not None:
             runs = saved[0]["runs"]
+            segments.resumed(saved[0].get("segments"), len(runs))
             log.info("%s × %s: resuming after run %d/%d", synthetic_meta["cell"], arch, len(runs), resolved.num_eval)
     if accel.vectorize and not runs:
         channels, size = images.shape[1], images.shape[2]
@@ -220,7 +225,7 @@ def evaluate_synthetic(
         (result,) = train_and_test(arch, images, labels, test, resolved, [run_seeds[run]], num_classes, device, accel)
         runs.append(result)
         if resume is not None:
-            resume.save({}, runs=runs)
+            resume.save({}, runs=runs, segments=segments.upto(len(runs)))
         elapsed = time.perf_counter() - started
         log.info(
             "%s × %s run %d/%d: test acc %.4f (%.0f s so far, ETA %.0f s, %s)",

@@ -15,11 +15,13 @@ dataset without a ``full`` evaluation have no amplification (—).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from ddstudy.debias import DEBIAS, DEBIAS_MODES
 from ddstudy.report.bias_table import SET_COLUMNS
-from ddstudy.report.records import clom_of, debias_of
+from ddstudy.report.records import cell_time, clom_of, debias_of
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 
 FAIRNESS_COLUMNS = [
@@ -39,6 +41,9 @@ FAIRNESS_COLUMNS = [
     "suff_a",
     "attribute_gap",
     "bias_amplification",
+    "wall_min",
+    "cpu_per_wall",
+    "wall_lower_bound",
     "set_name",
 ]
 DEBIAS_ORDER = DEBIAS_MODES  # the registry's order
@@ -68,9 +73,22 @@ def _row(record: dict) -> dict:
     }
 
 
-def fairness_frame(records: list[dict]) -> pd.DataFrame:
-    """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc)."""
-    rows = [_row(record) for record in records if record.get("bias") not in (None, "none")]
+def fairness_frame(records: list[dict], benchmarks_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc); with
+    ``benchmarks_dir``, the wall and CPU time each cell cost (:func:`ddstudy.report.records.cell_time`)."""
+    rows = []
+    for record in records:
+        if record.get("bias") in (None, "none"):
+            continue
+        row = _row(record)
+        timing = cell_time(benchmarks_dir, record["cell"], record["eval_arch"]) if benchmarks_dir else None
+        if timing is not None:
+            row |= {
+                "wall_min": timing.wall_min,
+                "cpu_per_wall": timing.cpu_per_wall,
+                "wall_lower_bound": timing.lower_bound,
+            }
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=FAIRNESS_COLUMNS)
     if frame.empty:
         return frame
@@ -98,8 +116,16 @@ def _cell(hit: pd.DataFrame) -> str:
     if not len(hit):
         return MISSING
     row = hit.iloc[0]
-    deo = f"{100 * row.deo_a:.1f}" if pd.notna(row.deo_a) else MISSING
-    return f"{fmt_acc(row.acc_mean)} / {fmt_acc(row.acc_conflicting)} / {deo}"
+    return f"{fmt_acc(row.acc_mean)} / {fmt_acc(row.acc_conflicting)} / {fmt_acc(row.worst_group_acc)}"
+
+
+def _wall(hit: pd.DataFrame) -> str:
+    """Distillation + evaluation wall here (min) and CPU-seconds per wall-second; ≥ where a job's earlier
+    segments went unrecorded."""
+    if not len(hit) or pd.isna(hit.iloc[0].wall_min):
+        return MISSING
+    row = hit.iloc[0]
+    return f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f} ({row.cpu_per_wall:.2f})"
 
 
 def _points(value) -> str:
@@ -115,12 +141,12 @@ def _gaps(hit: pd.DataFrame) -> str:
 
 
 def debias_markdown(frame: pd.DataFrame) -> str:
-    """Per family × severity × eval arch: rows method × debias, columns aligned ratio; cells overall / conflicting
-    accuracy (%) / DEO_A (points); then bias amplification at each ratio."""
+    """Per family × severity × eval arch: rows method × debias, columns aligned ratio; cells overall / conflicting /
+    worst-group accuracy (%); then bias amplification, the fairness gaps and (where timed) the wall time."""
     rows_frame = debias_rows(frame)
     out = [
         "# Bias mitigation during distillation\n",
-        "Cells: test accuracy overall / on bias-conflicting samples (%) / DEO_A (mean equalized-odds gap, points), "
+        "Cells: test accuracy overall / on bias-conflicting samples / of the worst group (class × attribute) in %, "
         "means over the evaluation runs; — = not produced by this grid. *none* is the method as published; *fairdd* "
         "matches each attribute group of a class (FairDD), *kde* weights real samples by inverse embedding density "
         "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes, *cobra* matches the uniform "
@@ -131,7 +157,9 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "Bias amplification: (aligned − conflicting accuracy) of the set minus that of the full biased training set, "
         "in points. Fairness gaps as FairDD and COBRA report them: the Equalized-Odds gap (per class, the spread over "
         "groups of the true-positive rate; its max and mean over classes are DEO_M and DEO_A) and the sufficiency gap "
-        "(per predicted class, the spread over groups of the precision; max and mean over classes).\n",
+        "(per predicted class, the spread over groups of the precision; max and mean over classes). Wall: what the "
+        "cell cost here, its distillation and evaluation jobs summed over every segment they ran in, in minutes, "
+        "with CPU-seconds per wall-second (≥: a job resumed from a state saved before its segments were recorded).\n",
     ]
     if rows_frame.empty:
         return "".join(out) + "\nNo mitigation sets in this grid.\n"
@@ -139,7 +167,7 @@ def debias_markdown(frame: pd.DataFrame) -> str:
     for (family, severity, arch), group in rows_frame.groupby(["family", "severity", "eval_arch"]):
         ratios = sorted(group["ratio"].dropna().unique())
         out.append(f"\n## {family} · severity {severity:g} · evaluated with {arch}\n\n")
-        table, amplification, gaps = [], [], []
+        table, amplification, gaps, walls = [], [], [], []
         keys = group[["method", "ipc", "debias"]].drop_duplicates()
         keys = sorted(
             keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, DEBIAS_ORDER.index(k.debias))
@@ -153,12 +181,16 @@ def debias_markdown(frame: pd.DataFrame) -> str:
                 label + [f"{100 * a.iloc[0]:+.1f}" if len(a) and pd.notna(a.iloc[0]) else MISSING for a in amp]
             )
             gaps.append(label + [_gaps(block[block["ratio"] == r]) for r in ratios])
+            walls.append(label + [_wall(block[block["ratio"] == r]) for r in ratios])
         header = ["method", "debias"] + [f"ratio {r:g}" for r in ratios]
         out.append(markdown_table(header, table))
         out.append("\n**Bias amplification (points)**\n\n")
         out.append(markdown_table(header, amplification))
         out.append("\n**Fairness gaps (points): EO max / mean · sufficiency max / mean**\n\n")
         out.append(markdown_table(header, gaps))
+        if group["wall_min"].notna().any():
+            out.append("\n**Wall here (min, distillation + evaluation; CPU-s per wall-s)**\n\n")
+            out.append(markdown_table(header, walls))
     return "".join(out)
 
 

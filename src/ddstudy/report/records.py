@@ -10,10 +10,13 @@ with its debias mode, the CLoM setting in ``extra``); the loader adds ``set_name
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
+from ddstudy.timing import read_timing, timing_file
 
 
 def metrics_path(metrics_dir: str | Path, cell_name: str, arch: str) -> Path:
@@ -71,3 +74,53 @@ def refuse_empty(empty: bool, problems: list, study, metrics_dir) -> None:
             f"no metrics of grid '{study.grid}' under {metrics_dir}/ ({len(problems)} missing or unreadable); "
             "run the evaluations first (snakemake evaluations)"
         )
+
+
+@dataclass(frozen=True)
+class CellTime:
+    """Wall and CPU seconds a cell cost here: its distillation (or selection) job plus its evaluation job."""
+
+    wall_s: float
+    cpu_s: float
+    lower_bound: bool  # a job resumed from a state saved before segments were recorded: at least this
+
+    @property
+    def wall_min(self) -> float:
+        return round(self.wall_s / 60, 1)
+
+    @property
+    def cpu_per_wall(self) -> float:
+        return round(self.cpu_s / self.wall_s, 2) if self.wall_s else 0.0
+
+    def label(self) -> str:
+        return f"{'≥ ' if self.lower_bound else ''}{self.wall_min:.1f} min ({self.cpu_per_wall:.2f})"
+
+
+def _benchmark(path: Path) -> tuple[float, float] | None:
+    """(wall s, CPU s) of one Snakemake benchmark TSV (the sum over its repeats), None when absent."""
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if not rows:
+        return None
+    return sum(float(r["s"]) for r in rows), sum(float(r.get("cpu_time") or 0.0) for r in rows)
+
+
+def job_time(benchmarks_dir: Path, job: str, cell: str, arch: str | None = None) -> tuple[float, float, bool] | None:
+    """(wall s, CPU s, lower bound) of one job: its timing record over all segments (ddstudy.timing) when there is
+    one, else Snakemake's benchmark file (which a job resumed without a record holds its last segment in)."""
+    record = read_timing(timing_file(benchmarks_dir, job, cell, arch))
+    if record is not None:
+        return record["wall_s"], record["cpu_s"], not record["complete"]
+    stem = Path(benchmarks_dir) / job / cell
+    found = _benchmark(stem.with_name(f"{stem.name}.tsv") if arch is None else stem / f"{arch}.tsv")
+    return None if found is None else (*found, False)
+
+
+def cell_time(benchmarks_dir: str | Path, cell: str, arch: str) -> CellTime | None:
+    """The cell's distillation plus evaluation time; None until both jobs have a time."""
+    parts = [job_time(Path(benchmarks_dir), "distill", cell), job_time(Path(benchmarks_dir), "evaluate", cell, arch)]
+    if any(p is None for p in parts):
+        return None
+    return CellTime(sum(p[0] for p in parts), sum(p[1] for p in parts), any(p[2] for p in parts))

@@ -2,7 +2,8 @@
 
 One row per published cell: the paper's value, ours (mean ± std over the evaluation networks, n), the difference in
 the paper's standard deviations, the budget, the direction against a baseline cell where the claim is a comparison,
-the wall time of the cell here (distillation + evaluation jobs, from Snakemake's benchmark files) and a verdict:
+the wall time of the cell here (distillation + evaluation jobs over every segment they ran in:
+:func:`ddstudy.report.records.cell_time`) and a verdict:
 
 * ``reproduced`` — same budget as the paper, and |ours − published| ≤ 2 std (the paper's std; ours where the paper
   gives none — the row says which);
@@ -17,13 +18,13 @@ A number that misses is reported as it is; docs/reproduction.md holds the invest
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
+from ddstudy.report.records import cell_time
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the study reads PublishedCell without it
     import pandas as pd
@@ -90,6 +91,7 @@ COLUMNS = [
     "verdict",
     "wall_min",
     "cpu_per_wall",
+    "wall_lower_bound",
     "protocol",
 ]
 
@@ -100,30 +102,6 @@ def _accuracy(metrics_dir: Path, cell: str, arch: str) -> tuple[float, float, in
         return None
     record = read_metrics(path)
     return 100 * record["acc_mean"], 100 * record["acc_std"], int(record["n_runs"])
-
-
-def _benchmark(path: Path) -> tuple[float, float] | None:
-    """(wall s, CPU s) of one Snakemake benchmark TSV (the sum over its repeats), None when absent."""
-    if not path.is_file():
-        return None
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    if not rows:
-        return None
-    wall = sum(float(r["s"]) for r in rows)
-    cpu = sum(float(r.get("cpu_time") or 0.0) for r in rows)
-    return wall, cpu
-
-
-def cell_time(benchmarks_dir: Path, cell: str, arch: str) -> tuple[float, float] | None:
-    """Wall and CPU seconds of a cell here: its distillation (or selection) job plus its evaluation job."""
-    parts = [
-        _benchmark(benchmarks_dir / "distill" / f"{cell}.tsv"),
-        _benchmark(benchmarks_dir / "evaluate" / cell / f"{arch}.tsv"),
-    ]
-    if any(p is None for p in parts):
-        return None
-    return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def reproduction_frame(
@@ -161,7 +139,11 @@ def reproduction_frame(
             row["verdict"] = _verdict(entry, row, ours, base)
         timing = cell_time(benchmarks_dir, entry.cell, arch)
         if timing is not None:
-            row |= {"wall_min": round(timing[0] / 60, 1), "cpu_per_wall": round(timing[1] / timing[0], 2)}
+            row |= {
+                "wall_min": timing.wall_min,
+                "cpu_per_wall": timing.cpu_per_wall,
+                "wall_lower_bound": timing.lower_bound,
+            }
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -196,9 +178,9 @@ def reproduction_markdown(frame: pd.DataFrame) -> str:
         "value in the paper's standard deviations (ours where the paper gives none, marked *). Verdicts: "
         "reproduced (same budget, within 2σ), trend (smaller budget: the direction against the baseline cell is "
         "the paper's), not reproduced, pending (not evaluated yet). Wall: distillation + evaluation here, with "
-        "CPU-seconds per wall-second, from Snakemake's benchmark files — a job resumed after an interruption "
-        "writes its last segment's there, so a resumed cell's wall is a lower bound (docs/reproduction.md gives "
-        "those cells' totals from their logs).",
+        "CPU-seconds per wall-second, summed over every segment a job ran in (its timing record; Snakemake's "
+        "benchmark file for a job that has none). ≥: a job resumed from a state saved before segments were "
+        "recorded, so the wall is a lower bound (docs/reproduction.md gives those cells' totals from their logs).",
         "",
         "| cell | paper | published | ours (n) | Δ/σ | budget | against | verdict | wall (CPU/wall) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -213,7 +195,9 @@ def reproduction_markdown(frame: pd.DataFrame) -> str:
                 f"{row.direction_expected} than `{row.baseline}` "
                 f"(paper {_fmt(row.baseline_published)}, ours {_fmt(row.baseline_ours)})"
             )
-        wall = f"{_fmt(row.wall_min, 1)} min ({_fmt(row.cpu_per_wall)})" if pd.notna(row.wall_min) else "—"
+        wall = "—"
+        if pd.notna(row.wall_min):
+            wall = f"{'≥ ' if row.wall_lower_bound else ''}{_fmt(row.wall_min, 1)} min ({_fmt(row.cpu_per_wall)})"
         lines.append(
             f"| `{row.cell}` | {row.source} | {published} | {ours} | {sigma} | {row.budget} | {against} | "
             f"**{row.verdict}** | {wall} |"

@@ -331,7 +331,7 @@ def write_report(
     # The CSVs of the bias and PTM studies belong to the bias_table / ptm_table jobs; the report adds their views.
     plain = bias[bias["debias"].fillna("none") == "none"] if len(bias) else bias
     figures_written = write_figures(plain, ptm, cross, centre, results, Path(synthetic_dir))
-    fairness = fairness_frame(records)
+    fairness = fairness_frame(records, study.benchmarks_dir)
     inputs = ReportInputs(study, results, Path(metrics_dir), bias, ptm, fairness, zoo, centre)
     written: list[Path] = []
     for table in report_tables(study):

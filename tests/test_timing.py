@@ -1,0 +1,65 @@
+"""The timing of resumable jobs (ddstudy.timing) and the cell times the reports read (report.records.cell_time)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ddstudy.report.records import CellTime, cell_time
+from ddstudy.timing import TIMING_RECORD, Segments, read_timing, timing_file, write_timing
+
+BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def test_segments_carry_over_a_resume_and_a_state_without_them_is_a_lower_bound(tmp_path):
+    first = Segments("iterations")
+    saved = first.upto(40)  # what the resume state holds at its checkpoint
+    second = Segments("iterations")
+    second.resumed(saved, 40)
+    record = second.record(100)
+    assert [(s["from"], s["to"]) for s in record["segments"]] == [(0, 40), (40, 100)]
+    assert record["complete"] and record["done"] == 100
+    assert record["wall_s"] == pytest.approx(sum(s["wall_s"] for s in record["segments"]))
+    old_state = Segments("iterations")
+    old_state.resumed(None, 900)  # a state saved before segments were recorded
+    assert not old_state.record(1000)["complete"]
+    path = timing_file(tmp_path, "evaluate", "d/dm_ipc10", "ConvNet")
+    assert path == tmp_path / "evaluate" / "d" / "dm_ipc10" / "ConvNet.timing.json"
+    assert timing_file(tmp_path, "distill", "d/dm_ipc10") == tmp_path / "distill" / "d" / "dm_ipc10.timing.json"
+    write_timing(path, second, 100)
+    assert TIMING_RECORD.made(path) and read_timing(path)["segments"] == json.loads(path.read_text())["segments"]
+    (tmp_path / "other.json").write_text('{"wall_s": 1}')
+    assert read_timing(tmp_path / "other.json") is None and read_timing(tmp_path / "absent.json") is None
+
+
+def _benchmark(path, wall, cpu):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(BENCHMARK_HEADER + f"{wall}\t0:00:01\t1\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+
+
+def _timing(path, segments):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wall, cpu = sum(s[2] for s in segments), sum(s[3] for s in segments)
+    rows = [{"from": a, "to": b, "wall_s": w, "cpu_s": c} for a, b, w, c in segments]
+    record = {"unit": "runs", "done": segments[-1][1], "wall_s": wall, "cpu_s": cpu, "segments": rows}
+    path.write_text(json.dumps(record | {"complete": segments[0][0] == 0}))
+
+
+def test_cell_time_sums_every_segment_and_marks_what_is_a_lower_bound(tmp_path):
+    """A timing record wins over Snakemake's benchmark (which holds the last segment of a resumed job); without a
+    record the benchmark is used; a record whose first segment does not start at 0 makes the wall a lower bound."""
+    cell = "d-fg/dm_ipc10"
+    assert cell_time(tmp_path, cell, "ConvNet") is None
+    _benchmark(tmp_path / "distill" / "d-fg" / "dm_ipc10.tsv", 600.0, 570.0)
+    assert cell_time(tmp_path, cell, "ConvNet") is None  # no evaluation yet
+    _benchmark(tmp_path / "evaluate" / cell / "ConvNet.tsv", 300.0, 290.0)
+    assert cell_time(tmp_path, cell, "ConvNet") == CellTime(900.0, 860.0, False)
+    # the distillation ran in two segments: the benchmark saw the last one (600 s), the record both (1,800 s)
+    _timing(timing_file(tmp_path, "distill", cell), [(0, 500, 1200.0, 1100.0), (500, 1000, 600.0, 570.0)])
+    timing = cell_time(tmp_path, cell, "ConvNet")
+    assert timing == CellTime(2100.0, 1960.0, False)
+    assert timing.wall_min == 35.0 and timing.cpu_per_wall == 0.93 and timing.label() == "35.0 min (0.93)"
+    _timing(timing_file(tmp_path, "evaluate", cell, "ConvNet"), [(4, 10, 250.0, 245.0)])  # resumed, runs 0-3 unknown
+    timing = cell_time(tmp_path, cell, "ConvNet")
+    assert timing.lower_bound and timing.wall_s == 2050.0 and timing.label().startswith("≥ ")
