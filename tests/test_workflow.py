@@ -167,3 +167,24 @@ def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
     produced = [o for o in outputs if not o.startswith(shared)]
     assert produced and all(o.startswith("results/repro/") for o in produced), produced
     assert "results/repro/evaluations/fashion-mnist-fg-color-r0.9-s1-tuniform/dm_ipc10_fairdd/ConvNet.json" in outputs
+
+
+def test_a_cells_job_settings_are_what_its_rule_runs():
+    """`ddstudy params args` (for scripts that rerun a cell with one knob changed) prints exactly the settings the
+    grid's distill and evaluate jobs of the cell run with, and their timing records go beside the benchmarks."""
+    cell = "fashion-mnist-fg-color-r0.9-s1-tuniform/dc_ipc1_cobra"
+    target = f"results/repro/evaluations/{cell}/ConvNet.json"
+    result = snakemake(target, "-n", "-p", "--forceall", "--config", "grid=repro")
+    assert result.returncode == 0, result.stderr
+    for job in ("distill", "evaluate"):
+        printed = subprocess.run(
+            [str(SNAKEMAKE.parent / "ddstudy"), "params", "args", job, "--grid", "repro", "--cell", cell],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert printed.returncode == 0, printed.stderr
+        settings = printed.stdout.strip()
+        assert "--device auto --compile --precision fp32" in settings
+        assert f" {job} {settings} " in result.stdout, (job, settings)
+        where = f"results/repro/benchmarks/{job}/{cell}" + ("" if job == "distill" else "/ConvNet") + ".timing.json"
+        assert f"--timing {where} " in result.stdout
+    assert "--debias cobra" in result.stdout and "--num-eval 10" in result.stdout

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
+from ddstudy.errors import DDStudyError
 from ddstudy.knobs import to_args
 
 # `python -m ddstudy` from the interpreter running Snakemake: works without an activated venv and on cluster nodes.
@@ -64,6 +65,22 @@ def accel_args(accel) -> str:
 def evaluate_args(config) -> str:
     """The `ddstudy evaluate` arguments of an evaluation config (unset epochs / lr: the method's rule)."""
     return shlex.join(to_args(config))
+
+
+def job_settings(study, job: str, cell_name: str) -> str:
+    """The settings the grid's ``distill`` (or ``select``) or ``evaluate`` job of one cell (``<dataset>/<set>``)
+    runs with, as its rule passes them: the method's (and CLoM's) or the evaluation's settings, the grid's device
+    and execution flags. ``ddstudy params args`` prints them for scripts that rerun a cell with one knob changed (a
+    later flag wins), so that no script types a protocol the grid already defines."""
+    dataset, _, set_name = cell_name.partition("/")
+    cell = study.cell(dataset, set_name)
+    if job == "distill":
+        parts = [distill_args(cell.config), clom_args(cell.clom)]
+    elif job == "evaluate":
+        parts = [evaluate_args(study.cell_eval_config(cell))]
+    else:
+        raise DDStudyError(f"no '{job}' job: choose distill or evaluate")
+    return " ".join(part for part in [*parts, f"--device {study.device}", accel_args(study.accel)] if part)
 
 
 def zoo_blocks(study) -> dict[tuple[int, ...], list[str]]:

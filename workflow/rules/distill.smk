@@ -17,13 +17,10 @@ rule distill:
         setname=names_regex(sorted({c.set_name for c in STUDY.cells if c.config.method in DISTILLING})),
     params:
         ddstudy=DDSTUDY,
-        args=lambda wildcards: distill_args(STUDY.cell(wildcards.dataset, wildcards.setname).config),
-        clom=lambda wildcards: clom_args(STUDY.cell(wildcards.dataset, wildcards.setname).clom),
+        settings=lambda wildcards: job_settings(STUDY, "distill", f"{wildcards.dataset}/{wildcards.setname}"),
         zoo_root=ZOO_ROOT,
         weights=lambda wildcards, input: f"--sample-weights {input.weights[0]}" if input.weights else "",
         timing=lambda wildcards: timing_file(BENCHMARKS_DIR, "distill", f"{wildcards.dataset}/{wildcards.setname}"),
-        device=STUDY.device,
-        accel=ACCEL,
     log:
         "logs/distill/{dataset}/{setname}.log",
     benchmark:
@@ -35,9 +32,8 @@ rule distill:
     conda:
         ENV
     shell:
-        "{params.ddstudy} distill {params.args} {params.clom} --zoo-root {params.zoo_root} --device {params.device} {params.accel} "
-        "--threads {threads} --dataset-dir {input.dataset} {params.weights} --timing {params.timing} --out {output} "
-        "> {log} 2>&1"
+        "{params.ddstudy} distill {params.settings} --zoo-root {params.zoo_root} --threads {threads} "
+        "--dataset-dir {input.dataset} {params.weights} --timing {params.timing} --out {output} > {log} 2>&1"
 
 
 use rule distill as select with:

@@ -15,12 +15,10 @@ rule evaluate:
         arch=names_regex(sorted({arch for _, arch in STUDY.evaluations})),
     params:
         ddstudy=DDSTUDY,
-        args=lambda wildcards: evaluate_args(STUDY.cell_eval_config(STUDY.cell(wildcards.dataset, wildcards.setname))),
+        settings=lambda wildcards: job_settings(STUDY, "evaluate", f"{wildcards.dataset}/{wildcards.setname}"),
         timing=lambda wildcards: timing_file(
             BENCHMARKS_DIR, "evaluate", f"{wildcards.dataset}/{wildcards.setname}", wildcards.arch
         ),
-        device=STUDY.device,
-        accel=ACCEL,
     log:
         "logs/evaluate/{dataset}/{setname}/{arch}.log",
     benchmark:
@@ -34,7 +32,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{params.ddstudy} evaluate {params.args} --device {params.device} {params.accel} --threads {threads} --arch {wildcards.arch} "
+        "{params.ddstudy} evaluate {params.settings} --threads {threads} --arch {wildcards.arch} "
         "--synthetic {input.synthetic} --dataset-dir {input.dataset} --timing {params.timing} --out {output} > {log} 2>&1"
 
 

@@ -1,4 +1,4 @@
-"""``ddstudy params check|schema`` and ``ddstudy plan``: the grid in params.yaml, its schema and its cost."""
+"""``ddstudy params check|schema|args`` and ``ddstudy plan``: the grid in params.yaml, its schema and its cost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ddstudy.cli.options import actions, leaf, with_params
 from ddstudy.errors import DDStudyError
 
 COMMANDS = {
-    "params": "check params.yaml; write the schema Snakemake validates it with",
+    "params": "check params.yaml; write the schema Snakemake validates it with; print a grid job's settings",
     "plan": "jobs, FLOPs and estimated device-hours of the grid per stage",
 }
 
@@ -43,6 +43,14 @@ def schema(args: argparse.Namespace) -> int:
     with atomic_file(SCHEMA_PATH, "w") as handle:
         handle.write(text)
     print(f"{SCHEMA_PATH}: written")
+    return 0
+
+
+def job_args(args: argparse.Namespace) -> int:
+    from ddstudy.study import load_study
+    from ddstudy.workflow import job_settings
+
+    print(job_settings(load_study(args.params, args.grid), args.job, args.cell))
     return 0
 
 
@@ -83,3 +91,9 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     )
     write.add_argument("--write", action="store_true", help="write workflow/schemas/params.schema.yaml (Snakemake's)")
     write.set_defaults(func=schema)
+    job = with_params(
+        leaf(params, "args", help="the settings the grid's distill or evaluate job of a cell runs with (for scripts)")
+    )
+    job.add_argument("job", choices=["distill", "evaluate"], help="which job of the cell")
+    job.add_argument("--cell", required=True, help="<dataset>/<set>, e.g. fashion-mnist-clean/dc_ipc1")
+    job.set_defaults(func=job_args)

@@ -95,7 +95,11 @@ CATALOG: tuple[Output, ...] = (
     Output("metrics/", "the numbers for `dvc metrics show` / `dvc metrics diff`, one JSON per table row"),
     Output("synthetic/", "the synthetic sets (images, labels, meta.json; random/herding: the chosen indices)"),
     Output("evaluations/", "one evaluation record per synthetic set × architecture (every run, every setting)"),
-    Output("benchmarks/", "wall time, CPU time and peak memory of each distillation and evaluation job (Snakemake)"),
+    Output(
+        "benchmarks/",
+        "wall time, CPU time and peak memory of each distillation and evaluation job (Snakemake's `.tsv`, the last "
+        "segment of a resumed job) and `*.timing.json`, its wall and CPU time over every segment it ran in",
+    ),
 )
 NESTED = "the results folder of another grid (its own README.md)"
 
