@@ -63,3 +63,17 @@ def test_cell_time_sums_every_segment_and_marks_what_is_a_lower_bound(tmp_path):
     _timing(timing_file(tmp_path, "evaluate", cell, "ConvNet"), [(4, 10, 250.0, 245.0)])  # resumed, runs 0-3 unknown
     timing = cell_time(tmp_path, cell, "ConvNet")
     assert timing.lower_bound and timing.wall_s == 2050.0 and timing.label().startswith("≥ ")
+
+
+def test_a_distillation_resumed_before_segments_were_recorded_is_a_lower_bound(tmp_path):
+    """Without a timing record, Snakemake's benchmark holds a resumed job's last segment: a set whose meta says it
+    was resumed makes the cell's wall a lower bound (given the synthetic folder)."""
+    cell = "d-fg/dsa_ipc1"
+    _benchmark(tmp_path / "b" / "distill" / "d-fg" / "dsa_ipc1.tsv", 1349.0, 1300.0)
+    _benchmark(tmp_path / "b" / "evaluate" / cell / "ConvNet.tsv", 100.0, 90.0)
+    (tmp_path / "s" / cell).mkdir(parents=True)
+    (tmp_path / "s" / cell / "meta.json").write_text(json.dumps({"resumed_from": 900}))
+    assert not cell_time(tmp_path / "b", cell, "ConvNet").lower_bound  # nothing says it was resumed
+    assert cell_time(tmp_path / "b", cell, "ConvNet", tmp_path / "s") == CellTime(1449.0, 1390.0, True)
+    (tmp_path / "s" / cell / "meta.json").write_text(json.dumps({"resumed_from": None}))
+    assert not cell_time(tmp_path / "b", cell, "ConvNet", tmp_path / "s").lower_bound

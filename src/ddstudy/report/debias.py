@@ -73,7 +73,9 @@ def _row(record: dict) -> dict:
     }
 
 
-def fairness_frame(records: list[dict], benchmarks_dir: str | Path | None = None) -> pd.DataFrame:
+def fairness_frame(
+    records: list[dict], benchmarks_dir: str | Path | None = None, synthetic_dir: str | Path | None = None
+) -> pd.DataFrame:
     """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc); with
     ``benchmarks_dir``, the wall and CPU time each cell cost (:func:`ddstudy.report.records.cell_time`)."""
     rows = []
@@ -81,7 +83,9 @@ def fairness_frame(records: list[dict], benchmarks_dir: str | Path | None = None
         if record.get("bias") in (None, "none"):
             continue
         row = _row(record)
-        timing = cell_time(benchmarks_dir, record["cell"], record["eval_arch"]) if benchmarks_dir else None
+        timing = (
+            cell_time(benchmarks_dir, record["cell"], record["eval_arch"], synthetic_dir) if benchmarks_dir else None
+        )
         if timing is not None:
             row |= {
                 "wall_min": timing.wall_min,
@@ -159,7 +163,7 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "groups of the true-positive rate; its max and mean over classes are DEO_M and DEO_A) and the sufficiency gap "
         "(per predicted class, the spread over groups of the precision; max and mean over classes). Wall: what the "
         "cell cost here, its distillation and evaluation jobs summed over every segment they ran in, in minutes, "
-        "with CPU-seconds per wall-second (≥: a job resumed from a state saved before its segments were recorded).\n",
+        "with CPU-seconds per wall-second (≥: a job resumed without a record of its earlier segments).\n",
     ]
     if rows_frame.empty:
         return "".join(out) + "\nNo mitigation sets in this grid.\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
+from ddstudy.io import read_json
 from ddstudy.timing import read_timing, timing_file
 
 
@@ -107,20 +108,43 @@ def _benchmark(path: Path) -> tuple[float, float] | None:
     return sum(float(r["s"]) for r in rows), sum(float(r.get("cpu_time") or 0.0) for r in rows)
 
 
-def job_time(benchmarks_dir: Path, job: str, cell: str, arch: str | None = None) -> tuple[float, float, bool] | None:
+def job_time(
+    benchmarks_dir: Path, job: str, cell: str, arch: str | None = None, resumed: bool = False
+) -> tuple[float, float, bool] | None:
     """(wall s, CPU s, lower bound) of one job: its timing record over all segments (ddstudy.timing) when there is
-    one, else Snakemake's benchmark file (which a job resumed without a record holds its last segment in)."""
+    one, else Snakemake's benchmark file — the last segment only of a job ``resumed`` without a record (a lower
+    bound then)."""
     record = read_timing(timing_file(benchmarks_dir, job, cell, arch))
     if record is not None:
         return record["wall_s"], record["cpu_s"], not record["complete"]
     stem = Path(benchmarks_dir) / job / cell
     found = _benchmark(stem.with_name(f"{stem.name}.tsv") if arch is None else stem / f"{arch}.tsv")
-    return None if found is None else (*found, False)
+    return None if found is None else (*found, resumed)
 
 
-def cell_time(benchmarks_dir: str | Path, cell: str, arch: str) -> CellTime | None:
-    """The cell's distillation plus evaluation time; None until both jobs have a time."""
-    parts = [job_time(Path(benchmarks_dir), "distill", cell), job_time(Path(benchmarks_dir), "evaluate", cell, arch)]
+def cell_time(
+    benchmarks_dir: str | Path, cell: str, arch: str, synthetic_dir: str | Path | None = None
+) -> CellTime | None:
+    """The cell's distillation plus evaluation time; None until both jobs have a time. With ``synthetic_dir``, a
+    distillation resumed before segments were recorded (its set's meta has ``resumed_from``) counts as a lower
+    bound."""
+    resumed = False
+    if synthetic_dir is not None:
+        meta = Path(synthetic_dir) / cell / "meta.json"
+        resumed = meta.is_file() and _json_field(meta, "resumed_from") is not None
+    benchmarks_dir = Path(benchmarks_dir)
+    parts = [
+        job_time(benchmarks_dir, "distill", cell, resumed=resumed),
+        job_time(benchmarks_dir, "evaluate", cell, arch),
+    ]
     if any(p is None for p in parts):
         return None
     return CellTime(sum(p[0] for p in parts), sum(p[1] for p in parts), any(p[2] for p in parts))
+
+
+def _json_field(path: Path, key: str):
+    try:
+        data = read_json(path)
+    except DDStudyError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None

@@ -105,7 +105,11 @@ def _accuracy(metrics_dir: Path, cell: str, arch: str) -> tuple[float, float, in
 
 
 def reproduction_frame(
-    published: tuple[PublishedCell, ...], metrics_dir: str | Path, benchmarks_dir: str | Path, arch: str
+    published: tuple[PublishedCell, ...],
+    metrics_dir: str | Path,
+    benchmarks_dir: str | Path,
+    arch: str,
+    synthetic_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """The comparison table (``COLUMNS``), one row per published cell, in the order params list them."""
     import pandas as pd
@@ -137,7 +141,7 @@ def reproduction_frame(
             row["baseline_ours"] = round(base[0], 2)
         if ours is not None and (entry.baseline is None or base is not None):
             row["verdict"] = _verdict(entry, row, ours, base)
-        timing = cell_time(benchmarks_dir, entry.cell, arch)
+        timing = cell_time(benchmarks_dir, entry.cell, arch, synthetic_dir)
         if timing is not None:
             row |= {
                 "wall_min": timing.wall_min,
@@ -179,8 +183,9 @@ def reproduction_markdown(frame: pd.DataFrame) -> str:
         "reproduced (same budget, within 2σ), trend (smaller budget: the direction against the baseline cell is "
         "the paper's), not reproduced, pending (not evaluated yet). Wall: distillation + evaluation here, with "
         "CPU-seconds per wall-second, summed over every segment a job ran in (its timing record; Snakemake's "
-        "benchmark file for a job that has none). ≥: a job resumed from a state saved before segments were "
-        "recorded, so the wall is a lower bound (docs/reproduction.md gives those cells' totals from their logs).",
+        "benchmark file, its last segment, for a job that has none). ≥: a job resumed without a record of its "
+        "earlier segments, so the wall is a lower bound (docs/reproduction.md gives those cells' totals from their "
+        "logs).",
         "",
         "| cell | paper | published | ours (n) | Δ/σ | budget | against | verdict | wall (CPU/wall) |",
         "|---|---|---|---|---|---|---|---|---|",

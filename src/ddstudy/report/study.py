@@ -244,6 +244,7 @@ class ReportInputs:
     fairness: pd.DataFrame
     zoo: pd.DataFrame | None
     centre: dict | None
+    synthetic_dir: Path
 
     @property
     def tables(self) -> Path:
@@ -293,7 +294,7 @@ def _ptm_bias(r: ReportInputs) -> tuple[list[Path], list[Path]]:
 def _reproduction(r: ReportInputs) -> tuple[list[Path], list[Path]]:
     study = r.study
     arch = next(arch for _, arch in study.evaluations)
-    frame = reproduction_frame(study.published, r.metrics_dir, study.benchmarks_dir, arch)
+    frame = reproduction_frame(study.published, r.metrics_dir, study.benchmarks_dir, arch, r.synthetic_dir)
     return [
         write_csv(frame, r.tables / "reproduction.csv"),
         write_text(r.tables / "reproduction.md", reproduction_markdown(frame)),
@@ -331,8 +332,8 @@ def write_report(
     # The CSVs of the bias and PTM studies belong to the bias_table / ptm_table jobs; the report adds their views.
     plain = bias[bias["debias"].fillna("none") == "none"] if len(bias) else bias
     figures_written = write_figures(plain, ptm, cross, centre, results, Path(synthetic_dir))
-    fairness = fairness_frame(records, study.benchmarks_dir)
-    inputs = ReportInputs(study, results, Path(metrics_dir), bias, ptm, fairness, zoo, centre)
+    fairness = fairness_frame(records, study.benchmarks_dir, synthetic_dir)
+    inputs = ReportInputs(study, results, Path(metrics_dir), bias, ptm, fairness, zoo, centre, Path(synthetic_dir))
     written: list[Path] = []
     for table in report_tables(study):
         tables, drawn = TABLE_WRITERS[table.name](inputs)
