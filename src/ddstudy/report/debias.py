@@ -21,7 +21,7 @@ import pandas as pd
 
 from ddstudy.debias import DEBIAS, DEBIAS_MODES
 from ddstudy.report.bias_table import SET_COLUMNS
-from ddstudy.report.records import cell_time, clom_of, debias_of
+from ddstudy.report.records import TIME_COLUMNS, cell_time, clom_of, debias_of, wall_label
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 
 FAIRNESS_COLUMNS = [
@@ -41,9 +41,7 @@ FAIRNESS_COLUMNS = [
     "suff_a",
     "attribute_gap",
     "bias_amplification",
-    "wall_min",
-    "cpu_per_wall",
-    "wall_lower_bound",
+    *TIME_COLUMNS,
     "set_name",
 ]
 DEBIAS_ORDER = DEBIAS_MODES  # the registry's order
@@ -86,13 +84,7 @@ def fairness_frame(
         timing = (
             cell_time(benchmarks_dir, record["cell"], record["eval_arch"], synthetic_dir) if benchmarks_dir else None
         )
-        if timing is not None:
-            row |= {
-                "wall_min": timing.wall_min,
-                "cpu_per_wall": timing.cpu_per_wall,
-                "wall_lower_bound": timing.lower_bound,
-            }
-        rows.append(row)
+        rows.append(row | (timing.columns() if timing is not None else {}))
     frame = pd.DataFrame(rows, columns=FAIRNESS_COLUMNS)
     if frame.empty:
         return frame
@@ -126,10 +118,7 @@ def _cell(hit: pd.DataFrame) -> str:
 def _wall(hit: pd.DataFrame) -> str:
     """Distillation + evaluation wall here (min) and CPU-seconds per wall-second; ≥ where a job's earlier
     segments went unrecorded."""
-    if not len(hit) or pd.isna(hit.iloc[0].wall_min):
-        return MISSING
-    row = hit.iloc[0]
-    return f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f} ({row.cpu_per_wall:.2f})"
+    return (wall_label(hit.iloc[0], unit="") if len(hit) else None) or MISSING
 
 
 def _points(value) -> str:

@@ -93,8 +93,21 @@ class CellTime:
     def cpu_per_wall(self) -> float:
         return round(self.cpu_s / self.wall_s, 2) if self.wall_s else 0.0
 
-    def label(self) -> str:
-        return f"{'≥ ' if self.lower_bound else ''}{self.wall_min:.1f} min ({self.cpu_per_wall:.2f})"
+    def columns(self) -> dict:
+        """The table columns of a cell's time (:data:`TIME_COLUMNS`)."""
+        return {"wall_min": self.wall_min, "cpu_per_wall": self.cpu_per_wall, "wall_lower_bound": self.lower_bound}
+
+
+TIME_COLUMNS = ("wall_min", "cpu_per_wall", "wall_lower_bound")
+
+
+def wall_label(row, unit: str = " min") -> str | None:
+    """``[≥ ]<wall><unit> (<CPU-s per wall-s>)`` of a table row with :data:`TIME_COLUMNS`, None where untimed."""
+    import pandas as pd
+
+    if pd.isna(row.wall_min):
+        return None
+    return f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f}{unit} ({row.cpu_per_wall:.2f})"
 
 
 def _benchmark(path: Path) -> tuple[float, float] | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
-from ddstudy.report.records import cell_time
+from ddstudy.report.records import TIME_COLUMNS, cell_time, wall_label
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the study reads PublishedCell without it
     import pandas as pd
@@ -89,9 +89,7 @@ COLUMNS = [
     "direction_expected",
     "direction_ours",
     "verdict",
-    "wall_min",
-    "cpu_per_wall",
-    "wall_lower_bound",
+    *TIME_COLUMNS,
     "protocol",
 ]
 
@@ -142,13 +140,7 @@ def reproduction_frame(
         if ours is not None and (entry.baseline is None or base is not None):
             row["verdict"] = _verdict(entry, row, ours, base)
         timing = cell_time(benchmarks_dir, entry.cell, arch, synthetic_dir)
-        if timing is not None:
-            row |= {
-                "wall_min": timing.wall_min,
-                "cpu_per_wall": timing.cpu_per_wall,
-                "wall_lower_bound": timing.lower_bound,
-            }
-        rows.append(row)
+        rows.append(row | (timing.columns() if timing is not None else {}))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -200,9 +192,7 @@ def reproduction_markdown(frame: pd.DataFrame) -> str:
                 f"{row.direction_expected} than `{row.baseline}` "
                 f"(paper {_fmt(row.baseline_published)}, ours {_fmt(row.baseline_ours)})"
             )
-        wall = "—"
-        if pd.notna(row.wall_min):
-            wall = f"{'≥ ' if row.wall_lower_bound else ''}{_fmt(row.wall_min, 1)} min ({_fmt(row.cpu_per_wall)})"
+        wall = wall_label(row) or "—"
         lines.append(
             f"| `{row.cell}` | {row.source} | {published} | {ours} | {sigma} | {row.budget} | {against} | "
             f"**{row.verdict}** | {wall} |"
