@@ -58,14 +58,14 @@ DATASETS_DIR = "data/datasets"
 RESULTS_DIR = STUDY.results_dir  # results/, or the grid's own folder (params `outputs`, e.g. results/repro)
 FIGURES_DIR = f"{RESULTS_DIR}/figures"
 TABLES_DIR = f"{RESULTS_DIR}/tables"
-ZOO_ROOT = str(STUDY.zoo_root)
+ZOO_ROOT = STUDY.zoo_dir
 SYNTHETIC_DIR = STUDY.synthetic_dir
 METRICS_DIR = STUDY.metrics_dir
 METRICS_DEPTH = len(METRICS_DIR.split("/"))
 # Wall time, CPU time and peak memory of every distillation and evaluation job (Snakemake's benchmark TSVs): kept
 # beside a grid's own outputs (the wall time per cell of docs/reproduction.md), else with the logs.
 BENCHMARKS_DIR = STUDY.benchmarks_dir
-WEIGHTS_DIR = "weights"  # KDE sample weights (debias kde), one file per dataset variant and embedding
+WEIGHTS_DIR = STUDY.weights_dir  # KDE sample weights (debias kde), one file per dataset variant and embedding
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes
 DATASET_FIGURES = sorted(str(p) for p in dataset_figure_plan(STUDY, f"{FIGURES_DIR}/datasets"))
 ZOO_FIGURES = [str(zoo_figure_path(f"{FIGURES_DIR}/zoo", d)) for d in STUDY.zoo_datasets]

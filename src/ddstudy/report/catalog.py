@@ -93,6 +93,8 @@ CATALOG: tuple[Output, ...] = (
         "published table cells beside ours, with a verdict (docs/reproduction.md)",
     ),
     Output("metrics/", "the numbers for `dvc metrics show` / `dvc metrics diff`, one JSON per table row"),
+    Output("zoo/", "the grid's PTMs (a grid with its own folder keeps them here: <dataset>/<arch>/init<i>/)"),
+    Output("weights/", "the KDE sample weights of `debias: kde`, one file per dataset variant and embedding PTM"),
     Output("synthetic/", "the synthetic sets (images, labels, meta.json; random/herding: the chosen indices)"),
     Output("evaluations/", "one evaluation record per synthetic set × architecture (every run, every setting)"),
     Output(

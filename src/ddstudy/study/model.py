@@ -124,6 +124,18 @@ class Study:
         return self._place("", "results")
 
     @property
+    def zoo_dir(self) -> str:
+        """Where the grid's PTMs (and MTT's experts) go: the top-level ``zoo_root``, or ``<outputs>/zoo`` for a grid
+        with its own folder — committed with its other outputs, so that a grid run across sessions on fresh machines
+        (the repro grid's KDE PTMs: an hour each on a CPU) does not train them again on every machine."""
+        return self._place("zoo", str(self.zoo_root))
+
+    @property
+    def weights_dir(self) -> str:
+        """Where the KDE sample weights go (``debias: kde``): ``weights/``, or ``<outputs>/weights``."""
+        return self._place("weights", "weights")
+
+    @property
     def synthetic_dir(self) -> str:
         """Where the synthetic sets go."""
         return self._place("synthetic", "synthetic")
