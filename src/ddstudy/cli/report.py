@@ -1,4 +1,5 @@
-"""``ddstudy report bias|ptm|compare|all``: tables, figures and the results index from the metrics records."""
+"""``ddstudy report bias|ptm|compare|draws|all|progress|captions``: tables, figures and the results index from the
+metrics records; where a grid's run stands."""
 
 from __future__ import annotations
 
@@ -90,6 +91,15 @@ def everything(args: argparse.Namespace) -> int:
     return 0
 
 
+def progress(args: argparse.Namespace) -> int:
+    from ddstudy.report.progress import progress_markdown, progress_rows
+    from ddstudy.study import load_study
+
+    study = load_study(args.params, args.grid)
+    print(progress_markdown(study, progress_rows(study)), end="")
+    return 0
+
+
 def captions(args: argparse.Namespace) -> int:
     from ddstudy.io import atomic_file
     from ddstudy.report.catalog import CAPTION_HEADER, CAPTIONS_DIR
@@ -156,6 +166,10 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     whole.add_argument("--results", default="results")
     whole.add_argument("--synthetic-dir", default="synthetic")
     whole.set_defaults(func=everything)
+    progressed = with_params(
+        leaf(report, "progress", help="where each cell's distillation and evaluation stand (resume states included)")
+    )
+    progressed.set_defaults(func=progress)
     captioned = leaf(report, "captions", help="the captions of `snakemake --report` (--write: workflow/report/)")
     captioned.add_argument("--write", action="store_true", help="write workflow/report/<section>.rst")
     captioned.set_defaults(func=captions)
