@@ -88,6 +88,12 @@ class Accel:
         # One graph per (train/eval mode, input shape, precision, grad mode) of a forward: a job meets a handful, a
         # process running every bench case dozens. Past Dynamo's default of 8 it would silently run eager.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+        # A debias mode takes several real gradients from one forward (retain_graph: FairDD's per-group terms, COBRA's
+        # group mean, the weighted terms). A backward compiled with donated buffers (a memory saving only) refuses
+        # that, and the on-disk cache hands such a backward — compiled for a plain forward/backward in another job —
+        # to any job with the same graph: the repro grid's DC cobra cell stopped at its first iteration. Without
+        # donation the compiled backward works for both (the flag is part of the cache key).
+        torch._functorch.config.donated_buffer = False
         return _compiled_view()(module)
 
     def describe(self) -> str:
