@@ -68,7 +68,11 @@ class ArtifactKind:
         return self.made(path)
 
 
-def _json_object(path: Path) -> dict | None:
+def json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``, None where there is none (missing, unreadable, not JSON, not an object): the
+    lenient read for files that may be absent or written by something else — a recogniser's probe, a resume state
+    another job may be replacing. Artifacts a command depends on are read with :func:`ddstudy.io.read_json`, which
+    refuses in one line instead."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
@@ -80,7 +84,7 @@ def json_with_keys(*keys: str, inside: str | None = None) -> Callable[[Path], bo
     """A recogniser: the JSON object at the path (or at ``path/inside`` for a folder) has every one of ``keys``."""
 
     def recognise(path: Path) -> bool:
-        data = _json_object(path / inside if inside else path)
+        data = json_object(path / inside if inside else path)
         return data is not None and all(key in data for key in keys)
 
     return recognise

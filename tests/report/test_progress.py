@@ -23,19 +23,21 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
         )
     state = root / "synthetic/fashion-mnist-clean/.dsa_ipc1.partial/ckpt/state.json"
     state.parent.mkdir(parents=True)
-    state.write_text(json.dumps({"iteration": 900, "segments": [{"from": 0, "to": 900, "wall_s": 600.0, "cpu_s": 1}]}))
+    state.write_text(json.dumps({"iteration": 900, "segments": [{"from": 0, "to": 900, "wall_s": 600.0, "cpu_s": 6}]}))
     shutil.copytree(REPO / "results/repro/synthetic" / FG / "dm_ipc10", root / "synthetic" / FG / "dm_ipc10")
     bench = root / "benchmarks/distill" / FG / "dm_ipc10.tsv"
     bench.parent.mkdir(parents=True)
     bench.write_text("s\tcpu_time\n540.0\t500.0\n")
     runs = root / "evaluations" / FG / "dm_ipc10/.ConvNet.json.partial/runs.json"
     runs.parent.mkdir(parents=True)
-    runs.write_text(json.dumps({"runs": [{}, {}, {}], "segments": [{"from": 0, "to": 3, "wall_s": 180.0}]}))
+    segment = {"from": 0, "to": 3, "wall_s": 180.0, "cpu_s": 0.0}
+    runs.write_text(json.dumps({"runs": [{}, {}, {}], "segments": [segment]}))
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("grid 'repro': 1 of 24 evaluations done, 2 part-way, 21 waiting")
+    head = "grid 'repro': 1 of 24 evaluations done, 2 part-way, 21 waiting; wall here (CPU-s per wall-s)"
+    assert out.startswith(head)
     assert "| `fashion-mnist-clean/dc_ipc1` | ConvNet | done | 70.28 ± 0.49 % (n 20) | — |" in out  # no benchmarks
-    assert "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far |" in out
-    assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 12.0 min so far |" in out
+    assert "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) |" in out
+    assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 12.0 min so far (0.69) |" in out
     assert f"| `{FG}/dm_ipc10_cobra` | ConvNet | waiting | waiting | — |" in out

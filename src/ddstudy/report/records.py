@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
-from ddstudy.io import read_json
+from ddstudy.outputs import json_object
 from ddstudy.timing import read_timing, timing_file
 
 
@@ -101,13 +101,14 @@ class CellTime:
 TIME_COLUMNS = ("wall_min", "cpu_per_wall", "wall_lower_bound")
 
 
-def wall_label(row, unit: str = " min") -> str | None:
-    """``[≥ ]<wall><unit> (<CPU-s per wall-s>)`` of a table row with :data:`TIME_COLUMNS`, None where untimed."""
+def wall_label(row, unit: str = " min", suffix: str = "") -> str | None:
+    """``[≥ ]<wall><unit><suffix> (<CPU-s per wall-s>)`` of a table row with :data:`TIME_COLUMNS` (attributes: a
+    frame's row), None where untimed."""
     import pandas as pd
 
-    if pd.isna(row.wall_min):
+    if row.wall_min is None or pd.isna(row.wall_min):
         return None
-    return f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f}{unit} ({row.cpu_per_wall:.2f})"
+    return f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f}{unit}{suffix} ({row.cpu_per_wall:.2f})"
 
 
 def _benchmark(path: Path) -> tuple[float, float] | None:
@@ -144,7 +145,7 @@ def cell_time(
     resumed = False
     if synthetic_dir is not None:
         meta = Path(synthetic_dir) / cell / "meta.json"
-        resumed = meta.is_file() and _json_field(meta, "resumed_from") is not None
+        resumed = (json_object(meta) or {}).get("resumed_from") is not None
     benchmarks_dir = Path(benchmarks_dir)
     parts = [
         job_time(benchmarks_dir, "distill", cell, resumed=resumed),
@@ -154,10 +155,3 @@ def cell_time(
         return None
     return CellTime(sum(p[0] for p in parts), sum(p[1] for p in parts), any(p[2] for p in parts))
 
-
-def _json_field(path: Path, key: str):
-    try:
-        data = read_json(path)
-    except DDStudyError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None
