@@ -41,8 +41,13 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "bf16")
 COMPILE_CACHE_ENV = "DDSTUDY_COMPILE_CACHE"
 RECOMPILE_LIMIT = 64
-# Read before Dynamo is imported: importing it writes Inductor's own default (/tmp/torchinductor_<user>) there.
-_USER_INDUCTOR_CACHE = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+# functorch settings every compiled graph of ddstudy is made under. A debias mode takes several real gradients from
+# one forward (retain_graph: FairDD's per-group terms, COBRA's group mean, the weighted terms); a backward compiled
+# with donated buffers (torch's default, a memory saving only) refuses that, or — served from the on-disk cache,
+# whose key does not cover these settings — overwrites the saved activations the next gradient reads and returns
+# wrong gradients without a word. Their values name the cache's folder (compile_cache_dir), so kernels compiled
+# under other settings, by an older ddstudy or another torch program, are never served to these.
+FUNCTORCH_SETTINGS = {"donated_buffer": False}
 
 
 @dataclass(frozen=True)
@@ -84,16 +89,7 @@ class Accel:
         ``.embed`` of the view is compiled too (``torch.compile`` wraps ``forward`` only)."""
         if not self.compile:
             return module
-        compile_cache_dir()
-        # One graph per (train/eval mode, input shape, precision, grad mode) of a forward: a job meets a handful, a
-        # process running every bench case dozens. Past Dynamo's default of 8 it would silently run eager.
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
-        # A debias mode takes several real gradients from one forward (retain_graph: FairDD's per-group terms, COBRA's
-        # group mean, the weighted terms). A backward compiled with donated buffers (a memory saving only) refuses
-        # that, and the on-disk cache hands such a backward — compiled for a plain forward/backward in another job —
-        # to any job with the same graph: the repro grid's DC cobra cell stopped at its first iteration. Without
-        # donation the compiled backward works for both (the flag is part of the cache key).
-        torch._functorch.config.donated_buffer = False
+        prepare_compile()
         return _compiled_view()(module)
 
     def describe(self) -> str:
@@ -132,12 +128,36 @@ def _compiled_view() -> type:
     return CompiledView
 
 
+def prepare_compile() -> Path:
+    """The settings every compile of ddstudy runs under, set before it compiles; returns the kernel cache folder.
+
+    One graph per (train/eval mode, input shape, precision, grad mode) of a forward: a job meets a handful, a process
+    running every bench case dozens — past Dynamo's default of 8 recompiles it would silently run eager, hence
+    :data:`RECOMPILE_LIMIT`. :data:`FUNCTORCH_SETTINGS`: see there."""
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    for name, value in FUNCTORCH_SETTINGS.items():
+        setattr(torch._functorch.config, name, value)
+    return compile_cache_dir()
+
+
 def compile_cache_dir() -> Path:
-    """Where Inductor keeps compiled kernels across processes: ``$DDSTUDY_COMPILE_CACHE``, else
-    ``$TORCHINDUCTOR_CACHE_DIR``, else ``~/.cache/ddstudy/torch-compile``. Safe to delete at any time (the next job
-    compiles again); ``rm -rf ~/.cache/ddstudy/torch-compile`` clears it."""
-    chosen = os.environ.get(COMPILE_CACHE_ENV) or _USER_INDUCTOR_CACHE
-    path = Path(chosen) if chosen else Path.home() / ".cache" / "ddstudy" / "torch-compile"
+    """Where Inductor keeps compiled kernels across processes: a folder named by :data:`FUNCTORCH_SETTINGS` inside
+    ``$DDSTUDY_COMPILE_CACHE``, else the user's ``$TORCHINDUCTOR_CACHE_DIR``, else ``~/.cache/ddstudy/torch-compile``.
+
+    Inductor's own default (``/tmp/torchinductor_<user>``) is not a user's choice: importing torch._dynamo (which
+    importing torchvision does) writes it into the environment, and a folder shared with every torch program is
+    where kernels compiled under other settings wait. Safe to delete at any time (the next job compiles again)."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    folder = "functorch-" + "-".join(f"{name}={value}" for name, value in sorted(FUNCTORCH_SETTINGS.items()))
+    chosen = os.environ.get(COMPILE_CACHE_ENV)
+    users = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if users and Path(users).name == folder:  # set here by an earlier call
+        users = str(Path(users).parent)
+    if not chosen and users and os.path.abspath(users) != os.path.abspath(default_cache_dir()):
+        chosen = users
+    base = Path(chosen) if chosen else Path.home() / ".cache" / "ddstudy" / "torch-compile"
+    path = base / folder
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
     return path
 
@@ -148,7 +168,7 @@ _AVAILABLE: dict[str, bool] = {}
 def compile_available(device: torch.device) -> bool:
     """Whether ``torch.compile`` works on this device here (tried once per process on a tiny function)."""
     if device.type not in _AVAILABLE:
-        compile_cache_dir()
+        prepare_compile()
         try:
             probe = torch.compile(lambda x: torch.relu(x) * 2, dynamic=False)
             _AVAILABLE[device.type] = bool(probe(torch.ones(4, device=device)).sum() == 8)
