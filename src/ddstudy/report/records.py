@@ -154,4 +154,3 @@ def cell_time(
     if any(p is None for p in parts):
         return None
     return CellTime(sum(p[0] for p in parts), sum(p[1] for p in parts), any(p[2] for p in parts))
-
