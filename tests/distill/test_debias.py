@@ -199,6 +199,36 @@ def test_cobra_with_one_group_per_class_is_the_plain_gradient_match_bit_for_bit(
     assert cobra["loss"]["curve"] == plain["loss"]["curve"]
 
 
+def test_cobra_dc_one_backward_equals_the_per_group_backwards(colour_variant):
+    """COBRA's DC target, the mean of the per-group gradients of one forward (G backward passes, the reference and
+    the oracle path), equals the gradient of the mean group loss (one backward, the fast paths) — gradients are
+    linear; float rounding apart. The batch holds several groups per class, or the test would prove nothing."""
+    from ddstudy.data.store import load_variant
+    from ddstudy.data.tensors import Normalization, to_tensors
+    from ddstudy.distill.dc import real_gradients
+    from ddstudy.distill.loop import new_context
+    from ddstudy.distill.real import RealPool
+    from ddstudy.models import build_model
+
+    variant = load_variant(colour_variant)
+    normalization = Normalization.of_variant(variant.meta, variant.train.images)
+    pool = RealPool(to_tensors(variant.train, normalization), 10, torch.device("cpu"), normalization)
+    config = method_config("dc", 1, iterations=1, debias="cobra", model="ConvNetW32", batch_real=32)
+    ctx = new_context(config, "toy/dc_cobra", pool, tuple(variant.meta["image_shape"]), torch.device("cpu"))
+    net = build_model("ConvNetW32", 3, 10, variant.meta["image_shape"][1], seed=3)
+    parameters = list(net.parameters())
+    groups = []
+    for c in range(3):
+        real, index = pool.sample_with_index(c, 32, torch.Generator().manual_seed(c))
+        ctx.real_indices = {c: index}
+        groups.append(len(torch.unique(pool.attrs[index])))
+        (reference,) = real_gradients(ctx, net, parameters, real, c, one_backward=False)
+        (one,) = real_gradients(ctx, net, parameters, real, c, one_backward=True)
+        for a, b in zip(one, reference, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert max(groups) > 1
+
+
 def test_cobra_dm_warms_up_seeded_and_records_it(colour_variant, tmp_path):
     """The K warm-up epochs change the result, are seeded (same seed → same bytes) and are recorded."""
     config = method_config("dm", 1, iterations=2, debias="cobra", **FAST)

@@ -107,11 +107,18 @@ def class_batches(ctx: DistillContext, iteration: int, outer: int) -> list[tuple
     return batches
 
 
-def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int) -> list[list]:
+def real_gradients(
+    ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int, one_backward: bool | None = None
+) -> list[list]:
     """The real side's gradient(s) of class ``c``: one list for the class (the reference), or one per term of the
     debias mode (:meth:`ddstudy.debias.DebiasMode.real_terms`: FairDD's per-colour
     ``criterion(output_real[color == col], ...)``, the weighted cross-entropy Σ w CE / Σ w of ``kde``/``oracle``),
-    or with ``cobra`` one: the layer-wise mean of the per-group gradients (COBRA ``compute_real_grad_cobra``)."""
+    or with ``cobra`` one: the layer-wise mean of the per-group gradients (COBRA ``compute_real_grad_cobra``).
+
+    COBRA's mean of G per-group gradients of one forward is, by the linearity of the gradient, the gradient of the
+    mean of the G group losses: ``one_backward`` (default: on the fast paths, off on the oracle, which keeps the
+    reference's G backward passes) takes that one backward instead of G — each of which runs through the whole
+    batch — at float-rounding distance from the reference (tested)."""
     target = torch.full((len(real),), c, device=ctx.device)
     debias = debias_mode(ctx.config.debias)
     terms = debias.real_terms(ctx.real_indices[c], ctx.pool.attrs, ctx.pool.weights)
@@ -121,6 +128,9 @@ def real_gradients(ctx: DistillContext, fast: nn.Module, parameters, real: torch
         return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
     with ctx.accel.autocast(ctx.device):
         output = fast(real)
+    if debias.barycenter and (ctx.fast_paths if one_backward is None else one_backward):
+        mean_loss = sum(term.cross_entropy(output, target) for term in terms) / len(terms)
+        return [[g.detach() for g in torch.autograd.grad(mean_loss, parameters)]]
     grads = []
     for k, term in enumerate(terms):
         loss_term = term.cross_entropy(output, target)
