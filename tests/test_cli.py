@@ -328,6 +328,17 @@ def test_bench_idc_case_times_the_registry_implementation_both_ways(fashion_dir)
     assert rows[0]["flops"] > 0 and rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
 
 
+def test_bench_dccobra_case_times_cobras_target_both_ways(fashion_dir):
+    """The dccobra case (on request, not in the default list): one DC IPC-1 iteration with COBRA's target over seeded
+    groups — the oracle's backward per group against the fast path's one backward, no recompiles."""
+    from ddstudy.bench_nets import DEFAULT_CASES
+
+    assert "dccobra" not in DEFAULT_CASES
+    rows = _bench_rows("dccobra", fashion_dir)
+    assert [(r["case"], r["path"]) for r in rows] == [("dccobra", "oracle"), ("dccobra", "fast-fp32")]
+    assert rows[0]["flops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
+
+
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
     """Issue 13: each of these was a traceback or a silent success; now one line, exit 2, nothing left behind."""
     data = tmp_path / "ds"

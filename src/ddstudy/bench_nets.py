@@ -29,13 +29,14 @@ On CUDA (or with --stacked) the GPU levers are timed alone too: dm/dc/dsa/dc10 w
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -59,7 +60,11 @@ from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
 from ddstudy.sgd import Sgd
 
-CASES = ("peak", "dm", "dc", "dsa", "dc10", "idc", "eval", "score", "zoo", "clom")
+CASES = ("peak", "dm", "dc", "dsa", "dc10", "idc", "eval", "score", "zoo", "clom", "dccobra")
+# Timed only when asked for: its oracle (the reference's G backward passes per class) takes a minute per call.
+ON_REQUEST = ("dccobra",)
+DEFAULT_CASES = tuple(case for case in CASES if case not in ON_REQUEST)
+BENCH_GROUPS = 10  # attribute values of the dccobra case's seeded groups (C-FMNIST's colours)
 CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
 
 
@@ -67,7 +72,9 @@ CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
 class BenchSettings:
     """What ``ddstudy bench`` measures; defaults are the reference timing configuration."""
 
-    cases: tuple[str, ...] = field(default=CASES, metadata={"help": "comma-separated cases"})
+    cases: tuple[str, ...] = field(
+        default=DEFAULT_CASES, metadata={"help": f"comma-separated cases (on request: {', '.join(ON_REQUEST)})"}
+    )
     precisions: tuple[str, ...] = field(default=("fp32", "bf16"), metadata={"help": "fast paths to time"})
     threads: int = field(default=2, metadata={"help": "torch CPU threads"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda[:N]"})
@@ -197,6 +204,15 @@ def _distill_unit(work: Workload, method: str, ipc: int, accel: Accel, batched: 
     return lambda: implementation.step(ctx, next(iterations))
 
 
+def _grouped(work: Workload) -> Workload:
+    """The workload with a seeded attribute of :data:`BENCH_GROUPS` values per image, as a colour bias gives: a
+    debias mode's cost depends on how many groups a class's batch holds, not on what they mean."""
+    pool = copy.copy(work.pool)
+    draws = torch.randint(0, BENCH_GROUPS, pool.labels.shape, generator=generator("bench-groups"))
+    pool.attrs = draws.to(pool.labels.device)
+    return replace(work, pool=pool)
+
+
 def _ipc_set(work: Workload, ipc: int) -> tuple[torch.Tensor, torch.Tensor]:
     chosen = [work.pool.sample_indices(c, ipc, generator("bench-set", c)) for c in range(work.pool.num_classes)]
     index = torch.cat(chosen).to(work.pool.images.device)
@@ -322,6 +338,8 @@ UNITS: dict[str, Callable[[Workload, Accel, BenchSettings, bool | None], Unit]] 
     "dc10": lambda w, a, s, b: _distill_unit(w, "dc", 10, a, b, outer_loop=2, inner_loop=50),
     # IDC IPC 1 with 2 matching steps per network (the reference's 100 make one unit minutes long on a CPU)
     "idc": lambda w, a, s, b: _distill_unit(w, "idc", 1, a, b, inner_loop=2, n_data=256),
+    # DC IPC 1 with COBRA's target: the oracle takes one backward per group of a class's batch, the fast paths one
+    "dccobra": lambda w, a, s, b: _distill_unit(_grouped(w), "dc", 1, a, b, debias="cobra"),
     "eval": lambda w, a, s, b: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
     "score": lambda w, a, s, b: _score_unit(w, a),
     "zoo": lambda w, a, s, b: _stacked_zoo_unit(w, a, s.zoo_inits) if a.vectorize else _zoo_unit(w, a),
