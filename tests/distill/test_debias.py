@@ -199,13 +199,15 @@ def test_cobra_with_one_group_per_class_is_the_plain_gradient_match_bit_for_bit(
     assert cobra["loss"]["curve"] == plain["loss"]["curve"]
 
 
-def test_cobra_dc_one_backward_equals_the_per_group_backwards(colour_variant):
-    """COBRA's DC target, the mean of the per-group gradients of one forward (G backward passes, the reference and
-    the oracle path), equals the gradient of the mean group loss (one backward, the fast paths) — gradients are
-    linear; float rounding apart. The batch holds several groups per class, or the test would prove nothing."""
+@pytest.mark.parametrize("mode", ["cobra", "fairdd"])
+def test_dc_real_side_fast_path_equals_the_references_group_backwards(colour_variant, mode):
+    """The reference takes a class's group gradients from one forward, one backward through the whole batch each
+    (the oracle path). The fast path: COBRA's mean of them as the gradient of the mean group loss (gradients are
+    linear); FairDD's each from a forward of the group's own images (the ConvNet normalises each image on its own).
+    Equal to float rounding. The batches hold several groups per class, or the test would prove nothing."""
     from ddstudy.data.store import load_variant
     from ddstudy.data.tensors import Normalization, to_tensors
-    from ddstudy.distill.dc import real_gradients
+    from ddstudy.distill.dc import images_independent, real_gradients
     from ddstudy.distill.loop import new_context
     from ddstudy.distill.real import RealPool
     from ddstudy.models import build_model
@@ -213,19 +215,22 @@ def test_cobra_dc_one_backward_equals_the_per_group_backwards(colour_variant):
     variant = load_variant(colour_variant)
     normalization = Normalization.of_variant(variant.meta, variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), 10, torch.device("cpu"), normalization)
-    config = method_config("dc", 1, iterations=1, debias="cobra", model="ConvNetW32", batch_real=32)
-    ctx = new_context(config, "toy/dc_cobra", pool, tuple(variant.meta["image_shape"]), torch.device("cpu"))
+    config = method_config("dc", 1, iterations=1, debias=mode, model="ConvNetW32", batch_real=32)
+    ctx = new_context(config, f"toy/dc_{mode}", pool, tuple(variant.meta["image_shape"]), torch.device("cpu"))
     net = build_model("ConvNetW32", 3, 10, variant.meta["image_shape"][1], seed=3)
+    assert images_independent(net) and not images_independent(build_model("ConvNetBN", 3, 10, 32, seed=3))
     parameters = list(net.parameters())
     groups = []
     for c in range(3):
         real, index = pool.sample_with_index(c, 32, torch.Generator().manual_seed(c))
         ctx.real_indices = {c: index}
         groups.append(len(torch.unique(pool.attrs[index])))
-        (reference,) = real_gradients(ctx, net, parameters, real, c, one_backward=False)
-        (one,) = real_gradients(ctx, net, parameters, real, c, one_backward=True)
-        for a, b in zip(one, reference, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        reference = real_gradients(ctx, net, parameters, real, c, fast_path=False)
+        fast = real_gradients(ctx, net, parameters, real, c, fast_path=True)
+        assert len(fast) == len(reference) == (1 if mode == "cobra" else groups[-1])
+        for got, want in zip(fast, reference, strict=True):
+            for a, b in zip(got, want, strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     assert max(groups) > 1
 
 

@@ -108,17 +108,19 @@ def class_batches(ctx: DistillContext, iteration: int, outer: int) -> list[tuple
 
 
 def real_gradients(
-    ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int, one_backward: bool | None = None
+    ctx: DistillContext, fast: nn.Module, parameters, real: torch.Tensor, c: int, fast_path: bool | None = None
 ) -> list[list]:
     """The real side's gradient(s) of class ``c``: one list for the class (the reference), or one per term of the
     debias mode (:meth:`ddstudy.debias.DebiasMode.real_terms`: FairDD's per-colour
     ``criterion(output_real[color == col], ...)``, the weighted cross-entropy Σ w CE / Σ w of ``kde``/``oracle``),
     or with ``cobra`` one: the layer-wise mean of the per-group gradients (COBRA ``compute_real_grad_cobra``).
 
-    COBRA's mean of G per-group gradients of one forward is, by the linearity of the gradient, the gradient of the
-    mean of the G group losses: ``one_backward`` (default: on the fast paths, off on the oracle, which keeps the
-    reference's G backward passes) takes that one backward instead of G — each of which runs through the whole
-    batch — at float-rounding distance from the reference (tested)."""
+    The reference takes the G group gradients from one forward of the whole batch, each a backward through all of
+    it. On the fast paths (``fast_path``; default: not on the oracle) two exact rewrites take the cost down to one
+    forward and one backward of the batch, at float-rounding distance (tested; docs/deviations.md C5, F7):
+    COBRA's mean of the group gradients is the gradient of the mean group loss (the gradient is linear); FairDD's
+    group gradients each come from a forward of the group's own images when no layer mixes the images of a batch
+    (no BatchNorm: the papers' ConvNet normalises each image on its own)."""
     target = torch.full((len(real),), c, device=ctx.device)
     debias = debias_mode(ctx.config.debias)
     terms = debias.real_terms(ctx.real_indices[c], ctx.pool.attrs, ctx.pool.weights)
@@ -126,9 +128,19 @@ def real_gradients(
         with ctx.accel.autocast(ctx.device):
             loss_real = F.cross_entropy(fast(real), target)
         return [[g.detach() for g in torch.autograd.grad(loss_real, parameters)]]
+    fast_path = ctx.fast_paths if fast_path is None else fast_path
+    masked = all(term.mask is not None for term in terms)
+    if fast_path and masked and not debias.barycenter and images_independent(fast):
+        grads = []
+        for term in terms:
+            with ctx.accel.autocast(ctx.device):
+                output = fast(real[term.mask])
+            loss_term = F.cross_entropy(output.float(), target[term.mask])
+            grads.append([g.detach() for g in torch.autograd.grad(loss_term, parameters)])
+        return debias.real_target(grads)
     with ctx.accel.autocast(ctx.device):
         output = fast(real)
-    if debias.barycenter and (ctx.fast_paths if one_backward is None else one_backward):
+    if fast_path and debias.barycenter:
         mean_loss = sum(term.cross_entropy(output, target) for term in terms) / len(terms)
         return [[g.detach() for g in torch.autograd.grad(mean_loss, parameters)]]
     grads = []
@@ -137,6 +149,12 @@ def real_gradients(
         retain = k < len(terms) - 1
         grads.append([g.detach() for g in torch.autograd.grad(loss_term, parameters, retain_graph=retain)])
     return debias.real_target(grads)
+
+
+def images_independent(net: nn.Module) -> bool:
+    """Whether each image's output is independent of the others in its batch (no BatchNorm in training mode)."""
+    module = getattr(net, "module", net)  # a compiled view's module
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules())
 
 
 def matching_per_class(ctx: DistillContext, net: nn.Module, fast: nn.Module, batches) -> torch.Tensor:
