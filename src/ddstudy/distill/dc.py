@@ -117,7 +117,7 @@ def real_gradients(
 
     The reference takes the G group gradients from one forward of the whole batch, each a backward through all of
     it. On the fast paths (``fast_path``; default: not on the oracle) two exact rewrites take the cost down to one
-    forward and one backward of the batch, at float-rounding distance (tested; docs/deviations.md C5, F7):
+    forward and one backward of the batch, at float-rounding distance (tested; docs/deviations.md C5, F8):
     COBRA's mean of the group gradients is the gradient of the mean group loss (the gradient is linear); FairDD's
     group gradients each come from a forward of the group's own images when no layer mixes the images of a batch
     (no BatchNorm: the papers' ConvNet normalises each image on its own)."""
