@@ -35,7 +35,8 @@ def _distillation(study, cell) -> tuple[str, str, CellTime]:
     """(kind, text, time so far) of a cell's synthetic set."""
     folder = Path(study.synthetic_dir) / cell.dataset / cell.set_name
     if SYNTHETIC_SET.made(folder):
-        return DONE, "done", NOTHING  # a finished cell's time is the whole cell's (cell_time)
+        found = job_time(Path(study.benchmarks_dir), "distill", cell.name)
+        return DONE, "done", CellTime(*found) if found else NOTHING
     state = json_object(folder.parent / f".{folder.name}.partial" / "ckpt" / "state.json")
     total = getattr(cell.config, "iterations", None)
     if state is None or total is None:
@@ -58,8 +59,8 @@ def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime]:
 
 def progress_rows(study) -> list[dict]:
     """One row per evaluation of the grid (cell × architecture), in the grid's order: where its distillation and
-    evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated — a finished
-    distillation's time counts from then on; else what the part-way jobs recorded so far)."""
+    evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated; else what its jobs
+    recorded so far, a finished distillation's whole time included)."""
     cells = {cell.name: cell for cell in study.cells}
     rows = []
     for name, arch in study.evaluations:
@@ -72,14 +73,7 @@ def progress_rows(study) -> list[dict]:
         if kind == DONE:
             timing = cell_time(study.benchmarks_dir, name, arch, study.synthetic_dir)
         else:
-            if distill_kind == DONE:  # the finished distillation's whole time, beside the evaluation's so far
-                found = job_time(Path(study.benchmarks_dir), "distill", name)
-                distill_time = CellTime(*found) if found else NOTHING
-            timing = CellTime(
-                distill_time.wall_s + evaluate_time.wall_s,
-                distill_time.cpu_s + evaluate_time.cpu_s,
-                distill_time.lower_bound,
-            )
+            timing = distill_time + evaluate_time
             timing = timing if timing.wall_s else None
         columns = timing.columns() if timing else dict.fromkeys(TIME_COLUMNS)
         rows.append(

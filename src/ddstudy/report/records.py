@@ -93,6 +93,10 @@ class CellTime:
     def cpu_per_wall(self) -> float:
         return round(self.cpu_s / self.wall_s, 2) if self.wall_s else 0.0
 
+    def __add__(self, other: CellTime) -> CellTime:
+        """Two jobs' time together (a lower bound when either is one)."""
+        return CellTime(self.wall_s + other.wall_s, self.cpu_s + other.cpu_s, self.lower_bound or other.lower_bound)
+
     def columns(self) -> dict:
         """The table columns of a cell's time (:data:`TIME_COLUMNS`)."""
         return {"wall_min": self.wall_min, "cpu_per_wall": self.cpu_per_wall, "wall_lower_bound": self.lower_bound}
@@ -153,4 +157,4 @@ def cell_time(
     ]
     if any(p is None for p in parts):
         return None
-    return CellTime(sum(p[0] for p in parts), sum(p[1] for p in parts), any(p[2] for p in parts))
+    return CellTime(*parts[0]) + CellTime(*parts[1])
