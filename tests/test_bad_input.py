@@ -105,20 +105,22 @@ def test_evaluate_replaces_only_a_metrics_file(capsys, tmp_path, dataset):
     assert other.read_text() == '{"mine": true}\n'
 
 
-@pytest.mark.parametrize("command", ["distill", "evaluate"])
+@pytest.mark.parametrize("command", ["distill", "evaluate", "zoo", "weights"])
 def test_timing_never_overwrites_a_users_file_nor_the_output(capsys, tmp_path, dataset, user_folder, command):
     """``--timing`` is refused before any work when it names a file ddstudy did not write, an input, or a path in
     the output; nothing is created."""
-    out = tmp_path / "new" / ("set" if command == "distill" else "m.json")
+    out = tmp_path / "new" / ("m.json" if command == "evaluate" else "set")
     argv = {
         "distill": ["distill", "--dataset-dir", dataset, *SELECT],
         "evaluate": ["evaluate", "--synthetic", dataset, "--dataset-dir", dataset, "--arch", "ConvNetW32"],
+        "zoo": ["zoo", "train", "--dataset-dir", dataset, "--arch", "ConvNetW32", "--init", "0"],
+        "weights": ["debias", "weights", "--dataset-dir", dataset, "--zoo-root", tmp_path / "zoo"],
     }[command] + ["--out", out]  # fmt: skip
     before = snapshot(user_folder), snapshot(dataset)
     mine = user_folder / "notes.txt"
     refused(capsys, [*argv, "--timing", mine], "--timing", "is not a timing record made by ddstudy")
     refused(capsys, [*argv, "--timing", dataset / "meta.json"], "--timing", "this command reads")
-    if command == "distill":
+    if command in ("distill", "zoo"):
         refused(capsys, [*argv, "--timing", out / "t.json"], "--timing", "lies in the --out")
     assert (snapshot(user_folder), snapshot(dataset)) == before
     assert not (tmp_path / "new").exists()

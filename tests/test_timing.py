@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ddstudy.report.records import CellTime, cell_time, wall_label
-from ddstudy.timing import TIMING_RECORD, Segments, read_timing, timing_file, write_timing
+from ddstudy.report.records import CellTime, cell_time, prerequisite_columns, wall_label
+from ddstudy.timing import TIMING_RECORD, Segments, read_timing, timing_file, write_timing, zoo_timing_file
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -80,3 +80,34 @@ def test_a_distillation_resumed_before_segments_were_recorded_is_a_lower_bound(t
     assert cell_time(tmp_path / "b", cell, "ConvNet", tmp_path / "s") == CellTime(1449.0, 1390.0, True)
     (tmp_path / "s" / cell / "meta.json").write_text(json.dumps({"resumed_from": None}))
     assert not cell_time(tmp_path / "b", cell, "ConvNet", tmp_path / "s").lower_bound
+
+
+def test_the_ptms_and_weights_a_cell_reads_are_timed_beside_it(tmp_path):
+    """A KDE cell reads its PTM and weights: their time is the prerequisites' (a stacked zoo job's share per init),
+    never added to the cell's own wall; those without a record are counted as untimed."""
+    jobs = [("zoo", "d-fg/ConvNet/init0"), ("weights", "d-fg/kde-ConvNet-i0-e5-b1")]
+    assert prerequisite_columns(tmp_path, []) == {}
+    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": None, "prereq_untimed": 2}
+    _timing(timing_file(tmp_path, "weights", "d-fg/kde-ConvNet-i0-e5-b1"), [(0, 1, 60.0, 58.0)])
+    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": 1.0, "prereq_untimed": 1}
+    _timing(zoo_timing_file(tmp_path, "d-fg/ConvNet", [0, 1]), [(0, 5, 1200.0, 1150.0)])  # two inits stacked
+    assert zoo_timing_file(tmp_path, "d-fg/ConvNet", [0, 1]).name == "init0+init1.timing.json"
+    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": 11.0, "prereq_untimed": 0}
+    _benchmark(tmp_path / "zoo" / "d-fg" / "ConvNet" / "init0.tsv", 900.0, 880.0)  # its own job wins
+    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": 16.0, "prereq_untimed": 0}
+    row = SimpleNamespace(**CellTime(600.0, 540.0, False).columns(), **prerequisite_columns(tmp_path, jobs))
+    assert wall_label(row) == "10.0 min (0.90) + 16.0 min prerequisites"
+    row.prereq_wall_min, row.prereq_untimed = 1.0, 1
+    assert wall_label(row) == "10.0 min (0.90) + 1.0 min prerequisites + 1 untimed prerequisite"
+
+
+def test_a_kde_cell_lists_its_ptm_and_weights_as_prerequisites():
+    from ddstudy.study import load_study
+
+    study = load_study("params.yaml", "repro")
+    kde = "fashion-mnist-fg-color-r0.9-s1-tuniform/dm_ipc10_kde"
+    assert study.prerequisites[kde] == [
+        ("zoo", "fashion-mnist-fg-color-r0.9-s1-tuniform/ConvNet/init0"),
+        ("weights", "fashion-mnist-fg-color-r0.9-s1-tuniform/kde-ConvNet-i0-e5-b1"),
+    ]
+    assert "fashion-mnist-fg-color-r0.9-s1-tuniform/dm_ipc10_fairdd" not in study.prerequisites

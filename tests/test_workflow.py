@@ -189,3 +189,14 @@ def test_a_cells_job_settings_are_what_its_rule_runs():
         where = f"results/repro/benchmarks/{job}/{cell}" + ("" if job == "distill" else "/ConvNet") + ".timing.json"
         assert f"--timing {where} " in result.stdout
     assert "--debias cobra" in result.stdout and "--num-eval 10" in result.stdout
+
+
+def test_the_ptm_and_weights_jobs_of_a_kde_cell_write_timing_records():
+    """The zoo and KDE weights jobs a cell waits for keep their time beside the benchmarks (the prerequisites of the
+    cell's wall in the reports)."""
+    dataset = "fashion-mnist-fg-color-r0.9-s1-tuniform"
+    target = f"results/repro/evaluations/{dataset}/dm_ipc10_kde/ConvNet.json"
+    result = snakemake(target, "-n", "-p", "--forceall", "--config", "grid=repro")
+    assert result.returncode == 0, result.stderr
+    assert f"--timing results/repro/benchmarks/zoo/{dataset}/ConvNet/init0.timing.json " in result.stdout
+    assert f"--timing results/repro/benchmarks/weights/{dataset}/kde-ConvNet-i0-e5-b1.timing.json " in result.stdout

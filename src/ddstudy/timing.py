@@ -30,9 +30,10 @@ TIMING_RECORD = ArtifactKind("timing record", False, json_with_keys("unit", "seg
 class Segments:
     """The segments of one job: the earlier ones (from its resume state) and the one this process runs."""
 
-    unit: str  # what the job counts: "iterations" (distillation), "runs" (evaluation networks)
+    unit: str  # what the job counts: "iterations" (distillation), "runs" (evaluation networks), "epochs" (zoo)
     earlier: list[dict] = field(default_factory=list)
     start: int = 0
+    last: int = 0  # the units done at the latest upto(): what a job that counts them itself has reached
     _wall0: float = field(default_factory=time.perf_counter, repr=False)
     _cpu0: float = field(default_factory=time.process_time, repr=False)
 
@@ -42,6 +43,7 @@ class Segments:
 
     def upto(self, done: int) -> list[dict]:
         """Every segment so far, this process's ending at ``done`` units (what a resume state saves)."""
+        self.last = done
         current = {
             "from": self.start,
             "to": done,
@@ -64,9 +66,16 @@ class Segments:
 
 def timing_file(benchmarks_dir: str | os.PathLike, job: str, cell: str, arch: str | None = None) -> Path:
     """Where the workflow keeps a job's timing record: beside Snakemake's benchmark file of the job
-    (``<benchmarks>/distill/<cell>.timing.json``, ``<benchmarks>/evaluate/<cell>/<arch>.timing.json``)."""
+    (``<benchmarks>/distill/<cell>.timing.json``, ``<benchmarks>/evaluate/<cell>/<arch>.timing.json``; a zoo
+    job's ``<benchmarks>/zoo/<block>/init<i>[+init<j>…].timing.json``, KDE weights'
+    ``<benchmarks>/weights/<dataset>/<slug>.timing.json``)."""
     stem = Path(benchmarks_dir) / job / cell
     return stem.with_name(f"{stem.name}.timing.json") if arch is None else stem / f"{arch}.timing.json"
+
+
+def zoo_timing_file(benchmarks_dir: str | os.PathLike, block: str, inits) -> Path:
+    """The timing record of the zoo job that trains ``inits`` of ``block`` (one job: one init, or a stacked set)."""
+    return timing_file(benchmarks_dir, "zoo", f"{block}/{'+'.join(f'init{i}' for i in inits)}")
 
 
 def check_timing_path(timing: str | os.PathLike | None, out: str | os.PathLike, inputs: dict) -> Path | None:
@@ -81,10 +90,11 @@ def check_timing_path(timing: str | os.PathLike | None, out: str | os.PathLike, 
     return path
 
 
-def write_timing(path: Path | None, segments: Segments, done: int) -> None:
+def write_timing(path: Path | None, segments: Segments, done: int | None = None) -> None:
+    """Write the job's record (``done``: its units at the end; default what the last resume state saved)."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, segments.record(done))
+        write_json(path, segments.record(segments.last if done is None else done))
 
 
 def read_timing(path: str | os.PathLike) -> dict | None:

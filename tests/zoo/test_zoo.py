@@ -9,6 +9,7 @@ import torch
 from ddstudy.data.build import VariantSpec, build_variant
 from ddstudy.errors import DDStudyError
 from ddstudy.report.zoo import plot_zoo_accuracy, zoo_frame
+from ddstudy.timing import Segments
 from ddstudy.zoo.store import load_ptm, write_zoo_index
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
 
@@ -96,11 +97,19 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, variant):
             raise KeyboardInterrupt("simulated kill")
 
     with pytest.raises(KeyboardInterrupt):
-        train_zoo_model(job, folder, tmp_path / "resumed", config, on_epoch_end=kill_after_epoch_2)
+        train_zoo_model(
+            job, folder, tmp_path / "resumed", config, on_epoch_end=kill_after_epoch_2, segments=Segments("epochs")
+        )
     assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.partial" / "resume.json").exists()
-    epochs_run = []
-    resumed = train_zoo_model(job, folder, tmp_path / "resumed", config, on_epoch_end=epochs_run.append)
+    epochs_run, segments = [], Segments("epochs")
+    resumed = train_zoo_model(
+        job, folder, tmp_path / "resumed", config, on_epoch_end=epochs_run.append, segments=segments
+    )
     assert epochs_run == [3]
+    # the job's time covers both processes: the killed one's epochs 1-2 (from the resume state), then epoch 3
+    record = segments.record(segments.last)
+    assert [(s["from"], s["to"]) for s in record["segments"]] == [(0, 2), (2, 3)] and record["complete"]
+    assert record["unit"] == "epochs" and record["done"] == 3 and record["wall_s"] > 0
     for epoch in (1, 2, 3):
         first = json.loads((tmp_path / "straight" / f"epoch{epoch}.json").read_text())
         second = json.loads((tmp_path / "resumed" / f"epoch{epoch}.json").read_text())

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 from ddstudy.study import load_params, study_from_params, validate_params
 from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
-from ddstudy.timing import timing_file
+from ddstudy.timing import timing_file, zoo_timing_file
 from ddstudy.report.catalog import dataset_figure_plan, report_table_files, zoo_figure_path
 from ddstudy.report.records import metrics_paths
 from ddstudy.workflow import (
@@ -62,8 +62,9 @@ ZOO_ROOT = STUDY.zoo_dir
 SYNTHETIC_DIR = STUDY.synthetic_dir
 METRICS_DIR = STUDY.metrics_dir
 METRICS_DEPTH = len(METRICS_DIR.split("/"))
-# Wall time, CPU time and peak memory of every distillation and evaluation job (Snakemake's benchmark TSVs): kept
-# beside a grid's own outputs (the wall time per cell of docs/reproduction.md), else with the logs.
+# Wall time, CPU time and peak memory of every distillation, evaluation, zoo and KDE weights job (Snakemake's
+# benchmark TSVs): kept beside a grid's own outputs (the wall time per cell of docs/reproduction.md), else with the
+# logs.
 BENCHMARKS_DIR = STUDY.benchmarks_dir
 WEIGHTS_DIR = STUDY.weights_dir  # KDE sample weights (debias kde), one file per dataset variant and embedding
 ENV = "../../environment.yml"  # used with --use-conda / --sdm conda on GPU nodes

@@ -22,8 +22,11 @@ if not STUDY.accel.vectorize:
             weights=lambda wildcards, input: f"--sample-weights {input.weights[0]}" if input.weights else "",
             device=STUDY.device,
             accel=ACCEL,
+            timing=lambda wildcards: zoo_timing_file(BENCHMARKS_DIR, wildcards.block, [wildcards.init]),
         log:
             "logs/zoo/{block}/init{init}.log",
+        benchmark:
+            f"{BENCHMARKS_DIR}/zoo/{{block}}/init{{init}}.tsv"
         threads: STUDY.threads["zoo"]
         resources:
             **job_resources(STUDY, "zoo_model", gpu=True),
@@ -32,7 +35,7 @@ if not STUDY.accel.vectorize:
             ENV
         shell:
             "{params.ddstudy} zoo train {params.args} --device {params.device} {params.accel} --threads {threads} "
-            "--dataset-dir {input.dataset} {params.weights} --out {output} > {log} 2>&1"
+            "--dataset-dir {input.dataset} {params.weights} --timing {params.timing} --out {output} > {log} 2>&1"
 
 else:
     # `vectorize`: the inits of a block train together in one job (stacked networks); one rule per set of inits,
@@ -55,8 +58,11 @@ else:
                 weights=lambda wildcards, input: f"--sample-weights {input.weights[0]}" if input.weights else "",
                 device=STUDY.device,
                 accel=ACCEL,
+                timing=lambda wildcards, inits=_inits: zoo_timing_file(BENCHMARKS_DIR, wildcards.block, inits),
             log:
                 "logs/zoo/{block}/inits.log",
+            benchmark:
+                f"{BENCHMARKS_DIR}/zoo/{{block}}/{'+'.join(f'init{i}' for i in _inits)}.tsv"
             threads: STUDY.threads["zoo"]
             resources:
                 **job_resources(STUDY, "zoo_model", gpu=True),
@@ -65,7 +71,8 @@ else:
                 ENV
             shell:
                 "{params.ddstudy} zoo train {params.args} --device {params.device} {params.accel} "
-                "--threads {threads} --dataset-dir {input.dataset} {params.weights} --out {output} > {log} 2>&1"
+                "--threads {threads} --dataset-dir {input.dataset} {params.weights} --timing {params.timing} "
+                "--out {output} > {log} 2>&1"
 
 
 rule kde_weights:
@@ -85,8 +92,11 @@ rule kde_weights:
         args=lambda wildcards: kde_args(STUDY, wildcards.dataset, wildcards.name),
         zoo_root=ZOO_ROOT,
         device=STUDY.device,
+        timing=lambda wildcards: timing_file(BENCHMARKS_DIR, "weights", f"{wildcards.dataset}/{wildcards.name}"),
     log:
         "logs/weights/{dataset}/{name}.log",
+    benchmark:
+        f"{BENCHMARKS_DIR}/weights/{{dataset}}/{{name}}.tsv"
     threads: STUDY.threads["distill"]
     resources:
         **job_resources(STUDY, "distill", gpu=True),
@@ -94,7 +104,7 @@ rule kde_weights:
         ENV
     shell:
         "{params.ddstudy} debias weights {params.args} --zoo-root {params.zoo_root} --device {params.device} "
-        "--threads {threads} --dataset-dir {input.dataset} --out {output.npz} > {log} 2>&1"
+        "--threads {threads} --dataset-dir {input.dataset} --timing {params.timing} --out {output.npz} > {log} 2>&1"
 
 
 rule zoo_index:

@@ -56,7 +56,7 @@ def add_runtime_flags(parser: argparse.ArgumentParser, accel: bool = True) -> No
 
 
 def add_timing_flag(parser: argparse.ArgumentParser) -> None:
-    """``--timing`` of the resumable jobs (distill, evaluate): see ddstudy.timing."""
+    """``--timing`` of the workflow's long jobs (distill, evaluate, zoo train, debias weights): see ddstudy.timing."""
     parser.add_argument(
         "--timing",
         help="also write the job's wall and CPU time, summed over every segment it ran in (a resumed job's earlier "

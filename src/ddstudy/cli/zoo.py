@@ -8,6 +8,7 @@ from ddstudy.cli.options import (
     accel_of,
     actions,
     add_runtime_flags,
+    add_timing_flag,
     leaf,
     report_removed,
     torch_device,
@@ -23,6 +24,7 @@ COMMANDS = {"zoo": "train and index pre-trained model zoos"}
 def train(args: argparse.Namespace) -> int:
     from ddstudy.data.store import load_variant
     from ddstudy.models import check_model_name
+    from ddstudy.timing import Segments, check_timing_path, write_timing
     from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_models
 
     config = ZooTrainConfig(**from_args(ZooTrainConfig, args))
@@ -32,12 +34,16 @@ def train(args: argparse.Namespace) -> int:
     if len(set(inits)) != len(inits):
         raise DDStudyError(f"--init {','.join(map(str, inits))}: trained together, the inits must be distinct")
     check_model_name(args.arch)
+    inputs = {"--dataset-dir": args.dataset_dir, "--sample-weights": args.sample_weights}
+    timing = [check_timing_path(args.timing, out, inputs) for out in args.out][0]
+    segments = Segments("epochs")
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
     runs = train_zoo_models(
         jobs, args.dataset_dir, args.out, config, torch_device(args), accel=accel_of(args),
-        weights_path=args.sample_weights,
+        weights_path=args.sample_weights, segments=segments,
     )  # fmt: skip
+    write_timing(timing, segments)
     for out, job, run in zip(args.out, jobs, runs, strict=True):
         last = run["history"][-1]
         print(
@@ -96,6 +102,7 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     add_flags(trained, ZooTrainConfig)
     trained.add_argument("--sample-weights", help="KDE weights artifact (`ddstudy debias weights`) for --debias kde")
     add_runtime_flags(trained)
+    add_timing_flag(trained)
     trained.set_defaults(func=train)
     indexed = leaf(zoo, "index", help="write <zoo-root>/<dataset>/index.json")
     indexed.add_argument("--zoo-root", default="zoo")

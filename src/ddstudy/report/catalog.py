@@ -99,8 +99,9 @@ CATALOG: tuple[Output, ...] = (
     Output("evaluations/", "one evaluation record per synthetic set × architecture (every run, every setting)"),
     Output(
         "benchmarks/",
-        "wall time, CPU time and peak memory of each distillation and evaluation job (Snakemake's `.tsv`, the last "
-        "segment of a resumed job) and `*.timing.json`, its wall and CPU time over every segment it ran in",
+        "wall time, CPU time and peak memory of each distillation, evaluation, zoo and KDE weights job (Snakemake's "
+        "`.tsv`, the last segment of a resumed job) and `*.timing.json`, its wall and CPU time over every segment it "
+        "ran in",
     ),
 )
 NESTED = "the results folder of another grid (its own README.md)"

@@ -15,13 +15,22 @@ dataset without a ``full`` evaluation have no amplification (—).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from ddstudy.debias import DEBIAS, DEBIAS_MODES
 from ddstudy.report.bias_table import SET_COLUMNS
-from ddstudy.report.records import TIME_COLUMNS, cell_time, clom_of, debias_of, wall_label
+from ddstudy.report.records import (
+    PREREQUISITE_COLUMNS,
+    TIME_COLUMNS,
+    cell_time,
+    clom_of,
+    debias_of,
+    prerequisite_columns,
+    wall_label,
+)
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
 
 FAIRNESS_COLUMNS = [
@@ -42,6 +51,7 @@ FAIRNESS_COLUMNS = [
     "attribute_gap",
     "bias_amplification",
     *TIME_COLUMNS,
+    *PREREQUISITE_COLUMNS,
     "set_name",
 ]
 DEBIAS_ORDER = DEBIAS_MODES  # the registry's order
@@ -72,19 +82,24 @@ def _row(record: dict) -> dict:
 
 
 def fairness_frame(
-    records: list[dict], benchmarks_dir: str | Path | None = None, synthetic_dir: str | Path | None = None
+    records: list[dict],
+    benchmarks_dir: str | Path | None = None,
+    synthetic_dir: str | Path | None = None,
+    prerequisites: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> pd.DataFrame:
     """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc); with
-    ``benchmarks_dir``, the wall and CPU time each cell cost (:func:`ddstudy.report.records.cell_time`)."""
+    ``benchmarks_dir``, the wall and CPU time each cell cost (:func:`ddstudy.report.records.cell_time`) and, from
+    ``prerequisites`` (cell name → Cell.prerequisites), the time of the PTMs and KDE weights it reads."""
     rows = []
     for record in records:
         if record.get("bias") in (None, "none"):
             continue
         row = _row(record)
-        timing = (
-            cell_time(benchmarks_dir, record["cell"], record["eval_arch"], synthetic_dir) if benchmarks_dir else None
-        )
-        rows.append(row | (timing.columns() if timing is not None else {}))
+        if benchmarks_dir:
+            timing = cell_time(benchmarks_dir, record["cell"], record["eval_arch"], synthetic_dir)
+            row |= timing.columns() if timing is not None else {}
+            row |= prerequisite_columns(benchmarks_dir, (prerequisites or {}).get(record["cell"], []))
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=FAIRNESS_COLUMNS)
     if frame.empty:
         return frame
@@ -117,7 +132,7 @@ def _cell(hit: pd.DataFrame) -> str:
 
 def _wall(hit: pd.DataFrame) -> str:
     """Distillation + evaluation wall here (min) and CPU-seconds per wall-second; ≥ where a job's earlier
-    segments went unrecorded."""
+    segments went unrecorded; the prerequisites' wall after it."""
     return (wall_label(hit.iloc[0], unit="") if len(hit) else None) or MISSING
 
 
@@ -152,7 +167,9 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "groups of the true-positive rate; its max and mean over classes are DEO_M and DEO_A) and the sufficiency gap "
         "(per predicted class, the spread over groups of the precision; max and mean over classes). Wall: what the "
         "cell cost here, its distillation and evaluation jobs summed over every segment they ran in, in minutes, "
-        "with CPU-seconds per wall-second (≥: a job resumed without a record of its earlier segments).\n",
+        "with CPU-seconds per wall-second (≥: a job resumed without a record of its earlier segments); '+ … "
+        "prerequisites': the jobs whose artifacts it reads (the KDE PTM and weights; shared by the cells that read "
+        "them, so never added to a cell's own wall), 'untimed' where they ran before ddstudy timed them.\n",
     ]
     if rows_frame.empty:
         return "".join(out) + "\nNo mitigation sets in this grid.\n"

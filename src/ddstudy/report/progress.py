@@ -16,7 +16,15 @@ from types import SimpleNamespace
 from ddstudy.distill.run import SYNTHETIC_SET
 from ddstudy.evaluate.record import read_metrics
 from ddstudy.outputs import json_object
-from ddstudy.report.records import TIME_COLUMNS, CellTime, cell_time, job_time, metrics_path, wall_label
+from ddstudy.report.records import (
+    TIME_COLUMNS,
+    CellTime,
+    cell_time,
+    job_time,
+    metrics_path,
+    prerequisite_columns,
+    wall_label,
+)
 from ddstudy.report.tables import markdown_table
 
 DONE, PART_WAY, WAITING = "done", "part-way", "waiting"
@@ -76,6 +84,7 @@ def progress_rows(study) -> list[dict]:
             timing = distill_time + evaluate_time
             timing = timing if timing.wall_s else None
         columns = timing.columns() if timing else dict.fromkeys(TIME_COLUMNS)
+        columns |= prerequisite_columns(study.benchmarks_dir, cell.prerequisites())
         rows.append(
             {"cell": name, "arch": arch, "state": kind, "distillation": distill, "evaluation": evaluate, **columns}
         )

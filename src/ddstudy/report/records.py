@@ -103,16 +103,26 @@ class CellTime:
 
 
 TIME_COLUMNS = ("wall_min", "cpu_per_wall", "wall_lower_bound")
+# The jobs a cell reads the artifacts of (its PTMs, KDE weights; Cell.prerequisites): their wall in minutes over
+# the timed ones, and how many have no time record (made before ddstudy recorded them, or not run here).
+PREREQUISITE_COLUMNS = ("prereq_wall_min", "prereq_untimed")
 
 
 def wall_label(row, unit: str = " min", suffix: str = "") -> str | None:
     """``[≥ ]<wall><unit><suffix> (<CPU-s per wall-s>)`` of a table row with :data:`TIME_COLUMNS` (attributes: a
-    frame's row), None where untimed."""
+    frame's row), None where untimed; `` + <wall> min prerequisites`` after it where the row has
+    :data:`PREREQUISITE_COLUMNS` (`` + N untimed prerequisites`` for those without a time)."""
     import pandas as pd
 
     if row.wall_min is None or pd.isna(row.wall_min):
         return None
-    return f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f}{unit}{suffix} ({row.cpu_per_wall:.2f})"
+    label = f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f}{unit}{suffix} ({row.cpu_per_wall:.2f})"
+    prereq, untimed = getattr(row, "prereq_wall_min", None), getattr(row, "prereq_untimed", None)
+    if prereq is not None and pd.notna(prereq):
+        label += f" + {prereq:.1f} min prerequisites"
+    if untimed is not None and pd.notna(untimed) and untimed:
+        label += f" + {int(untimed)} untimed prerequisite{'s' if untimed > 1 else ''}"
+    return label
 
 
 def _benchmark(path: Path) -> tuple[float, float] | None:
@@ -124,6 +134,37 @@ def _benchmark(path: Path) -> tuple[float, float] | None:
     if not rows:
         return None
     return sum(float(r["s"]) for r in rows), sum(float(r.get("cpu_time") or 0.0) for r in rows)
+
+
+def prerequisite_columns(benchmarks_dir: str | Path, jobs: list[tuple[str, str]]) -> dict:
+    """:data:`PREREQUISITE_COLUMNS` of a cell reading the artifacts of ``jobs`` ((kind, name): Cell.prerequisites);
+    {} for a cell that reads none. A zoo model trained in a stacked job with other inits
+    (``init<a>+init<b>….timing.json``) counts its share of that job's time."""
+    if not jobs:
+        return {}
+    wall, untimed = 0.0, 0
+    for kind, name in jobs:
+        found = job_time(Path(benchmarks_dir), kind, name) if kind != "zoo" else _zoo_share(Path(benchmarks_dir), name)
+        if found is None:
+            untimed += 1
+        else:
+            wall += found[0]
+    return {"prereq_wall_min": round(wall / 60, 1) if untimed < len(jobs) else None, "prereq_untimed": untimed}
+
+
+def _zoo_share(benchmarks_dir: Path, name: str) -> tuple[float, float, bool] | None:
+    """(wall s, CPU s, lower bound) of zoo model ``<block>/init<i>``: its own job's, or its share of a stacked one."""
+    found = job_time(benchmarks_dir, "zoo", name)
+    if found is not None:
+        return found
+    block, init = name.rsplit("/", 1)
+    for path in sorted((benchmarks_dir / "zoo" / block).glob("init*+*")):  # its record or Snakemake's benchmark
+        inits = path.name.split(".")[0].split("+")
+        if init in inits:
+            shared = job_time(benchmarks_dir, "zoo", f"{block}/{'+'.join(inits)}")
+            if shared is not None:
+                return shared[0] / len(inits), shared[1] / len(inits), shared[2]
+    return None
 
 
 def job_time(

@@ -18,13 +18,14 @@ A number that misses is reported as it is; docs/reproduction.md holds the invest
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
-from ddstudy.report.records import TIME_COLUMNS, cell_time, wall_label
+from ddstudy.report.records import PREREQUISITE_COLUMNS, TIME_COLUMNS, cell_time, prerequisite_columns, wall_label
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the study reads PublishedCell without it
     import pandas as pd
@@ -90,6 +91,7 @@ COLUMNS = [
     "direction_ours",
     "verdict",
     *TIME_COLUMNS,
+    *PREREQUISITE_COLUMNS,
     "protocol",
 ]
 
@@ -108,8 +110,10 @@ def reproduction_frame(
     benchmarks_dir: str | Path,
     arch: str,
     synthetic_dir: str | Path | None = None,
+    prerequisites: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> pd.DataFrame:
-    """The comparison table (``COLUMNS``), one row per published cell, in the order params list them."""
+    """The comparison table (``COLUMNS``), one row per published cell, in the order params list them; the time of
+    the PTMs and KDE weights a cell reads from ``prerequisites`` (cell name → Cell.prerequisites)."""
     import pandas as pd
 
     metrics_dir, benchmarks_dir = Path(metrics_dir), Path(benchmarks_dir)
@@ -140,7 +144,8 @@ def reproduction_frame(
         if ours is not None and (entry.baseline is None or base is not None):
             row["verdict"] = _verdict(entry, row, ours, base)
         timing = cell_time(benchmarks_dir, entry.cell, arch, synthetic_dir)
-        rows.append(row | (timing.columns() if timing is not None else {}))
+        row |= timing.columns() if timing is not None else {}
+        rows.append(row | prerequisite_columns(benchmarks_dir, (prerequisites or {}).get(entry.cell, [])))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

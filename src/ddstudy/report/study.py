@@ -295,7 +295,9 @@ def _ptm_bias(r: ReportInputs) -> tuple[list[Path], list[Path]]:
 def _reproduction(r: ReportInputs) -> tuple[list[Path], list[Path]]:
     study = r.study
     arch = next(arch for _, arch in study.evaluations)
-    frame = reproduction_frame(study.published, r.metrics_dir, study.benchmarks_dir, arch, r.synthetic_dir)
+    frame = reproduction_frame(
+        study.published, r.metrics_dir, study.benchmarks_dir, arch, r.synthetic_dir, study.prerequisites
+    )
     return [
         write_csv(frame, r.tables / "reproduction.csv"),
         write_text(r.tables / "reproduction.md", reproduction_markdown(frame)),
@@ -333,7 +335,7 @@ def write_report(
     # The CSVs of the bias and PTM studies belong to the bias_table / ptm_table jobs; the report adds their views.
     plain = bias[bias["debias"].fillna("none") == "none"] if len(bias) else bias
     figures_written = write_figures(plain, ptm, cross, centre, results, Path(synthetic_dir))
-    fairness = fairness_frame(records, study.benchmarks_dir, synthetic_dir)
+    fairness = fairness_frame(records, study.benchmarks_dir, synthetic_dir, study.prerequisites)
     inputs = ReportInputs(study, results, Path(metrics_dir), bias, ptm, fairness, zoo, centre, Path(synthetic_dir))
     written: list[Path] = []
     for table in report_tables(study):

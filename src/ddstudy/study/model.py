@@ -83,6 +83,13 @@ class Cell:
             jobs += [(block, i) for i in self.config.expert_inits()]
         return jobs
 
+    def prerequisites(self) -> list[tuple[str, str]]:
+        """(job kind, name) of every job whose artifact this cell reads besides its dataset — each zoo model of
+        :meth:`ptm_jobs`, its KDE weights — as :func:`ddstudy.timing.timing_file` names their time records (a cost
+        the cell's own distillation and evaluation do not include; shared with every cell that reads them)."""
+        jobs = [("zoo", f"{block}/init{init}") for block, init in self.ptm_jobs()]
+        return jobs + ([("weights", self.weights_name)] if self.weights_name else [])
+
     @property
     def name(self) -> str:
         return f"{self.dataset}/{self.set_name}"
@@ -166,6 +173,11 @@ class Study:
             if item.weights_name == weights_name:
                 return item.kde
         raise DDStudyError(f"no cell or zoo model of grid '{self.grid}' reads KDE weights {weights_name}")
+
+    @property
+    def prerequisites(self) -> dict[str, list[tuple[str, str]]]:
+        """Cell name → the jobs whose artifacts it reads (:meth:`Cell.prerequisites`), for the cells that read any."""
+        return {cell.name: jobs for cell in self.cells if (jobs := cell.prerequisites())}
 
     @property
     def weights_names(self) -> tuple[str, ...]:

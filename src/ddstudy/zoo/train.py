@@ -39,6 +39,7 @@ from ddstudy.models import build_model, check_model_name
 from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
+from ddstudy.timing import Segments
 from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
 
 torch = lazy("torch")
@@ -217,6 +218,7 @@ def train_zoo_model(
     on_epoch_end: Callable[[int], None] | None = None,
     accel: Accel = ORACLE,
     weights_path: str | Path | None = None,
+    segments: Segments | None = None,
 ) -> dict:
     """Train ``job`` on the variant in ``dataset_dir``; checkpoints end up in ``out_dir``. Returns ``run.json``.
 
@@ -224,13 +226,14 @@ def train_zoo_model(
     checkpoint's meta and in the resume fingerprint). ``weights_path``: the KDE weights of a ``debias: kde``
     recipe. With a ``debias`` recipe each batch's loss is Σ w·CE / Σ w (:mod:`ddstudy.debias`) on the same
     batches, initial weights and augmentations as the plain recipe. ``on_epoch_end(epoch)`` runs after each epoch's
-    resume state is saved. ``out_dir`` is claimed first (:func:`ddstudy.outputs.claim_output`: new or a zoo model,
-    never an input, one run at a time)."""
+    resume state is saved. ``segments``: the job's timing (:mod:`ddstudy.timing`, unit epochs), carried in the resume
+    state. ``out_dir`` is claimed first (:func:`ddstudy.outputs.claim_output`: new or a zoo model, never an input,
+    one run at a time)."""
     check_weights_flag(config.debias, weights_path)
     inputs = {"--dataset-dir": dataset_dir, "--sample-weights": weights_path}
     with claim_outputs([(out_dir, ZOO_MODEL)], inputs) as (out_dir,):
         data = _load_data(job, dataset_dir, config, weights_path)
-        return _train([job], data, [out_dir], config, device, staging_dir, accel, on_epoch_end)[0]
+        return _train([job], data, [out_dir], config, device, staging_dir, accel, on_epoch_end, segments)[0]
 
 
 def train_zoo_models(
@@ -243,6 +246,7 @@ def train_zoo_models(
     accel: Accel = ORACLE,
     on_epoch_end: Callable[[int], None] | None = None,
     weights_path: str | Path | None = None,
+    segments: Segments | None = None,
 ) -> list[dict]:
     """Several inits of one architecture on one dataset — a zoo block's inits in one job.
 
@@ -266,11 +270,12 @@ def train_zoo_models(
         variant = data[0]
         probe = build_model(jobs[0].arch, *_shape(variant), jobs[0].init_seed)
         if together(len(jobs), probe, accel):
-            return _train(list(jobs), data, claimed, config, device, staging_dir, accel, on_epoch_end)
+            return _train(list(jobs), data, claimed, config, device, staging_dir, accel, on_epoch_end, segments)
         if accel.vectorize and len(jobs) > 1:
             log.info("%s has BatchNorm: its %d inits train one after another", jobs[0].arch, len(jobs))
         return [
-            _train([j], data, [o], config, device, None, accel, None)[0] for j, o in zip(jobs, claimed, strict=True)
+            _train([j], data, [o], config, device, None, accel, None, segments, k * config.epochs)[0]
+            for k, (j, o) in enumerate(zip(jobs, claimed, strict=True))
         ]
 
 
@@ -279,9 +284,14 @@ def _shape(variant) -> tuple[int, int, int]:
     return variant.meta["image_shape"][0], variant.meta["num_classes"], variant.meta["image_shape"][1]
 
 
-def _train(jobs: list[ZooJob], data, out_dirs: list[Path], config, device, staging_dir, accel, on_epoch_end):
+def _train(
+    jobs: list[ZooJob], data, out_dirs: list[Path], config, device, staging_dir, accel, on_epoch_end,
+    segments: Segments | None = None, offset: int = 0,
+):  # fmt: skip
     """Train ``jobs`` — one init, or several stacked (:class:`ddstudy.engine.Trainer`) — with per-epoch resume.
 
+    ``segments`` (the job's timing) count epochs from ``offset``: the epochs of the inits this job trained before
+    (inits in turn), so one record covers the whole job.
     One init works in ``.<init>.partial/`` beside its output (checkpoints and resume state); stacked inits in
     ``.<init a>+<init b>….partial/`` (resume state) with one subfolder of checkpoints per init: two jobs training
     other inits of a block never share a staging folder."""
@@ -316,6 +326,8 @@ def _train(jobs: list[ZooJob], data, out_dirs: list[Path], config, device, stagi
         trainer.load(tensors)
         _restore_momentum(optimizer, tensors)
         histories, start_epoch = resume["histories"], resume["epoch"] + 1
+        if segments is not None:
+            segments.resumed(resume.get("segments"), offset + resume["epoch"])
         inits = "+".join(f"init{j.init}" for j in jobs)
         log.info("%s/%s/%s: resuming after epoch %d", jobs[0].dataset, jobs[0].arch, inits, resume["epoch"])
     for folder in stagings:
@@ -343,7 +355,8 @@ def _train(jobs: list[ZooJob], data, out_dirs: list[Path], config, device, stagi
                 save_checkpoint(stagings[i], epoch, trainer.network(i), meta)
             histories[i].append(asdict(record))
             _log_epoch(job, config, record, len(train.labels) * len(jobs), eta)
-        resume_state.save(trainer.state() | _momentum_tensors(optimizer), epoch=epoch, histories=histories)
+        timing = {} if segments is None else {"segments": segments.upto(offset + epoch)}
+        resume_state.save(trainer.state() | _momentum_tensors(optimizer), epoch=epoch, histories=histories, **timing)
         if on_epoch_end:
             on_epoch_end(epoch)
 
