@@ -337,6 +337,8 @@ def test_bench_dccobra_case_times_cobras_target_both_ways(fashion_dir):
     rows = _bench_rows("dccobra", fashion_dir)
     assert [(r["case"], r["path"]) for r in rows] == [("dccobra", "oracle"), ("dccobra", "fast-fp32")]
     assert rows[0]["flops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
+    # the fast path does less work than the oracle's FLOP count: a GFLOP/s from it would be no rate
+    assert rows[0]["gflops"] > 0 and "gflops" not in rows[1] and "peak_share" not in rows[1]
 
 
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
