@@ -32,6 +32,9 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     runs.parent.mkdir(parents=True)
     segment = {"from": 0, "to": 3, "wall_s": 180.0, "cpu_s": 0.0}
     runs.write_text(json.dumps({"runs": [{}, {}, {}], "segments": [segment]}))
+    ptm = root / "zoo" / "fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/.init0.partial/resume.json"
+    ptm.parent.mkdir(parents=True)
+    ptm.write_text(json.dumps({"epoch": 3, "segments": []}))  # the KDE PTM of BG training
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
@@ -41,3 +44,6 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     assert "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) |" in out
     assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 12.0 min so far (0.69) |" in out
     assert f"| `{FG}/dm_ipc10_cobra` | ConvNet | waiting | waiting | — |" in out
+    kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
+    ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
+    assert f"| `{kde}` | ConvNet | waiting {ptm} | waiting | — |" in out

@@ -4,7 +4,8 @@ A grid run across sessions (the repro grid on a CPU: tens of core-hours, resumed
 mostly *part-way*: Snakemake's dry run counts the jobs left but cannot say that a distillation is at iteration 650
 of 1,000 or an evaluation at network 7 of 10. Those facts are in the resume states beside the outputs
 (``.<set>.partial/ckpt/state.json``: the iteration and the segments run so far; ``.<arch>.json.partial/runs.json``:
-the finished networks), so this reads them, with each finished cell's accuracy and wall time here
+the finished networks; a PTM's ``.init<i>.partial/resume.json``: its epoch, for the cells waiting on it), so this reads
+them, with each finished cell's accuracy and wall time here
 (:func:`ddstudy.report.records.cell_time`).
 """
 
@@ -26,6 +27,7 @@ from ddstudy.report.records import (
     wall_label,
 )
 from ddstudy.report.tables import markdown_table
+from ddstudy.zoo.store import ZOO_MODEL
 
 DONE, PART_WAY, WAITING = "done", "part-way", "waiting"
 
@@ -48,8 +50,24 @@ def _distillation(study, cell) -> tuple[str, str, CellTime]:
     state = json_object(folder.parent / f".{folder.name}.partial" / "ckpt" / "state.json")
     total = getattr(cell.config, "iterations", None)
     if state is None or total is None:
-        return WAITING, WAITING, NOTHING
+        return WAITING, _waiting_for(study, cell), NOTHING
     return PART_WAY, f"iteration {state.get('iteration', 0)}/{total}", _so_far(state)
+
+
+def _waiting_for(study, cell) -> str:
+    """``waiting``, or what a waiting distillation waits for when one of its PTMs is training part-way (its zoo
+    job's resume state: ``.init<i>.partial/resume.json``, or a stacked job's ``.init<a>+init<b>….partial/``)."""
+    for block, init in cell.ptm_jobs():
+        folder = Path(study.zoo_dir) / block
+        if ZOO_MODEL.made(folder / f"init{init}"):
+            continue
+        for staging in sorted(folder.glob(".init*.partial")):
+            if f"init{init}" in staging.name[1 : -len(".partial")].split("+"):
+                state = json_object(staging / "resume.json")
+                if state is not None:
+                    epochs = study.zoo_at(block, init).config.epochs
+                    return f"{WAITING} (PTM {block}/init{init} at epoch {state.get('epoch', 0)}/{epochs})"
+    return WAITING
 
 
 def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime]:
