@@ -277,3 +277,28 @@ def test_fairness_figure_draws_a_bar_per_mode_in_the_methods_colour(tmp_path):
         share = (np.abs(pixels - shade).max(axis=-1) < 0.03).mean()
         assert share > 0.01, method  # each method's bars cover a visible part of the figure
     assert len(FAIRNESS_BARS) == 5
+
+
+def test_fairness_figure_hatches_a_mode_alike_in_every_panel(tmp_path, monkeypatch):
+    """A mode keeps its hatching whichever modes a panel has (DM with five, DC with three): hatches follow the
+    registry's order, not the position in the panel; the legend sits below the bars."""
+    from ddstudy.report.figures import plot_fairness_by_mode
+
+    drawn = {}
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.setdefault("fig", fig) and path)
+    rows = [
+        {"method": method, "ipc": ipc, "debias": mode, "n_runs": 2, "acc_mean": 0.5, "acc_std": 0.01,
+         "acc_conflicting": 0.4, "acc_conflicting_std": 0.01, "worst_group_acc": 0.1, "deo_a": 0.3, "suff_a": 0.2}
+        for method, ipc, modes in (("dm", 10, ("none", "fairdd", "kde", "oracle", "cobra")),
+                                   ("dc", 1, ("none", "fairdd", "cobra")))
+        for mode in modes
+    ]  # fmt: skip
+    plot_fairness_by_mode(pd.DataFrame(rows), tmp_path / "fair.png", "t")
+    hatches = []
+    for ax in drawn["fig"].axes:
+        legend = ax.get_legend()
+        labels = [text.get_text().split(" ")[0] for text in legend.get_texts()]
+        hatches.append(dict(zip(labels, (patch.get_hatch() for patch in legend.get_patches()), strict=True)))
+        assert legend.get_bbox_to_anchor().y0 < ax.get_window_extent().y0  # below the axes
+    dc, dm = sorted(hatches, key=len)
+    assert all(dc[mode] == dm[mode] for mode in dc) and len(set(dm.values())) == 5

@@ -326,7 +326,8 @@ MODE_HATCHES = ("", "//", "xx", "..", "\\\\", "++", "oo")
 def plot_fairness_by_mode(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """One panel per method × IPC of one dataset: for each fair-DD metric (accuracy, conflicting and worst-group
     accuracy, the Equalized-Odds and sufficiency gaps' means) a bar per mitigation mode — the method's colour, the
-    mode's hatching, the plain set first. Accuracies: higher is better; gaps: lower is better."""
+    mode's hatching (by the registry's order, so a mode looks the same in every panel and figure), the plain set
+    first; the legend below each panel, clear of the bars. Accuracies: higher is better; gaps: lower is better."""
     from ddstudy.report.debias import DEBIAS_ORDER
 
     keys = frame[["method", "ipc"]].drop_duplicates()
@@ -342,15 +343,17 @@ def plot_fairness_by_mode(frame: pd.DataFrame, path: str | Path, title: str) -> 
             values = [100 * row[column] if row[column] == row[column] else 0.0 for column, _, _ in FAIRNESS_BARS]
             errors = [100 * row[std] if std and row[std] == row[std] else 0.0 for _, std, _ in FAIRNESS_BARS]
             positions = [i + (k - (len(modes) - 1) / 2) * width for i in range(len(FAIRNESS_BARS))]
+            hatch = MODE_HATCHES[DEBIAS_ORDER.index(mode) % len(MODE_HATCHES)]
             ax.bar(positions, values, width, yerr=errors, capsize=2, color=colour, alpha=0.85,
-                   hatch=MODE_HATCHES[k % len(MODE_HATCHES)], edgecolor="black", linewidth=0.6,
+                   hatch=hatch, edgecolor="black", linewidth=0.6,
                    label=f"{mode} (n={int(row['n_runs'])})")  # fmt: skip
         ax.set_xticks(range(len(FAIRNESS_BARS)), [label for _, _, label in FAIRNESS_BARS], fontsize=8)
         ipc = f", IPC {int(key.ipc)}" if key.ipc == key.ipc else ""
         ax.set_title(f"{key.method}{ipc}")
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, title="mitigation", title_fontsize=7)
+        ax.legend(fontsize=7, title="mitigation", title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=len(modes), frameon=False)  # fmt: skip
         accuracy_axis(ax, "% (accuracies ↑, gaps ↓)")
     fig.suptitle(title.replace(" — ", "\n") + "\nerror bars: std over the evaluation runs (accuracies)", fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, tight=True)
