@@ -238,11 +238,15 @@ def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):
     with pytest.raises(KeyboardInterrupt):
         train_zoo_models(jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=kill)
     assert (tmp_path / "again" / ".init0+init1.partial" / "resume.json").is_file()
-    seen = []
+    seen, segments = [], Segments("epochs")
     resumed = train_zoo_models(
-        jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=seen.append
+        jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=seen.append, segments=segments
     )
     assert seen == [3]
+    # stacked inits count epochs once; the killed process's epochs come back from the resume state (saved without
+    # segments here: the first call had none to carry, so the record says it is not whole)
+    record = segments.record(segments.last)
+    assert record["done"] == 3 and not record["complete"]
     assert resumed == together
     for init in (0, 1):
         for epoch in (1, 3):
@@ -256,8 +260,12 @@ def test_inits_without_vectorize_train_alone(tmp_path, variant, zoo):
     name, folder = variant
     root, alone = zoo
     jobs = [ZooJob(name, "LeNet", init) for init in (0, 1)]
-    runs = train_zoo_models(jobs, folder, [tmp_path / f"init{i}" for i in (0, 1)], CONFIG)
+    segments = Segments("epochs")
+    runs = train_zoo_models(jobs, folder, [tmp_path / f"init{i}" for i in (0, 1)], CONFIG, segments=segments)
     assert runs == [alone[0], alone[1]]
+    # one job, its inits in turn: one record counting both inits' epochs
+    record = segments.record(segments.last)
+    assert record["done"] == 2 * CONFIG.epochs and [(s["from"], s["to"]) for s in record["segments"]] == [(0, 6)]
     with pytest.raises(DDStudyError, match="distinct inits"):
         train_zoo_models([jobs[0], jobs[0]], folder, [tmp_path / "a", tmp_path / "b"], CONFIG)
 
