@@ -341,6 +341,17 @@ def test_bench_dccobra_case_times_cobras_target_both_ways(fashion_dir):
     assert rows[0]["gflops"] > 0 and "gflops" not in rows[1] and "peak_share" not in rows[1]
 
 
+def test_bench_dmcobra_case_times_dm_with_cobras_warm_up(fashion_dir):
+    """The dmcobra case (on request): one DM IPC-10 iteration with COBRA — the embedding network's warm-up on the
+    synthetic set, then the barycenter of the seeded groups — both ways, no recompiles."""
+    from ddstudy.bench_nets import DEFAULT_CASES
+
+    assert "dmcobra" not in DEFAULT_CASES
+    rows = _bench_rows("dmcobra", fashion_dir)
+    assert [(r["case"], r["path"]) for r in rows] == [("dmcobra", "oracle"), ("dmcobra", "fast-fp32")]
+    assert rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
+
+
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
     """Issue 13: each of these was a traceback or a silent success; now one line, exit 2, nothing left behind."""
     data = tmp_path / "ds"
