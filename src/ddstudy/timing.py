@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,15 +79,18 @@ def zoo_timing_file(benchmarks_dir: str | os.PathLike, block: str, inits) -> Pat
     return timing_file(benchmarks_dir, "zoo", f"{block}/{'+'.join(f'init{i}' for i in inits)}")
 
 
-def check_timing_path(timing: str | os.PathLike | None, out: str | os.PathLike, inputs: dict) -> Path | None:
-    """Refuse a ``--timing`` path before any work: not the output or inside it, not an input, and a file there only
-    when it is a timing record ddstudy wrote."""
+def check_timing_path(
+    timing: str | os.PathLike | None, out: str | os.PathLike | Sequence[str | os.PathLike], inputs: dict
+) -> Path | None:
+    """Refuse a ``--timing`` path before any work: not an output (``out``: one, or each of a job's) or inside one,
+    not an input, and a file there only when it is a timing record ddstudy wrote."""
     if timing is None:
         return None
     path = check_output(timing, TIMING_RECORD, inputs, flag="--timing")
-    output = Path(out).resolve()
-    if path.resolve() == output or output in path.resolve().parents:
-        raise DDStudyError(f"--timing {timing}: lies in the --out {out}; give a path beside it (e.g. benchmarks/)")
+    for each in [out] if isinstance(out, (str, os.PathLike)) else out:
+        output = Path(each).resolve()
+        if path.resolve() == output or output in path.resolve().parents:
+            raise DDStudyError(f"--timing {timing}: lies in the --out {each}; give a path beside it (e.g. benchmarks/)")
     return path
 
 

@@ -19,7 +19,7 @@ def weights(args: argparse.Namespace) -> int:
     config = KdeConfig(**from_args(KdeConfig, args, prefix="kde-"))
     out = Path(args.out).with_suffix(".npz")
     inputs = {"--dataset-dir": args.dataset_dir, "--zoo-root": args.zoo_root}
-    timing = [check_timing_path(args.timing, o, inputs) for o in (out, out.with_suffix(".json"))][0]
+    timing = check_timing_path(args.timing, [out, out.with_suffix(".json")], inputs)
     segments = Segments("weights files")
     record = compute_kde_weights(args.dataset_dir, args.zoo_root, config, out, torch_device(args))
     write_timing(timing, segments, 1)

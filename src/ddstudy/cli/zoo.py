@@ -35,7 +35,7 @@ def train(args: argparse.Namespace) -> int:
         raise DDStudyError(f"--init {','.join(map(str, inits))}: trained together, the inits must be distinct")
     check_model_name(args.arch)
     inputs = {"--dataset-dir": args.dataset_dir, "--sample-weights": args.sample_weights}
-    timing = [check_timing_path(args.timing, out, inputs) for out in args.out][0]
+    timing = check_timing_path(args.timing, args.out, inputs)
     segments = Segments("epochs")
     dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
     jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
