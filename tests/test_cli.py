@@ -328,28 +328,22 @@ def test_bench_idc_case_times_the_registry_implementation_both_ways(fashion_dir)
     assert rows[0]["flops"] > 0 and rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
 
 
-def test_bench_dccobra_case_times_cobras_target_both_ways(fashion_dir):
-    """The dccobra case (on request, not in the default list): one DC IPC-1 iteration with COBRA's target over seeded
-    groups — the oracle's backward per group against the fast path's one backward, no recompiles."""
+def test_bench_cobra_cases_time_cobras_target_and_warm_up_both_ways(fashion_dir):
+    """The cobra cases (on request, not in the default list), in one bench run: dccobra — one DC IPC-1 iteration with
+    COBRA's target over seeded groups, the oracle's backward per group against the fast path's one backward; dmcobra
+    — one DM IPC-10 iteration with COBRA, the embedding network's warm-up on the synthetic set first. Both ways, no
+    recompiles."""
     from ddstudy.bench_nets import DEFAULT_CASES
 
-    assert "dccobra" not in DEFAULT_CASES
-    rows = _bench_rows("dccobra", fashion_dir)
-    assert [(r["case"], r["path"]) for r in rows] == [("dccobra", "oracle"), ("dccobra", "fast-fp32")]
-    assert rows[0]["flops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
-    # the fast path does less work than the oracle's FLOP count: a GFLOP/s from it would be no rate
+    assert "dccobra" not in DEFAULT_CASES and "dmcobra" not in DEFAULT_CASES
+    rows = _bench_rows("dccobra,dmcobra", fashion_dir)
+    assert [(r["case"], r["path"]) for r in rows] == [
+        ("dccobra", "oracle"), ("dccobra", "fast-fp32"), ("dmcobra", "oracle"), ("dmcobra", "fast-fp32")
+    ]  # fmt: skip
+    assert all(r["flops"] > 0 for r in rows[::2]) and all(r["speedup"] > 0 and r["recompiles"] == 0 for r in rows[1::2])
+    # dccobra's fast path does less work than the oracle's FLOP count: a GFLOP/s from it would be no rate
     assert rows[0]["gflops"] > 0 and "gflops" not in rows[1] and "peak_share" not in rows[1]
-
-
-def test_bench_dmcobra_case_times_dm_with_cobras_warm_up(fashion_dir):
-    """The dmcobra case (on request): one DM IPC-10 iteration with COBRA — the embedding network's warm-up on the
-    synthetic set, then the barycenter of the seeded groups — both ways, no recompiles."""
-    from ddstudy.bench_nets import DEFAULT_CASES
-
-    assert "dmcobra" not in DEFAULT_CASES
-    rows = _bench_rows("dmcobra", fashion_dir)
-    assert [(r["case"], r["path"]) for r in rows] == [("dmcobra", "oracle"), ("dmcobra", "fast-fp32")]
-    assert rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
+    assert rows[2]["gflops"] > 0 and rows[3]["gflops"] > 0  # dmcobra's paths do the same work
 
 
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):
