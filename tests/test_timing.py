@@ -87,18 +87,40 @@ def test_the_ptms_and_weights_a_cell_reads_are_timed_beside_it(tmp_path):
     never added to the cell's own wall; those without a record are counted as untimed."""
     jobs = [("zoo", "d-fg/ConvNet/init0"), ("weights", "d-fg/kde-ConvNet-i0-e5-b1")]
     assert prerequisite_columns(tmp_path, []) == {}
-    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": None, "prereq_untimed": 2}
+    assert prerequisite_columns(tmp_path, jobs) == {
+        "prereq_wall_min": None,
+        "prereq_lower_bound": None,
+        "prereq_untimed": 2,
+    }
     _timing(timing_file(tmp_path, "weights", "d-fg/kde-ConvNet-i0-e5-b1"), [(0, 1, 60.0, 58.0)])
-    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": 1.0, "prereq_untimed": 1}
+    assert prerequisite_columns(tmp_path, jobs) == {
+        "prereq_wall_min": 1.0,
+        "prereq_lower_bound": False,
+        "prereq_untimed": 1,
+    }
     _timing(zoo_timing_file(tmp_path, "d-fg/ConvNet", [0, 1]), [(0, 5, 1200.0, 1150.0)])  # two inits stacked
     assert zoo_timing_file(tmp_path, "d-fg/ConvNet", [0, 1]).name == "init0+init1.timing.json"
-    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": 11.0, "prereq_untimed": 0}
+    assert prerequisite_columns(tmp_path, jobs) == {
+        "prereq_wall_min": 11.0,
+        "prereq_lower_bound": False,
+        "prereq_untimed": 0,
+    }
     _benchmark(tmp_path / "zoo" / "d-fg" / "ConvNet" / "init0.tsv", 900.0, 880.0)  # its own job wins
-    assert prerequisite_columns(tmp_path, jobs) == {"prereq_wall_min": 16.0, "prereq_untimed": 0}
+    assert prerequisite_columns(tmp_path, jobs) == {
+        "prereq_wall_min": 16.0,
+        "prereq_lower_bound": False,
+        "prereq_untimed": 0,
+    }
     row = SimpleNamespace(**CellTime(600.0, 540.0, False).columns(), **prerequisite_columns(tmp_path, jobs))
     assert wall_label(row) == "10.0 min (0.90) + 16.0 min prerequisites"
     row.prereq_wall_min, row.prereq_untimed = 1.0, 1
     assert wall_label(row) == "10.0 min (0.90) + 1.0 min prerequisites + 1 untimed prerequisite"
+    # a PTM job resumed from a state saved before segments were recorded: its wall is a lower bound
+    _timing(timing_file(tmp_path, "zoo", "d-fg/ConvNet/init0"), [(2, 5, 300.0, 290.0)])
+    columns = prerequisite_columns(tmp_path, jobs)
+    assert columns["prereq_lower_bound"] is True and columns["prereq_wall_min"] == 6.0
+    row = SimpleNamespace(**CellTime(600.0, 540.0, False).columns(), **columns)
+    assert wall_label(row) == "10.0 min (0.90) + ≥ 6.0 min prerequisites"
 
 
 def test_a_kde_cell_lists_its_ptm_and_weights_as_prerequisites():

@@ -104,8 +104,9 @@ class CellTime:
 
 TIME_COLUMNS = ("wall_min", "cpu_per_wall", "wall_lower_bound")
 # The jobs a cell reads the artifacts of (its PTMs, KDE weights; Cell.prerequisites): their wall in minutes over
-# the timed ones, and how many have no time record (made before ddstudy recorded them, or not run here).
-PREREQUISITE_COLUMNS = ("prereq_wall_min", "prereq_untimed")
+# the timed ones (a lower bound where one resumed without a record of its earlier segments), and how many have no
+# time record (made before ddstudy recorded them, or not run here).
+PREREQUISITE_COLUMNS = ("prereq_wall_min", "prereq_lower_bound", "prereq_untimed")
 
 
 def wall_label(row, unit: str = " min", suffix: str = "") -> str | None:
@@ -119,7 +120,9 @@ def wall_label(row, unit: str = " min", suffix: str = "") -> str | None:
     label = f"{'≥ ' if row.wall_lower_bound else ''}{row.wall_min:.1f}{unit}{suffix} ({row.cpu_per_wall:.2f})"
     prereq, untimed = getattr(row, "prereq_wall_min", None), getattr(row, "prereq_untimed", None)
     if prereq is not None and pd.notna(prereq):
-        label += f" + {prereq:.1f} min prerequisites"
+        lower = getattr(row, "prereq_lower_bound", None)
+        at_least = "≥ " if lower is not None and pd.notna(lower) and bool(lower) else ""
+        label += f" + {at_least}{prereq:.1f} min prerequisites"
     if untimed is not None and pd.notna(untimed) and untimed:
         label += f" + {int(untimed)} untimed prerequisite{'s' if untimed > 1 else ''}"
     return label
@@ -142,14 +145,19 @@ def prerequisite_columns(benchmarks_dir: str | Path, jobs: list[tuple[str, str]]
     (``init<a>+init<b>….timing.json``) counts its share of that job's time."""
     if not jobs:
         return {}
-    wall, untimed = 0.0, 0
+    wall, lower, untimed = 0.0, False, 0
     for kind, name in jobs:
         found = job_time(Path(benchmarks_dir), kind, name) if kind != "zoo" else _zoo_share(Path(benchmarks_dir), name)
         if found is None:
             untimed += 1
         else:
-            wall += found[0]
-    return {"prereq_wall_min": round(wall / 60, 1) if untimed < len(jobs) else None, "prereq_untimed": untimed}
+            wall, lower = wall + found[0], lower or found[2]
+    timed = untimed < len(jobs)
+    return {
+        "prereq_wall_min": round(wall / 60, 1) if timed else None,
+        "prereq_lower_bound": lower if timed else None,
+        "prereq_untimed": untimed,
+    }
 
 
 def _zoo_share(benchmarks_dir: Path, name: str) -> tuple[float, float, bool] | None:
