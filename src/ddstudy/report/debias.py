@@ -25,10 +25,9 @@ from ddstudy.report.bias_table import SET_COLUMNS
 from ddstudy.report.records import (
     PREREQUISITE_COLUMNS,
     TIME_COLUMNS,
-    cell_time,
+    cell_time_columns,
     clom_of,
     debias_of,
-    prerequisite_columns,
     wall_label,
 )
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
@@ -88,17 +87,16 @@ def fairness_frame(
     prerequisites: Mapping[str, list[tuple[str, str]]] | None = None,
 ) -> pd.DataFrame:
     """Every evaluation of a biased set with its fairness columns and bias amplification (see module doc); with
-    ``benchmarks_dir``, the wall and CPU time each cell cost (:func:`ddstudy.report.records.cell_time`) and, from
-    ``prerequisites`` (cell name → Cell.prerequisites), the time of the PTMs and KDE weights it reads."""
+    ``benchmarks_dir``, the wall and CPU time each cell cost and, from ``prerequisites`` (cell name →
+    Cell.prerequisites), the time of the PTMs and KDE weights it reads
+    (:func:`ddstudy.report.records.cell_time_columns`)."""
     rows = []
     for record in records:
         if record.get("bias") in (None, "none"):
             continue
         row = _row(record)
         if benchmarks_dir:
-            timing = cell_time(benchmarks_dir, record["cell"], record["eval_arch"], synthetic_dir)
-            row |= timing.columns() if timing is not None else {}
-            row |= prerequisite_columns(benchmarks_dir, (prerequisites or {}).get(record["cell"], []))
+            row |= cell_time_columns(benchmarks_dir, record["cell"], record["eval_arch"], synthetic_dir, prerequisites)
         rows.append(row)
     frame = pd.DataFrame(rows, columns=FAIRNESS_COLUMNS)
     if frame.empty:

@@ -11,6 +11,7 @@ with its debias mode, the CLoM setting in ``extra``); the loader adds ``set_name
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,3 +208,18 @@ def cell_time(
     if any(p is None for p in parts):
         return None
     return CellTime(*parts[0]) + CellTime(*parts[1])
+
+
+def cell_time_columns(
+    benchmarks_dir: str | Path,
+    cell: str,
+    arch: str,
+    synthetic_dir: str | Path | None = None,
+    prerequisites: Mapping[str, list[tuple[str, str]]] | None = None,
+) -> dict:
+    """A table row's time columns of a finished cell: :data:`TIME_COLUMNS` from :func:`cell_time` (none while a job
+    is untimed) and :data:`PREREQUISITE_COLUMNS` of the jobs it reads (``prerequisites``: cell name →
+    Cell.prerequisites)."""
+    timing = cell_time(benchmarks_dir, cell, arch, synthetic_dir)
+    columns = timing.columns() if timing is not None else {}
+    return columns | prerequisite_columns(benchmarks_dir, (prerequisites or {}).get(cell, []))

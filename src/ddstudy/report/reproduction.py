@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
-from ddstudy.report.records import PREREQUISITE_COLUMNS, TIME_COLUMNS, cell_time, prerequisite_columns, wall_label
+from ddstudy.report.records import PREREQUISITE_COLUMNS, TIME_COLUMNS, cell_time_columns, wall_label
 
 if TYPE_CHECKING:  # pandas is imported where a frame is made: the study reads PublishedCell without it
     import pandas as pd
@@ -143,9 +143,7 @@ def reproduction_frame(
             row["baseline_ours"] = round(base[0], 2)
         if ours is not None and (entry.baseline is None or base is not None):
             row["verdict"] = _verdict(entry, row, ours, base)
-        timing = cell_time(benchmarks_dir, entry.cell, arch, synthetic_dir)
-        row |= timing.columns() if timing is not None else {}
-        rows.append(row | prerequisite_columns(benchmarks_dir, (prerequisites or {}).get(entry.cell, [])))
+        rows.append(row | cell_time_columns(benchmarks_dir, entry.cell, arch, synthetic_dir, prerequisites))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
