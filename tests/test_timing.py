@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from ddstudy.report.records import CellTime, cell_time, prerequisite_columns, wall_label
-from ddstudy.timing import TIMING_RECORD, Segments, read_timing, timing_file, write_timing, zoo_timing_file
+from ddstudy.timing import TIMING_RECORD, Segments, read_timing, timing_file, write_timing
+from ddstudy.zoo.store import zoo_timing_file
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

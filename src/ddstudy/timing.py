@@ -74,11 +74,6 @@ def timing_file(benchmarks_dir: str | os.PathLike, job: str, cell: str, arch: st
     return stem.with_name(f"{stem.name}.timing.json") if arch is None else stem / f"{arch}.timing.json"
 
 
-def zoo_timing_file(benchmarks_dir: str | os.PathLike, block: str, inits) -> Path:
-    """The timing record of the zoo job that trains ``inits`` of ``block`` (one job: one init, or a stacked set)."""
-    return timing_file(benchmarks_dir, "zoo", f"{block}/{'+'.join(f'init{i}' for i in inits)}")
-
-
 def check_timing_path(
     timing: str | os.PathLike | None, out: str | os.PathLike | Sequence[str | os.PathLike], inputs: dict
 ) -> Path | None:

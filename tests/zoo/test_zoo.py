@@ -10,7 +10,7 @@ from ddstudy.data.build import VariantSpec, build_variant
 from ddstudy.errors import DDStudyError
 from ddstudy.report.zoo import plot_zoo_accuracy, zoo_frame
 from ddstudy.timing import Segments
-from ddstudy.zoo.store import load_ptm, write_zoo_index
+from ddstudy.zoo.store import load_ptm, write_zoo_index, zoo_job_inits, zoo_job_name
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
 
 CONFIG = ZooTrainConfig(epochs=3, batch_size=64, save_epochs=(1, 3))
@@ -237,7 +237,8 @@ def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):
     resumed_outs = [tmp_path / "again" / f"init{init}" for init in (0, 1)]
     with pytest.raises(KeyboardInterrupt):
         train_zoo_models(jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=kill)
-    assert (tmp_path / "again" / ".init0+init1.partial" / "resume.json").is_file()
+    # the staging folder carries the job's name, which `report progress` reads back
+    assert (tmp_path / "again" / f".{zoo_job_name([0, 1])}.partial" / "resume.json").is_file()
     seen, segments = [], Segments("epochs")
     resumed = train_zoo_models(
         jobs, folder, resumed_outs, CONFIG, accel=Accel(vectorize=True), on_epoch_end=seen.append, segments=segments
@@ -252,6 +253,17 @@ def test_inits_trained_together_equal_alone(tmp_path, variant, zoo):
         for epoch in (1, 3):
             a = json.loads((outs[init] / f"epoch{epoch}.json").read_text())["weights_sha256"]
             assert a == json.loads((resumed_outs[init] / f"epoch{epoch}.json").read_text())["weights_sha256"]
+
+
+def test_a_zoo_job_name_reads_back_as_its_inits():
+    """One home for ``init<i>`` / ``init<a>+init<b>``: the staging folder, timing record and benchmark of a zoo job
+    are named by zoo_job_name, and the reports parse them with zoo_job_inits."""
+    assert zoo_job_name([3]) == "init3" and zoo_job_name(range(2)) == "init0+init1"
+    for inits in ([3], [0, 1], [2, 5, 9]):
+        assert zoo_job_inits(zoo_job_name(inits)) == inits
+        assert zoo_job_inits(f"{zoo_job_name(inits)}.timing.json") == inits
+    for other in ("inits", "epoch1", "init0+x", "init", ""):
+        assert zoo_job_inits(other) is None
 
 
 def test_inits_without_vectorize_train_alone(tmp_path, variant, zoo):

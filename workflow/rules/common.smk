@@ -7,7 +7,8 @@ from snakemake.utils import validate
 from ddstudy.study import load_params, study_from_params, validate_params
 from ddstudy.distill.registry import DISTILLING
 from ddstudy.errors import DDStudyError
-from ddstudy.timing import timing_file, zoo_timing_file
+from ddstudy.timing import timing_file
+from ddstudy.zoo.store import zoo_job_name, zoo_timing_file
 from ddstudy.report.catalog import dataset_figure_plan, report_table_files, zoo_figure_path
 from ddstudy.report.records import metrics_paths
 from ddstudy.workflow import (

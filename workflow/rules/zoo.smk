@@ -62,7 +62,7 @@ else:
             log:
                 "logs/zoo/{block}/inits.log",
             benchmark:
-                f"{BENCHMARKS_DIR}/zoo/{{block}}/{'+'.join(f'init{i}' for i in _inits)}.tsv"
+                f"{BENCHMARKS_DIR}/zoo/{{block}}/{zoo_job_name(_inits)}.tsv"
             threads: STUDY.threads["zoo"]
             resources:
                 **job_resources(STUDY, "zoo_model", gpu=True),

@@ -27,7 +27,7 @@ from ddstudy.report.records import (
     wall_label,
 )
 from ddstudy.report.tables import markdown_table
-from ddstudy.zoo.store import ZOO_MODEL
+from ddstudy.zoo.store import ZOO_MODEL, zoo_job_inits
 
 DONE, PART_WAY, WAITING = "done", "part-way", "waiting"
 
@@ -62,7 +62,7 @@ def _waiting_for(study, cell) -> str:
         if ZOO_MODEL.made(folder / f"init{init}"):
             continue
         for staging in sorted(folder.glob(".init*.partial")):
-            if f"init{init}" in staging.name[1 : -len(".partial")].split("+"):
+            if init in (zoo_job_inits(staging.name[1 : -len(".partial")]) or ()):
                 state = json_object(staging / "resume.json")
                 if state is not None:
                     epochs = study.zoo_at(block, init).config.epochs

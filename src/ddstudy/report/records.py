@@ -19,6 +19,7 @@ from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
 from ddstudy.outputs import json_object
 from ddstudy.timing import read_timing, timing_file
+from ddstudy.zoo.store import zoo_job_inits, zoo_job_name
 
 
 def metrics_path(metrics_dir: str | Path, cell_name: str, arch: str) -> Path:
@@ -166,11 +167,12 @@ def _zoo_share(benchmarks_dir: Path, name: str) -> tuple[float, float, bool] | N
     found = job_time(benchmarks_dir, "zoo", name)
     if found is not None:
         return found
-    block, init = name.rsplit("/", 1)
+    block, own = name.rsplit("/", 1)
+    (init,) = zoo_job_inits(own)
     for path in sorted((benchmarks_dir / "zoo" / block).glob("init*+*")):  # its record or Snakemake's benchmark
-        inits = path.name.split(".")[0].split("+")
-        if init in inits:
-            shared = job_time(benchmarks_dir, "zoo", f"{block}/{'+'.join(inits)}")
+        inits = zoo_job_inits(path.name)
+        if inits is not None and init in inits:
+            shared = job_time(benchmarks_dir, "zoo", f"{block}/{zoo_job_name(inits)}")
             if shared is not None:
                 return shared[0] / len(inits), shared[1] / len(inits), shared[2]
     return None

@@ -19,7 +19,7 @@ from ddstudy.distill.settings import MethodConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.protocol import EvalConfig
 from ddstudy.report.reproduction import PublishedCell
-from ddstudy.zoo.store import zoo_block
+from ddstudy.zoo.store import zoo_block, zoo_job_name
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig
 
 
@@ -87,7 +87,7 @@ class Cell:
         """(job kind, name) of every job whose artifact this cell reads besides its dataset — each zoo model of
         :meth:`ptm_jobs`, its KDE weights — as :func:`ddstudy.timing.timing_file` names their time records (a cost
         the cell's own distillation and evaluation do not include; shared with every cell that reads them)."""
-        jobs = [("zoo", f"{block}/init{init}") for block, init in self.ptm_jobs()]
+        jobs = [("zoo", f"{block}/{zoo_job_name([init])}") for block, init in self.ptm_jobs()]
         return jobs + ([("weights", self.weights_name)] if self.weights_name else [])
 
     @property

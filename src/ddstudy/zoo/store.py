@@ -8,6 +8,7 @@ plain ones in ``<arch>/debias-<mode>/init<i>``: same init index, same initial we
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ddstudy.errors import DDStudyError
@@ -15,6 +16,7 @@ from ddstudy.io import load_tensors, read_json, save_tensors, write_json
 from ddstudy.lazy import lazy
 from ddstudy.models import build_model
 from ddstudy.outputs import ArtifactKind, claim_output, json_with_keys
+from ddstudy.timing import timing_file
 
 torch = lazy("torch")
 nn = lazy("torch.nn")
@@ -31,6 +33,27 @@ def zoo_block(dataset: str, arch: str, debias: str = "none") -> str:
 
 def init_dir(zoo_root: str | Path, dataset: str, arch: str, init: int, debias: str = "none") -> Path:
     return Path(zoo_root) / zoo_block(dataset, arch, debias) / f"init{init}"
+
+
+def zoo_job_name(inits: Iterable[int]) -> str:
+    """The name of the zoo job that trains ``inits`` of a block: ``init<i>`` (one init, the name of its folder), or
+    ``init<a>+init<b>…`` (inits trained stacked in one job). It names the job's staging folder (``.<name>.partial``),
+    its timing record and its Snakemake benchmark; :func:`zoo_job_inits` reads it back."""
+    return "+".join(f"init{i}" for i in inits)
+
+
+def zoo_job_inits(name: str) -> list[int] | None:
+    """The inits of a zoo job's name (:func:`zoo_job_name`; any suffix after the first dot is ignored, so a file
+    ``init0+init1.timing.json`` answers [0, 1]); None for a name that is not one."""
+    parts = name.split(".")[0].split("+")
+    if not all(p.startswith("init") and p[4:].isdigit() for p in parts):
+        return None
+    return [int(p[4:]) for p in parts]
+
+
+def zoo_timing_file(benchmarks_dir: str | Path, block: str, inits: Iterable[int]) -> Path:
+    """The timing record of the zoo job that trains ``inits`` of ``block`` (one init, or a stacked set)."""
+    return timing_file(benchmarks_dir, "zoo", f"{block}/{zoo_job_name(inits)}")
 
 
 def save_checkpoint(directory: Path, epoch: int, model: nn.Module, meta: dict) -> dict:

@@ -40,7 +40,7 @@ from ddstudy.outputs import claim_outputs
 from ddstudy.seeding import derive_seed, generator
 from ddstudy.sgd import Sgd
 from ddstudy.timing import Segments
-from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint
+from ddstudy.zoo.store import ZOO_MODEL, save_checkpoint, zoo_job_name
 
 torch = lazy("torch")
 
@@ -328,8 +328,8 @@ def _train(
         histories, start_epoch = resume["histories"], resume["epoch"] + 1
         if segments is not None:
             segments.resumed(resume.get("segments"), offset + resume["epoch"])
-        inits = "+".join(f"init{j.init}" for j in jobs)
-        log.info("%s/%s/%s: resuming after epoch %d", jobs[0].dataset, jobs[0].arch, inits, resume["epoch"])
+        name = zoo_job_name(j.init for j in jobs)
+        log.info("%s/%s/%s: resuming after epoch %d", jobs[0].dataset, jobs[0].arch, name, resume["epoch"])
     for folder in stagings:
         folder.mkdir(parents=True, exist_ok=True)
 
