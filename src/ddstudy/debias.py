@@ -164,14 +164,15 @@ class RealTerm:
         w = self.weights.to(embeddings.dtype)
         return (w[:, None] * embeddings).sum(0) / w.sum()
 
-    def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The term's cross-entropy (DC/DSA match its gradient); ``logits`` as the network gave them."""
+    def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor, own_images: bool = False) -> torch.Tensor:
+        """The term's cross-entropy (DC/DSA match its gradient); ``logits`` as the network gave them, of the whole
+        batch, or with ``own_images`` of a masked term's images only (``batch[mask]``, its group's own forward)."""
         import torch.nn.functional as F
 
         from ddstudy.training import batch_loss
 
         if self.mask is not None:
-            return F.cross_entropy(logits[self.mask].float(), target[self.mask])
+            return F.cross_entropy((logits if own_images else logits[self.mask]).float(), target[self.mask])
         return batch_loss(logits.float(), target, self.weights.float())
 
 

@@ -135,7 +135,7 @@ def real_gradients(
         for term in terms:
             with ctx.accel.autocast(ctx.device):
                 output = fast(real[term.mask])
-            loss_term = F.cross_entropy(output.float(), target[term.mask])
+            loss_term = term.cross_entropy(output, target, own_images=True)
             grads.append([g.detach() for g in torch.autograd.grad(loss_term, parameters)])
         return debias.real_target(grads)
     with ctx.accel.autocast(ctx.device):
