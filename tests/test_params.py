@@ -59,6 +59,35 @@ def test_fair_dd_block_plans_dc_dm_plain_fairdd_cobra_at_cobras_settings(params)
     assert any(c.name == "mnist-color-r0.95-s4/mtt_ipc10_kde" for c in study.cells)
 
 
+def test_kde_settings_side_by_side_are_named_by_their_kernel(params):
+    """``debias.kde`` as a list: each setting's cells beside the others', named by the kernel (the default one's
+    ``_kde``, then ``_kde-h0.2``), each reading its own weights; settings that would share a name are refused, and so
+    is a second setting for MTT (its experts carry one)."""
+    fg = "fashion-mnist-fg-color-r0.9-s1-tuniform"
+    repro = study_from_params(params, "repro")  # the median bandwidth and h = 0.2
+    assert repro.cell(fg, "dm_ipc10_kde").kde.bandwidth is None and repro.cell(fg, "dm_ipc10_kde-h0.2").kde.bandwidth
+    grid = copy.deepcopy(params)
+    block = grid["grids"]["repro"]["debias"]
+    base = block["kde"][0]
+    block["kde"] = [base, {**base, "bandwidth": 0.2}, {**base, "bandwidth": 0.2, "beta": 0.5}]
+    study = study_from_params(grid, "repro")
+    kde = {c.set_name: c for c in study.cells if c.dataset == fg and getattr(c.config, "debias", "") == "kde"}
+    assert set(kde) == {"dm_ipc10_kde", "dm_ipc10_kde-h0.2", "dm_ipc10_kde-h0.2-b0.5"}
+    assert kde["dm_ipc10_kde"].weights_name == f"{fg}/kde-ConvNet-i0-e5-b1"
+    assert kde["dm_ipc10_kde-h0.2"].weights_name == f"{fg}/kde-ConvNet-i0-e5-b1-h0.2"
+    assert {f"{fg}/kde-ConvNet-i0-e5-b1", f"{fg}/kde-ConvNet-i0-e5-b1-h0.2"} <= set(study.weights_names)
+    block["kde"] = base  # one setting: the cells of the median bandwidth, named as before
+    assert study_from_params(grid, "repro").cell(fg, "dm_ipc10_kde") == kde["dm_ipc10_kde"]
+    block["kde"] = [base, {**base, "epoch": 3}]
+    with pytest.raises(DDStudyError, match=r"debias\.kde\[1\]: same bandwidth and β as kde\[0\]"):
+        study_from_params(grid, "repro")
+    paper = copy.deepcopy(params)
+    first = paper["grids"]["paper"]["debias"][0]
+    first["kde"] = [first["kde"], {**first["kde"], "bandwidth": 0.2}]
+    with pytest.raises(DDStudyError, match="mtt trains its experts with one KDE setting"):
+        study_from_params(paper, "paper")
+
+
 def test_demo_grid_is_fashion_mnist_with_both_biases(params):
     study = study_from_params(params, grid="demo")
     assert {v.source for v in study.variants} == {"fashion-mnist"}

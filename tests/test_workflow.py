@@ -153,21 +153,23 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
 
 def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
     """The repro grid (issues 20, 22): 5 variants (clean, FG, BG, colour r0.1/r0.95); the published cells (DC, DSA,
-    DM ×3, DM + FairDD, 4 random selections) and the fair-DD comparison on FG and BG (DM: none, fairdd, cobra, kde,
-    oracle; DC at 200 iterations: none, fairdd, cobra; a KDE embedding PTM per variant), one evaluation each, all
-    under results/repro/."""
+    DM ×3, DM + FairDD, 4 random selections) and the fair-DD comparison on FG and BG (DM: none, fairdd, cobra, kde
+    at the median bandwidth and at h = 0.2, oracle; DC at 200 iterations: none, fairdd, cobra; a KDE embedding PTM per
+    variant, two weights each), one evaluation each, all under results/repro/."""
     result = snakemake("-n", "--forceall", "--config", "grid=repro")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     assert counts["biased_dataset"] == 4 and counts["clean_dataset"] == 1
-    assert counts["distill"] == 20 and counts["select"] == 4 and counts["evaluate"] == 24
-    assert counts["report"] == 1 and counts["zoo_model"] == 2 and counts["kde_weights"] == 2
+    assert counts["distill"] == 22 and counts["select"] == 4 and counts["evaluate"] == 26
+    assert counts["report"] == 1 and counts["zoo_model"] == 2 and counts["kde_weights"] == 4
     outputs = re.findall(r"output: (\S+)", result.stdout)
     produced = [o for o in outputs if not o.startswith("data/datasets/")]  # every grid's datasets are shared
     assert produced and all(o.startswith("results/repro/") for o in produced), produced
     # its PTMs and KDE weights too: committed with the grid, never trained again on the next machine
     assert "results/repro/zoo/fashion-mnist-fg-color-r0.9-s1-tuniform/ConvNet/init0" in outputs
     assert "results/repro/evaluations/fashion-mnist-fg-color-r0.9-s1-tuniform/dm_ipc10_fairdd/ConvNet.json" in outputs
+    assert "results/repro/synthetic/fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde-h0.2" in outputs
+    assert "results/repro/weights/fashion-mnist-bg-color-r0.9-s1-tuniform/kde-ConvNet-i0-e5-b1-h0.2.npz," in outputs
 
 
 def test_a_cells_job_settings_are_what_its_rule_runs():

@@ -76,6 +76,20 @@ class KdeConfig:
         text = f"kde-{self.arch}-i{self.init}-e{self.epoch}-b{self.beta:g}"
         return text + (f"-h{self.bandwidth:g}" if self.bandwidth is not None else "")
 
+    def kernel_tag(self) -> str:
+        """What a ``kde`` set's name adds after ``_kde`` for a kernel other than the default (``-h<bandwidth>``,
+        ``-b<β>``; "" for the median bandwidth and β = 1): cells of two bandwidths sit side by side in one grid. The
+        embedding (arch, init, epoch) is not in it — one embedding per grid block."""
+        default = KdeConfig.__dataclass_fields__
+        parts = [f"h{self.bandwidth:g}"] if self.bandwidth != default["bandwidth"].default else []
+        parts += [f"b{self.beta:g}"] if self.beta != default["beta"].default else []
+        return "".join(f"-{part}" for part in parts)
+
+    @classmethod
+    def of_record(cls, record: dict | None) -> KdeConfig | None:
+        """The KDE setting a synthetic set's or a metrics record's ``debias`` entry names (None without one)."""
+        return cls(**record["kde"]) if record and record.get("kde") else None
+
 
 # ---------------------------------------------------------------------------------------------- weight formulas
 def group_balanced_weights(labels: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from ddstudy.distill.registry import method_config
 from ddstudy.distill.run import distill_cell, load_synthetic
 from ddstudy.errors import DDStudyError
 from ddstudy.metrics import fairness, group_accuracy
+from ddstudy.study.model import Cell
 from ddstudy.zoo.kde import compute_kde_weights
 from ddstudy.zoo.train import ZooJob, ZooTrainConfig, train_zoo_model
 
@@ -105,6 +106,15 @@ def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path,
     assert len(set(digests.values())) == 5
     kde_meta = json.loads((tmp_path / "kde" / "meta.json").read_text())
     assert kde_meta["extra"]["debias"]["kde"]["arch"] == "ConvNetW32"
+    assert kde_meta["cell"] == f"{name}/{method}_ipc1_kde"
+    # weights of another kernel: the set is named by it (the name a grid's Cell gives it), same seeds as the plain run
+    wide = KdeConfig(arch="ConvNetW32", init=0, epoch=1, bandwidth=0.5)
+    wide_weights = tmp_path / "w" / f"{wide.slug()}.npz"
+    compute_kde_weights(colour_variant, zoo, wide, wide_weights)
+    config = method_config(method, 1, iterations=2, debias="kde", **settings)
+    meta = distill_cell(colour_variant, config, tmp_path / "kde-h", "cpu", sample_weights=wide_weights)
+    assert meta["cell"] == f"{name}/{method}_ipc1_kde-h0.5" == f"{name}/{Cell(name, config, kde=wide).set_name}"
+    assert meta["synthetic_sha256"] not in digests.values()
 
 
 def test_debias_is_refused_where_it_cannot_run(colour_variant, tmp_path, fashion_options):

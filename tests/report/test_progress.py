@@ -38,7 +38,7 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
-    head = "grid 'repro': 1 of 24 evaluations done, 2 part-way, 21 waiting; wall here (CPU-s per wall-s)"
+    head = "grid 'repro': 1 of 26 evaluations done, 2 part-way, 23 waiting; wall here (CPU-s per wall-s)"
     assert out.startswith(head)
     assert "| `fashion-mnist-clean/dc_ipc1` | ConvNet | done | 70.28 ± 0.49 % (n 20) | — |" in out  # no benchmarks
     assert "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) |" in out

@@ -289,7 +289,7 @@ def test_fairness_figure_hatches_a_mode_alike_in_every_panel(tmp_path, monkeypat
     rows = [
         {"method": method, "ipc": ipc, "debias": mode, "n_runs": 2, "acc_mean": 0.5, "acc_std": 0.01,
          "acc_conflicting": 0.4, "acc_conflicting_std": 0.01, "worst_group_acc": 0.1, "deo_a": 0.3, "suff_a": 0.2}
-        for method, ipc, modes in (("dm", 10, ("none", "fairdd", "kde", "oracle", "cobra")),
+        for method, ipc, modes in (("dm", 10, ("none", "fairdd", "kde-h0.2", "kde", "oracle", "cobra")),
                                    ("dc", 1, ("none", "fairdd", "cobra")))
         for mode in modes
     ]  # fmt: skip
@@ -301,4 +301,33 @@ def test_fairness_figure_hatches_a_mode_alike_in_every_panel(tmp_path, monkeypat
         hatches.append(dict(zip(labels, (patch.get_hatch() for patch in legend.get_patches()), strict=True)))
         assert legend.get_bbox_to_anchor().y0 < ax.get_window_extent().y0  # below the axes
     dc, dm = sorted(hatches, key=len)
-    assert all(dc[mode] == dm[mode] for mode in dc) and len(set(dm.values())) == 5
+    assert all(dc[mode] == dm[mode] for mode in dc) and len(set(dm.values())) == 6
+    assert list(dm) == ["none", "fairdd", "kde", "kde-h0.2", "oracle", "cobra"]  # another kernel after its mode's
+
+
+def test_a_kde_set_of_another_kernel_is_a_mitigation_of_its_own():
+    """The report tells KDE kernels apart as their set names do (``kde``, ``kde-h0.2``) and orders them after their
+    mode in the registry's order."""
+    from dataclasses import asdict
+
+    from ddstudy.debias import KdeConfig
+    from ddstudy.report.debias import debias_order
+    from ddstudy.report.records import debias_of, mode_of
+
+    def record(**kernel):
+        return {
+            "distill_config": {"debias": "kde"},
+            "extra": {"debias": {"mode": "kde", "kde": asdict(KdeConfig(**kernel))}},
+        }
+
+    assert debias_of(record()) == "kde" and debias_of(record(bandwidth=0.2)) == "kde-h0.2"
+    assert debias_of(record(bandwidth=0.2, beta=0.5)) == "kde-h0.2-b0.5" and mode_of("kde-h0.2-b0.5") == "kde"
+    assert debias_of({"distill_config": {"debias": "fairdd"}, "extra": {"debias": {"mode": "fairdd"}}}) == "fairdd"
+    assert debias_of({}) == "none"
+    assert debias_order(["cobra", "kde-h0.2", "none", "kde", "fairdd"]) == [
+        "none",
+        "fairdd",
+        "kde",
+        "kde-h0.2",
+        "cobra",
+    ]

@@ -21,7 +21,7 @@ import ddstudy
 from ddstudy.accel import ORACLE, Accel
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
-from ddstudy.debias import check_weights_flag
+from ddstudy.debias import KdeConfig, check_weights_flag
 from ddstudy.distill.clom import Clom, ClomConfig
 from ddstudy.distill.loop import ExtraLoss, run_distillation
 from ddstudy.distill.real import RealPool
@@ -47,16 +47,18 @@ def cell_name(dataset: str, method: str, ipc: int, suffix: str = "") -> str:
     return f"{dataset}/full" if method == "full" else f"{dataset}/{method}_ipc{ipc}{suffix}"
 
 
-def set_suffix(config, clom: ClomConfig | None = None) -> str:
-    """What a set's name adds to ``<method>_ipc<ipc>``: ``_<debias mode>`` (not for ``none``), ``_<CLoM slug>``.
+def set_suffix(config, clom: ClomConfig | None = None, kde: KdeConfig | None = None) -> str:
+    """What a set's name adds to ``<method>_ipc<ipc>``: ``_<debias mode>`` (not for ``none``) with the KDE kernel's
+    tag when ``kde`` weights its real batches (:meth:`KdeConfig.kernel_tag`), ``_<CLoM slug>``.
     Seeds come from the name without it: a variant sees the networks, batches and augmentations of the plain cell."""
     debias = getattr(config, "debias", "none")
-    return (f"_{debias}" if debias != "none" else "") + (f"_{clom.slug()}" if clom is not None else "")
+    mode = f"_{debias}{kde.kernel_tag() if kde is not None else ''}" if debias != "none" else ""
+    return mode + (f"_{clom.slug()}" if clom is not None else "")
 
 
-def set_name(config, clom: ClomConfig | None = None) -> str:
+def set_name(config, clom: ClomConfig | None = None, kde: KdeConfig | None = None) -> str:
     """The synthetic set's folder name under ``synthetic/<dataset>/`` (``full`` for the whole training set)."""
-    return cell_name("", config.method, config.ipc, set_suffix(config, clom)).lstrip("/")
+    return cell_name("", config.method, config.ipc, set_suffix(config, clom, kde)).lstrip("/")
 
 
 def _debias_pool(config, pool: RealPool, variant, sample_weights) -> dict | None:
@@ -139,8 +141,8 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
     accel = accel.resolved(device)
     extra_loss: ExtraLoss | None = None
     extra_meta: dict | None = None
-    cell = cell_name(dataset, config.method, config.ipc, set_suffix(config, clom))
     debias = _debias_pool(config, pool, variant, sample_weights)
+    cell = cell_name(dataset, config.method, config.ipc, set_suffix(config, clom, KdeConfig.of_record(debias)))
     if debias:
         extra_meta = {"debias": debias}
     if clom is not None:

@@ -28,6 +28,7 @@ from ddstudy.report.records import (
     cell_time_columns,
     clom_of,
     debias_of,
+    mode_of,
     wall_label,
 )
 from ddstudy.report.tables import MISSING, _method_key, family_of, fmt_acc, markdown_table
@@ -56,6 +57,12 @@ FAIRNESS_COLUMNS = [
 DEBIAS_ORDER = DEBIAS_MODES  # the registry's order
 # Line style and marker per mode (the method keeps its colour): a mode at a single ratio is still told apart.
 DEBIAS_STYLE = {name: mode.style for name, mode in DEBIAS.items()}
+
+
+def debias_order(labels) -> list[str]:
+    """The mitigations present (:func:`ddstudy.report.records.debias_of` labels) in the registry's order of their
+    modes; a mode's default setting before its other kernels (``kde``, ``kde-h0.2``)."""
+    return sorted(set(labels), key=lambda label: (DEBIAS_ORDER.index(mode_of(label)), label != mode_of(label), label))
 
 
 def _row(record: dict) -> dict:
@@ -155,8 +162,9 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         "Cells: test accuracy overall / on bias-conflicting samples / of the worst group (class × attribute) in %, "
         "means over the evaluation runs; — = not produced by this grid. *none* is the method as published; *fairdd* "
         "matches each attribute group of a class (FairDD), *kde* weights real samples by inverse embedding density "
-        "(Cui et al. 2024), *oracle* weights them group-balanced from the true attributes, *cobra* matches the uniform "
-        "barycenter of the groups once (COBRA; DM with an L1 distance and a warm-started embedding network) "
+        "(Cui et al. 2024; *kde-h…*, *kde-b…*: another kernel bandwidth or exponent β than the median bandwidth and "
+        "β = 1), *oracle* weights them group-balanced from the true attributes, *cobra* matches the uniform barycenter "
+        "of the groups once (COBRA; DM with an L1 distance and a warm-started embedding network) "
         "(ddstudy.debias); for "
         "MTT, which matches expert trajectories rather than real batches, each mode trains its experts with that "
         "weighting of the cross-entropy (FairDD: equal share per attribute group of each batch). "
@@ -177,9 +185,8 @@ def debias_markdown(frame: pd.DataFrame) -> str:
         out.append(f"\n## {family} · severity {severity:g} · evaluated with {arch}\n\n")
         table, amplification, gaps, walls = [], [], [], []
         keys = group[["method", "ipc", "debias"]].drop_duplicates()
-        keys = sorted(
-            keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, DEBIAS_ORDER.index(k.debias))
-        )
+        order = debias_order(keys["debias"])
+        keys = sorted(keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, order.index(k.debias)))
         for method, ipc, debias in keys:
             block = group[(group["method"] == method) & (group["ipc"] == ipc) & (group["debias"] == debias)]
             label = [f"{method} IPC {int(ipc)}", debias]

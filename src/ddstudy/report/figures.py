@@ -243,7 +243,8 @@ DODGE = 0.012  # ratio units between neighbouring series of a panel (several mod
 def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Accuracy on bias-conflicting test samples vs ratio, per method (colour) with and without mitigation
     (line style and marker: the debias mode); the unmitigated method is the solid line through every ratio."""
-    from ddstudy.report.debias import DEBIAS_ORDER, DEBIAS_STYLE
+    from ddstudy.report.debias import DEBIAS_STYLE, debias_order
+    from ddstudy.report.records import mode_of
 
     ipcs = sorted(frame["ipc"].dropna().unique()) or [None]
     fig, axes = _panels(len(ipcs), width=5.5, height=4.5)
@@ -251,14 +252,14 @@ def plot_conflicting_by_ratio(frame: pd.DataFrame, path: str | Path, title: str)
         block = frame[frame["ipc"] == ipc] if ipc is not None else frame
         series = []
         for method in _ordered(block["method"].unique()):
-            for debias in DEBIAS_ORDER:
+            for debias in debias_order(block["debias"]):
                 data = block[(block["method"] == method) & (block["debias"] == debias)].sort_values("ratio")
                 data = data.dropna(subset=["acc_conflicting"])
                 if not data.empty:
                     series.append((method, debias, data))
         for k, (method, debias, data) in enumerate(series):
             style = method_style(method)
-            line, marker = DEBIAS_STYLE[debias]
+            line, marker = DEBIAS_STYLE[mode_of(debias)]
             style["marker"] = marker or style["marker"]
             ax.errorbar(
                 data["ratio"] + DODGE * (k - (len(series) - 1) / 2),  # side by side: no series hides another
@@ -326,16 +327,18 @@ MODE_HATCHES = ("", "//", "xx", "..", "\\\\", "++", "oo")
 def plot_fairness_by_mode(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """One panel per method × IPC of one dataset: for each fair-DD metric (accuracy, conflicting and worst-group
     accuracy, the Equalized-Odds and sufficiency gaps' means) a bar per mitigation mode — the method's colour, the
-    mode's hatching (by the registry's order, so a mode looks the same in every panel and figure), the plain set
-    first; the legend below each panel, clear of the bars. Accuracies: higher is better; gaps: lower is better."""
-    from ddstudy.report.debias import DEBIAS_ORDER
+    mode's hatching (by the registry's order, so a mode looks the same in every panel and figure; another KDE kernel:
+    its mode's, denser), the plain set first; the legend below each panel, clear of the bars. Accuracies: higher is
+    better; gaps: lower is better."""
+    from ddstudy.report.debias import DEBIAS_ORDER, debias_order
+    from ddstudy.report.records import mode_of
 
     keys = frame[["method", "ipc"]].drop_duplicates()
     keys = sorted(keys.itertuples(index=False), key=lambda k: (_rank(k.method), k.ipc if k.ipc == k.ipc else 0))
     fig, axes = _panels(len(keys), width=6.5, height=4.2)
     for ax, key in zip(axes, keys, strict=True):
         block = frame[(frame["method"] == key.method) & (frame["ipc"] == key.ipc)]
-        modes = [m for m in DEBIAS_ORDER if (block["debias"] == m).any()]
+        modes = debias_order(block["debias"])
         width = 0.8 / max(len(modes), 1)
         colour = method_style(key.method)["color"]
         for k, mode in enumerate(modes):
@@ -343,7 +346,8 @@ def plot_fairness_by_mode(frame: pd.DataFrame, path: str | Path, title: str) -> 
             values = [100 * row[column] if row[column] == row[column] else 0.0 for column, _, _ in FAIRNESS_BARS]
             errors = [100 * row[std] if std and row[std] == row[std] else 0.0 for _, std, _ in FAIRNESS_BARS]
             positions = [i + (k - (len(modes) - 1) / 2) * width for i in range(len(FAIRNESS_BARS))]
-            hatch = MODE_HATCHES[DEBIAS_ORDER.index(mode) % len(MODE_HATCHES)]
+            hatch = MODE_HATCHES[DEBIAS_ORDER.index(mode_of(mode)) % len(MODE_HATCHES)]
+            hatch = hatch if mode == mode_of(mode) else 2 * hatch or "--"  # another kernel: its mode's, denser
             ax.bar(positions, values, width, yerr=errors, capsize=2, color=colour, alpha=0.85,
                    hatch=hatch, edgecolor="black", linewidth=0.6,
                    label=f"{mode} (n={int(row['n_runs'])})")  # fmt: skip

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ddstudy.debias import KdeConfig
 from ddstudy.errors import DDStudyError
 from ddstudy.evaluate.record import read_metrics
 from ddstudy.outputs import json_object
@@ -31,8 +32,16 @@ def metrics_paths(study, metrics_dir: str | Path) -> list[Path]:
 
 
 def debias_of(record: dict) -> str:
-    """The bias-mitigation mode a metrics record's set was distilled with (``none`` for sets without one)."""
-    return (record.get("distill_config") or {}).get("debias") or "none"
+    """The bias mitigation a metrics record's set was distilled with: its mode (``none`` for sets without one), with
+    the KDE kernel's tag for a non-default kernel (``kde-h0.2``, as its set name says: :meth:`KdeConfig.kernel_tag`)."""
+    mode = (record.get("distill_config") or {}).get("debias") or "none"
+    kde = KdeConfig.of_record((record.get("extra") or {}).get("debias"))
+    return mode + (kde.kernel_tag() if kde is not None else "")
+
+
+def mode_of(debias: str) -> str:
+    """The mode of a :func:`debias_of` label (``kde-h0.2`` → ``kde``)."""
+    return debias.split("-", 1)[0]
 
 
 def clom_of(record: dict) -> dict | None:

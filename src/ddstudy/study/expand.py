@@ -302,7 +302,12 @@ def expand_debias(
         made, derived = _expand_debias_block(
             block, distill, cells + tuple(new_cells.values()), variants, zoo, seed, f"{where}.debias{index}"
         )
-        new_cells.update((cell.name, cell) for cell in made)
+        for cell in made:
+            if new_cells.setdefault(cell.name, cell) != cell:
+                raise DDStudyError(
+                    f"{where}.debias{index}: {cell.name} is also in an earlier block with other settings (its KDE "
+                    "setting); name each cell in one block"
+                )
         experts.update((model.key, model) for model in derived)
     return tuple(new_cells.values()), tuple(experts.values())
 
@@ -321,17 +326,17 @@ def _expand_debias_block(
                 raise DDStudyError(
                     f"{grid.here}.modes{where}: unknown mode '{mode}'; choose from {', '.join(DEBIAS_MODES)}"
                 )
-    kde = build(KdeConfig, dict(debias.get("kde") or {}), f"{grid.here}.kde: ")
+    kdes = _kde_settings(debias.get("kde") or {}, grid.here)
     plain_zoo = {m.key: m for m in zoo}
     experts: dict[tuple, ZooModel] = {}
     for method, settings, ipcs in grid.methods(debias, DEBIASABLE, "debias applies to the methods that declare it"):
         for dataset, ipc in itertools.product(datasets, ipcs):
             base = grid.plain(dataset, method, ipc, settings)
             modes = given.get(method, every_mode) if isinstance(given, dict) else given
-            for mode in modes:
+            for mode, kde in ((m, k) for m in modes for k in (kdes if m == "kde" else [None])):
                 if DEBIAS[mode].plain or method_spec(method).debias not in DEBIAS[mode].acts_on:
                     continue  # e.g. cobra has no MTT counterpart: the grid's other modes still run for MTT
-                cell = Cell(dataset, replace(base.config, debias=mode), kde=kde if mode == "kde" else None)
+                cell = Cell(dataset, replace(base.config, debias=mode), kde=kde)
                 if mode == "kde" and not grid.keeps((zoo_block(dataset, kde.arch), kde.init), kde.epoch):
                     raise DDStudyError(
                         f"{grid.here}: {cell.name} embeds with PTM {dataset}/{kde.arch}/init{kde.init} at epoch "
@@ -339,10 +344,33 @@ def _expand_debias_block(
                         "debias.kde"
                     )
                 if method_spec(method).debias == "experts":
+                    if mode == "kde" and len(kdes) > 1:
+                        raise DDStudyError(
+                            f"{grid.here}.kde: {method} trains its experts with one KDE setting (one debias-kde expert "
+                            f"block per dataset); give {method} a debias block of its own with one kde"
+                        )
                     for derived in _debiased_experts(grid.here, base, cell, mode, plain_zoo):
                         experts.setdefault(derived.key, derived)
                 grid.add(cell)
     return grid.cells, tuple(experts.values())
+
+
+def _kde_settings(given: dict | list, here: str) -> list[KdeConfig]:
+    """``debias.kde``: one KDE setting, or a list whose cells sit side by side, told apart in their set names by the
+    kernel (:meth:`KdeConfig.kernel_tag`: ``dm_ipc10_kde``, ``dm_ipc10_kde-h0.2``) — so two settings must differ in
+    bandwidth or β."""
+    items = [(f"[{i}]", item) for i, item in enumerate(given)] if isinstance(given, list) else [("", given)]
+    settings, tags = [], {}
+    for at, item in items:
+        kde = build(KdeConfig, dict(item), f"{here}.kde{at}: ")
+        if kde.kernel_tag() in tags:
+            raise DDStudyError(
+                f"{here}.kde{at}: same bandwidth and β as kde{tags[kde.kernel_tag()]}, so their cells would share one "
+                "set name; KDE settings side by side differ in bandwidth or beta (one embedding per block)"
+            )
+        tags[kde.kernel_tag()] = at
+        settings.append(kde)
+    return settings
 
 
 def _debiased_experts(here: str, base: Cell, cell: Cell, mode: str, plain_zoo: dict) -> list[ZooModel]:

@@ -59,8 +59,9 @@ class Cell:
 
     @property
     def set_name(self) -> str:
-        """``<method>_ipc<ipc>[_<debias>][_<clom slug>]`` (``full`` for the whole set), under synthetic/<dataset>/."""
-        return set_name(self.config, self.clom)
+        """``<method>_ipc<ipc>[_<debias>[<KDE kernel tag>]][_<clom slug>]`` (``full`` for the whole set), under
+        synthetic/<dataset>/ — the name the distillation gives the set (:func:`ddstudy.distill.run.set_name`)."""
+        return set_name(self.config, self.clom, self.kde if self.weights_name else None)
 
     @property
     def weights_name(self) -> str | None:

@@ -60,7 +60,11 @@ def load_schema() -> dict:
     defs["clom_setting"] = json_schema(ClomConfig)
     debias = grid["debias"]["properties"]
     debias["methods"].update(additionalProperties=False, properties={m: ipcs for m in DEBIASABLE})
-    debias["kde"] = json_schema(KdeConfig)
+    kde = json_schema(KdeConfig)  # one setting, or several side by side (their cells told apart by the kernel)
+    debias["kde"] = {
+        "oneOf": [kde, {"type": "array", "minItems": 1, "items": kde}],
+        "description": debias["kde"]["description"],
+    }
     mode_list = {"type": "array", "items": {"enum": list(DEBIAS_MODES)}}
     debias["modes"] = {
         "oneOf": [
