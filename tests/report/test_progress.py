@@ -30,20 +30,40 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     bench.write_text("s\tcpu_time\n540.0\t500.0\n")
     runs = root / "evaluations" / FG / "dm_ipc10/.ConvNet.json.partial/runs.json"
     runs.parent.mkdir(parents=True)
-    segment = {"from": 0, "to": 3, "wall_s": 180.0, "cpu_s": 0.0}
+    segment = {"from": 0, "to": 3, "wall_s": 1800.0, "cpu_s": 1080.0}  # 360 CPU-s per network
     runs.write_text(json.dumps({"runs": [{}, {}, {}], "segments": [segment]}))
+    kde_state = root / "synthetic" / FG / ".dm_ipc10_kde.partial/ckpt/state.json"  # 7.2 CPU-s per iteration
+    kde_state.parent.mkdir(parents=True)
+    kde_state.write_text(
+        json.dumps({"iteration": 100, "segments": [{"from": 0, "to": 100, "wall_s": 900, "cpu_s": 720}]})
+    )
     ptm = root / "zoo" / "fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/.init0.partial/resume.json"
     ptm.parent.mkdir(parents=True)
     ptm.write_text(json.dumps({"epoch": 3, "segments": []}))  # the KDE PTM of BG training
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
-    head = "grid 'repro': 1 of 26 evaluations done, 2 part-way, 23 waiting; wall here (CPU-s per wall-s)"
+    head = "grid 'repro': 1 of 26 evaluations done, 3 part-way, 22 waiting; wall here (CPU-s per wall-s)"
     assert out.startswith(head)
     assert "| `fashion-mnist-clean/dc_ipc1` | ConvNet | done | 70.28 ± 0.49 % (n 20) | — |" in out  # no benchmarks
-    assert "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) |" in out
-    assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 12.0 min so far (0.69) |" in out
-    assert f"| `{FG}/dm_ipc10_cobra` | ConvNet | waiting | waiting | — |" in out
+    assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 39.0 min so far (0.68) | ≈ 0.7 core-h |" in out
+    # what is left, priced by the likes that ran: DM IPC 10's evaluations at 360 CPU-s per network (whichever mode
+    # made the set), the kde distillation at 7.2 s per iteration (at either bandwidth); COBRA's distillation and the
+    # DSA evaluation have no like yet
+    assert f"| `{FG}/dm_ipc10_cobra` | ConvNet | waiting | waiting | — | ≈ 1.0 core-h + 1 job unpriced |" in out
+    assert (
+        f"| `{FG}/dm_ipc10_kde` | ConvNet | iteration 100/1000 | waiting "
+        "| 15.0 min so far (0.80) + 2 untimed prerequisites | ≈ 2.8 core-h |" in out
+    )
+    assert f"| `{FG}/dm_ipc10_kde-h0.2` | ConvNet | waiting | waiting | — | ≈ 3.0 core-h |" in out
+    assert (
+        "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) "
+        "| ≈ 0.0 core-h + 1 job unpriced |" in out
+    )
+    assert (
+        "core-hours of distillation and evaluation at the CPU rates their likes ran at here, and 26 jobs not priced"
+        in out
+    )
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
     ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
     assert f"| `{kde}` | ConvNet | waiting {ptm} | waiting | — |" in out

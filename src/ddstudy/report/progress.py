@@ -6,15 +6,19 @@ of 1,000 or an evaluation at network 7 of 10. Those facts are in the resume stat
 (``.<set>.partial/ckpt/state.json``: the iteration and the segments run so far; ``.<arch>.json.partial/runs.json``:
 the finished networks; a PTM's ``.init<i>.partial/resume.json``: its epoch, for the cells waiting on it), so this reads
 them, with each finished cell's accuracy and wall time here
-(:func:`ddstudy.report.records.cell_time`).
+(:func:`ddstudy.report.records.cell_time`), and what is left: each unfinished job's iterations or networks times the
+CPU-seconds per unit its like ran at here (the segments of the same set's jobs on every dataset of the grid, finished
+or part-way: FG's finished ``dm_ipc10_cobra`` prices BG's), in core-hours.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from ddstudy.distill.run import SYNTHETIC_SET
+from ddstudy.distill.run import SYNTHETIC_SET, set_name
 from ddstudy.evaluate.record import read_metrics
 from ddstudy.outputs import json_object
 from ddstudy.report.records import (
@@ -27,6 +31,7 @@ from ddstudy.report.records import (
     wall_label,
 )
 from ddstudy.report.tables import markdown_table
+from ddstudy.timing import read_timing, timing_file
 from ddstudy.zoo.store import ZOO_MODEL, zoo_job_inits
 
 DONE, PART_WAY, WAITING = "done", "part-way", "waiting"
@@ -41,17 +46,33 @@ def _so_far(state: dict) -> CellTime:
 NOTHING = CellTime(0.0, 0.0, False)
 
 
-def _distillation(study, cell) -> tuple[str, str, CellTime]:
-    """(kind, text, time so far) of a cell's synthetic set."""
+@dataclass(frozen=True)
+class Work:
+    """A job's units still to run (iterations, evaluation networks; 0 for a selection) and the segments it ran here
+    (``from``/``to`` units with their CPU-seconds: its rate)."""
+
+    left: int
+    segments: tuple = ()
+
+
+def _recorded(study, job: str, cell, arch: str | None = None) -> tuple:
+    """The segments of a finished job's timing record (none without one)."""
+    record = read_timing(timing_file(study.benchmarks_dir, job, cell.name, arch))
+    return tuple(record.get("segments") or ()) if record else ()
+
+
+def _distillation(study, cell) -> tuple[str, str, CellTime, Work]:
+    """(kind, text, time so far, work left) of a cell's synthetic set."""
     folder = Path(study.synthetic_dir) / cell.dataset / cell.set_name
+    total = getattr(cell.config, "iterations", None) or 0
     if SYNTHETIC_SET.made(folder):
         found = job_time(Path(study.benchmarks_dir), "distill", cell.name)
-        return DONE, "done", CellTime(*found) if found else NOTHING
+        return DONE, "done", CellTime(*found) if found else NOTHING, Work(0, _recorded(study, "distill", cell))
     state = json_object(folder.parent / f".{folder.name}.partial" / "ckpt" / "state.json")
-    total = getattr(cell.config, "iterations", None)
-    if state is None or total is None:
-        return WAITING, _waiting_for(study, cell), NOTHING
-    return PART_WAY, f"iteration {state.get('iteration', 0)}/{total}", _so_far(state)
+    if state is None or not total:
+        return WAITING, _waiting_for(study, cell), NOTHING, Work(total)
+    done = state.get("iteration", 0)
+    return PART_WAY, f"iteration {done}/{total}", _so_far(state), Work(total - done, tuple(state.get("segments") or ()))
 
 
 def _waiting_for(study, cell) -> str:
@@ -70,17 +91,52 @@ def _waiting_for(study, cell) -> str:
     return WAITING
 
 
-def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime]:
-    """(kind, text, time so far) of a cell's evaluation with ``arch``."""
+def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime, Work]:
+    """(kind, text, time so far, work left) of a cell's evaluation with ``arch``."""
     record = metrics_path(study.metrics_dir, cell.name, arch)
     if record.is_file():
         data = read_metrics(record)
-        return DONE, f"{100 * data['acc_mean']:.2f} ± {100 * data['acc_std']:.2f} % (n {data['n_runs']})", NOTHING
+        text = f"{100 * data['acc_mean']:.2f} ± {100 * data['acc_std']:.2f} % (n {data['n_runs']})"
+        return DONE, text, NOTHING, Work(0, _recorded(study, "evaluate", cell, arch))
     state = json_object(record.parent / f".{record.name}.partial" / "runs.json")
-    if state is None:
-        return WAITING, WAITING, NOTHING
     total = study.cell_eval_config(cell).num_eval
-    return PART_WAY, f"network {len(state.get('runs') or [])}/{total}", _so_far(state)
+    if state is None:
+        return WAITING, WAITING, NOTHING, Work(total)
+    done = len(state.get("runs") or [])
+    return PART_WAY, f"network {done}/{total}", _so_far(state), Work(total - done, tuple(state.get("segments") or ()))
+
+
+class Rates:
+    """CPU-seconds per unit of each kind of job, pooled over the segments its likes ran here, on any dataset of the
+    grid: a distillation's like distils the same set (its name without a KDE kernel's tag: another bandwidth costs
+    the same); an evaluation's like trains the same method's sets of the same IPC with the same architecture, epochs
+    and augmentation (the debias mode or CLoM that made a set does not change what evaluating it costs)."""
+
+    def __init__(self) -> None:
+        self.cpu_units: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+    @staticmethod
+    def distill_key(cell) -> tuple:
+        return "distill", set_name(cell.config, cell.clom)
+
+    @staticmethod
+    def evaluate_key(study, cell, arch: str) -> tuple:
+        config = study.cell_eval_config(cell).resolved(cell.config.method)
+        return "evaluate", cell.config.method, cell.config.ipc, arch, config.epochs, config.augment, config.batch_size
+
+    def add(self, key: tuple, work: Work) -> None:
+        for segment in work.segments:
+            units = segment.get("to", 0) - segment.get("from", 0)
+            if units > 0 and segment.get("cpu_s"):
+                self.cpu_units[key][0] += segment["cpu_s"]
+                self.cpu_units[key][1] += units
+
+    def left_cpu_s(self, key: tuple, work: Work) -> float | None:
+        """CPU-seconds the work left will take at its like's rate (None: no like ran here yet)."""
+        if not work.left:
+            return 0.0
+        cpu, units = self.cpu_units.get(key, (0.0, 0.0))
+        return work.left * cpu / units if units else None
 
 
 def progress_rows(study) -> list[dict]:
@@ -88,11 +144,15 @@ def progress_rows(study) -> list[dict]:
     evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated; else what its jobs
     recorded so far, a finished distillation's whole time included)."""
     cells = {cell.name: cell for cell in study.cells}
-    rows = []
+    rows, rates, works = [], Rates(), []
     for name, arch in study.evaluations:
         cell = cells[name]
-        distill_kind, distill, distill_time = _distillation(study, cell)
-        evaluate_kind, evaluate, evaluate_time = _evaluation(study, cell, arch)
+        distill_kind, distill, distill_time, distill_work = _distillation(study, cell)
+        evaluate_kind, evaluate, evaluate_time, evaluate_work = _evaluation(study, cell, arch)
+        jobs = [(Rates.distill_key(cell), distill_work), (Rates.evaluate_key(study, cell, arch), evaluate_work)]
+        for key, work in jobs:
+            rates.add(key, work)
+        works.append(jobs)
         kind = DONE if evaluate_kind == DONE else (PART_WAY if PART_WAY in (distill_kind, evaluate_kind) else WAITING)
         if distill_kind == DONE and kind == WAITING:
             kind = PART_WAY  # distilled, evaluation not started
@@ -106,20 +166,38 @@ def progress_rows(study) -> list[dict]:
         rows.append(
             {"cell": name, "arch": arch, "state": kind, "distillation": distill, "evaluation": evaluate, **columns}
         )
+    for row, jobs in zip(rows, works, strict=True):
+        left = [rates.left_cpu_s(key, work) for key, work in jobs]
+        row["left_cpu_s"] = sum(cpu for cpu in left if cpu is not None)  # the jobs a like prices
+        row["left_unpriced"] = left.count(None)  # jobs with work left that no like prices yet
     return rows
+
+
+def _left(row: dict) -> str:
+    """The core-hours a row's jobs have left, ``+ n unpriced`` for those no like has run for yet."""
+    if row["state"] == DONE:
+        return "—"
+    unpriced = f"{row['left_unpriced']} job{'s' * (row['left_unpriced'] > 1)} unpriced"
+    if row["left_unpriced"] and not row["left_cpu_s"]:
+        return unpriced
+    return f"≈ {row['left_cpu_s'] / 3600:.1f} core-h" + (f" + {unpriced}" if row["left_unpriced"] else "")
 
 
 def progress_markdown(study, rows: list[dict]) -> str:
     counts = {kind: sum(row["state"] == kind for row in rows) for kind in (DONE, PART_WAY, WAITING)}
+    left = sum(row["left_cpu_s"] or 0.0 for row in rows)
+    unpriced = sum(row["left_unpriced"] for row in rows)
     lines = [
         f"grid '{study.grid}': {counts[DONE]} of {len(rows)} evaluations done, {counts[PART_WAY]} part-way, "
         f"{counts[WAITING]} waiting; wall here (CPU-s per wall-s)",
+        f"left: ≈ {left / 3600:.1f} core-hours of distillation and evaluation at the CPU rates their likes ran at here"
+        + (f", and {unpriced} jobs not priced (no like has run here yet)" if unpriced else ""),
         "",
     ]
     table = []
     for row in rows:
         suffix = "" if row["state"] == DONE else " so far"
         wall = wall_label(SimpleNamespace(**row), suffix=suffix) or "—"
-        table.append([f"`{row['cell']}`", row["arch"], row["distillation"], row["evaluation"], wall])
-    lines.append(markdown_table(["cell", "arch", "distillation", "evaluation", "wall here"], table))
+        table.append([f"`{row['cell']}`", row["arch"], row["distillation"], row["evaluation"], wall, _left(row)])
+    lines.append(markdown_table(["cell", "arch", "distillation", "evaluation", "wall here", "left"], table))
     return "\n".join(lines)
