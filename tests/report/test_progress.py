@@ -43,7 +43,7 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
-    head = "grid 'repro': 1 of 26 evaluations done, 3 part-way, 22 waiting; wall here (CPU-s per wall-s)"
+    head = "grid 'repro': 1 of 28 evaluations done, 3 part-way, 24 waiting; wall here (CPU-s per wall-s)"
     assert out.startswith(head)
     assert "| `fashion-mnist-clean/dc_ipc1` | ConvNet | done | 70.28 ± 0.49 % (n 20) | — |" in out  # no benchmarks
     assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 39.0 min so far (0.68) | ≈ 0.7 core-h |" in out
@@ -61,7 +61,7 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
         "| ≈ 0.0 core-h + 1 job unpriced |" in out
     )
     assert (
-        "core-hours of distillation and evaluation at the CPU rates their likes ran at here, and 26 jobs not priced"
+        "core-hours of distillation and evaluation at the CPU rates their likes ran at here, and 28 jobs not priced"
         in out
     )
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
