@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from ddstudy.cli import main
 
 REPO = Path(__file__).parents[2]
@@ -67,3 +69,27 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
     ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
     assert f"| `{kde}` | ConvNet | waiting {ptm} | waiting | — |" in out
+
+
+def test_a_set_evaluated_with_two_architectures_is_distilled_once_in_what_is_left(tmp_path, monkeypatch):
+    """The demo's cross-architecture cell (DC on the most biased colour set, evaluated with ConvNetW32 and LeNet):
+    its distillation's work left counts in its first row only; each evaluation has its own."""
+    from ddstudy.report.progress import progress_rows
+    from ddstudy.study import load_study
+
+    study = load_study(REPO / "params.yaml", "demo")
+    archs: dict[str, list[str]] = {}
+    for name, arch in study.evaluations:
+        archs.setdefault(name, []).append(arch)
+    name = next(name for name, found in archs.items() if len(found) > 1)
+    cell = next(cell for cell in study.cells if cell.name == name)
+    monkeypatch.chdir(tmp_path)
+    state = Path(study.synthetic_dir) / cell.dataset / f".{cell.set_name}.partial/ckpt/state.json"
+    state.parent.mkdir(parents=True)
+    done = cell.config.iterations // 2
+    state.write_text(json.dumps({"iteration": done, "segments": [{"from": 0, "to": done, "wall_s": 9, "cpu_s": 3.0}]}))
+    rows = [row for row in progress_rows(study) if row["cell"] == name]
+    assert [row["arch"] for row in rows] == archs[name]
+    left = 3.0 / done * (cell.config.iterations - done)
+    assert [row["left_cpu_s"] for row in rows] == [pytest.approx(left), 0.0]
+    assert [row["left_unpriced"] for row in rows] == [1, 1]  # no evaluation of this kind ran here

@@ -149,7 +149,9 @@ def progress_rows(study) -> list[dict]:
         cell = cells[name]
         distill_kind, distill, distill_time, distill_work = _distillation(study, cell)
         evaluate_kind, evaluate, evaluate_time, evaluate_work = _evaluation(study, cell, arch)
-        jobs = [(Rates.distill_key(cell), distill_work), (Rates.evaluate_key(study, cell, arch), evaluate_work)]
+        first = all(row["cell"] != name for row in rows)  # a set evaluated with several archs is distilled once
+        jobs = [(Rates.distill_key(cell), distill_work if first else Work(0))]
+        jobs.append((Rates.evaluate_key(study, cell, arch), evaluate_work))
         for key, work in jobs:
             rates.add(key, work)
         works.append(jobs)
