@@ -77,9 +77,14 @@ def test_fairdd_with_one_group_per_class_is_plain_dm_bit_for_bit(aligned_only, t
 
 
 @pytest.mark.parametrize("method", ["dm", "dc"])
-def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path, method):
-    """On a biased set every mode runs (paired seeds: same networks and batches) and changes the images."""
+def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path, method, caplog):
+    """On a biased set every mode runs (paired seeds: same networks and batches) and changes the images; its log
+    names the set it makes (not the plain cell its seeds come from)."""
+    import logging
+
     from ddstudy.data.store import load_variant
+
+    caplog.set_level(logging.INFO, logger="ddstudy")
 
     name = load_variant(colour_variant, verify=False).meta["name"]
     settings = FAST | ({"batch_train": 16} if method == "dc" else {})
@@ -104,6 +109,7 @@ def test_each_mode_distils_and_differs_on_a_biased_set(colour_variant, tmp_path,
         images, _, _ = load_synthetic(tmp_path / mode)
         assert torch.isfinite(images).all()
     assert len(set(digests.values())) == 5
+    assert f"{name}/{method}_ipc1_cobra: iteration 2/2 loss" in caplog.text
     kde_meta = json.loads((tmp_path / "kde" / "meta.json").read_text())
     assert kde_meta["extra"]["debias"]["kde"]["arch"] == "ConvNetW32"
     assert kde_meta["cell"] == f"{name}/{method}_ipc1_kde"

@@ -154,14 +154,19 @@ def run_distillation(
     zoo_root: Path | None = None,
     state_keys: tuple[str, ...] = (),
     segments: Segments | None = None,
+    label: str | None = None,
 ) -> DistillResult:
     """Run ``config.iterations`` updates of the synthetic set, resuming from ``checkpoint_dir`` when it matches.
+
+    ``cell`` names the seeds (a debias or CLoM variant passes its plain cell's: the same networks and batches);
+    ``label`` the set in logs and errors (default ``cell``).
 
     The resume fingerprint holds the device kind and the ``accel`` settings: a checkpoint written by another kind of
     device or another execution path is not continued (the result would not be the uninterrupted run's bytes).
     ``segments``: this job's timing (:mod:`ddstudy.timing`), carried in the resume state (outside its fingerprint:
     a state saved without it still resumes)."""
     ctx = new_context(config, cell, pool, shape, device, extra_loss, accel)
+    label = label or cell
     images, optimizer = ctx.images, ctx.optimizer
     ctx.zoo_root = Path(zoo_root) if zoo_root is not None else None
     if hasattr(method, "prepare"):
@@ -194,14 +199,14 @@ def run_distillation(
         losses, ctx.extra_log = state["losses"], state["extra"]
         start = resumed_from = state["iteration"]
         segments.resumed(state.get("segments"), start)
-        log.info("%s: resuming at iteration %d/%d", cell, start, config.iterations)
+        log.info("%s: resuming at iteration %d/%d", label, start, config.iterations)
 
     started = time.perf_counter()
     for iteration in range(start, config.iterations):
         loss = method.step(ctx, iteration)
         if not math.isfinite(loss):
             raise DDStudyError(
-                f"{cell}: the matching loss became {loss} at iteration {iteration}; lower lr_img or check the data"
+                f"{label}: the matching loss became {loss} at iteration {iteration}; lower lr_img or check the data"
             )
         losses.append(loss)
         done = iteration + 1
@@ -212,7 +217,7 @@ def run_distillation(
                 extra = method.state(ctx)
                 undeclared = sorted(set(extra) - set(state_keys))
                 if undeclared:  # the registry entry says what a checkpoint of the method holds
-                    raise DDStudyError(f"{cell}: the method's resume state has undeclared tensors {undeclared}")
+                    raise DDStudyError(f"{label}: the method's resume state has undeclared tensors {undeclared}")
                 tensors |= extra
             resume.save(tensors, iteration=done, losses=losses, extra=ctx.extra_log, segments=segments.upto(done))
         if on_iteration:
@@ -222,7 +227,7 @@ def run_distillation(
             rate = (done - start) / elapsed if elapsed else 0.0
             log.info(
                 "%s: iteration %d/%d loss %.4f (%.2f it/s, ETA %.0f s)",
-                cell,
+                label,
                 done,
                 config.iterations,
                 loss,

@@ -169,6 +169,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
             zoo_root=Path(zoo_root),
             state_keys=spec.checkpoint_state,
             segments=segments,
+            label=cell,
         )
         images, labels = result.images.numpy(), result.labels.numpy()
         indices = np.full(len(labels), -1, dtype=np.int64)
