@@ -328,22 +328,24 @@ def test_bench_idc_case_times_the_registry_implementation_both_ways(fashion_dir)
     assert rows[0]["flops"] > 0 and rows[0]["gflops"] > 0 and rows[1]["speedup"] > 0 and rows[1]["recompiles"] == 0
 
 
-def test_bench_cobra_cases_time_cobras_target_and_warm_up_both_ways(fashion_dir):
-    """The cobra cases (on request, not in the default list), in one bench run: dccobra — one DC IPC-1 iteration with
-    COBRA's target over seeded groups, the oracle's backward per group against the fast path's one backward; dmcobra
-    — one DM IPC-10 iteration with COBRA, the embedding network's warm-up on the synthetic set first. Both ways, no
-    recompiles."""
+def test_bench_fair_dd_cases_time_cobras_and_fairdds_terms_both_ways(fashion_dir):
+    """The fair-DD cases (on request, not in the default list), in one bench run: dccobra — one DC IPC-1 iteration
+    with COBRA's target over seeded groups, the oracle's backward per group against the fast path's one backward;
+    dcfairdd — FairDD's terms, the oracle's backward per group through the whole batch against each group's own
+    forward; dmcobra — one DM IPC-10 iteration with COBRA, the embedding network's warm-up on the synthetic set
+    first. Both ways, no recompiles."""
     from ddstudy.bench_nets import DEFAULT_CASES
 
-    assert "dccobra" not in DEFAULT_CASES and "dmcobra" not in DEFAULT_CASES
-    rows = _bench_rows("dccobra,dmcobra", fashion_dir)
+    assert not {"dccobra", "dcfairdd", "dmcobra"} & set(DEFAULT_CASES)
+    rows = _bench_rows("dccobra,dcfairdd,dmcobra", fashion_dir)
     assert [(r["case"], r["path"]) for r in rows] == [
-        ("dccobra", "oracle"), ("dccobra", "fast-fp32"), ("dmcobra", "oracle"), ("dmcobra", "fast-fp32")
-    ]  # fmt: skip
+        (case, path) for case in ("dccobra", "dcfairdd", "dmcobra") for path in ("oracle", "fast-fp32")
+    ]
     assert all(r["flops"] > 0 for r in rows[::2]) and all(r["speedup"] > 0 and r["recompiles"] == 0 for r in rows[1::2])
-    # dccobra's fast path does less work than the oracle's FLOP count: a GFLOP/s from it would be no rate
-    assert rows[0]["gflops"] > 0 and "gflops" not in rows[1] and "peak_share" not in rows[1]
-    assert rows[2]["gflops"] > 0 and rows[3]["gflops"] > 0  # dmcobra's paths do the same work
+    # dccobra's and dcfairdd's fast paths do less work than the oracle's FLOP count: a GFLOP/s would be no rate
+    for oracle, fast in (rows[0:2], rows[2:4]):
+        assert oracle["gflops"] > 0 and "gflops" not in fast and "peak_share" not in fast
+    assert rows[4]["gflops"] > 0 and rows[5]["gflops"] > 0  # dmcobra's paths do the same work
 
 
 def test_bad_inputs_refused_before_work(tmp_path, fashion_dir):

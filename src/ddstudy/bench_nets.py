@@ -60,15 +60,16 @@ from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
 from ddstudy.sgd import Sgd
 
-CASES = ("peak", "dm", "dc", "dsa", "dc10", "idc", "eval", "score", "zoo", "clom", "dccobra", "dmcobra")
-# Timed only when asked for: dccobra's oracle (the reference's G backward passes per class) takes a minute per call;
-# dmcobra (DM with COBRA's warm-up) is there to set beside the default dm case.
-ON_REQUEST = ("dccobra", "dmcobra")
+CASES = ("peak", "dm", "dc", "dsa", "dc10", "idc", "eval", "score", "zoo", "clom", "dccobra", "dcfairdd", "dmcobra")
+# Timed only when asked for: dccobra's and dcfairdd's oracles (the reference's G backward passes per class) take a
+# minute per call; dmcobra (DM with COBRA's warm-up) is there to set beside the default dm case.
+ON_REQUEST = ("dccobra", "dcfairdd", "dmcobra")
 DEFAULT_CASES = tuple(case for case in CASES if case not in ON_REQUEST)
 # Cases whose fast paths reach the oracle's result with less work (dccobra: one backward of the mean group loss
-# instead of one per group), so the oracle's FLOP count is not theirs: no GFLOP/s or % of peak on those paths.
-OTHER_WORK = ("dccobra",)
-BENCH_GROUPS = 10  # attribute values of the dccobra case's seeded groups (C-FMNIST's colours)
+# instead of one per group; dcfairdd: each group's own forward and backward instead of G backwards through the whole
+# batch), so the oracle's FLOP count is not theirs: no GFLOP/s or % of peak on those paths.
+OTHER_WORK = ("dccobra", "dcfairdd")
+BENCH_GROUPS = 10  # attribute values of the grouped cases' seeded groups (C-FMNIST's colours)
 CLOM_POOL = ("ConvNet", "AlexNet", "VGG11", "ResNet18")
 
 
@@ -344,6 +345,9 @@ UNITS: dict[str, Callable[[Workload, Accel, BenchSettings, bool | None], Unit]] 
     "idc": lambda w, a, s, b: _distill_unit(w, "idc", 1, a, b, inner_loop=2, n_data=256),
     # DC IPC 1 with COBRA's target: the oracle takes one backward per group of a class's batch, the fast paths one
     "dccobra": lambda w, a, s, b: _distill_unit(_grouped(w), "dc", 1, a, b, debias="cobra"),
+    # DC IPC 1 with FairDD's terms: the oracle takes one backward per group through the whole batch, the fast paths
+    # a forward and a backward of each group's own images (no layer mixes a batch's images)
+    "dcfairdd": lambda w, a, s, b: _distill_unit(_grouped(w), "dc", 1, a, b, debias="fairdd"),
     # DM IPC 10 with COBRA: each iteration first warms the embedding network up for 10 epochs on the synthetic set
     "dmcobra": lambda w, a, s, b: _distill_unit(_grouped(w), "dm", 10, a, b, debias="cobra"),
     "eval": lambda w, a, s, b: (_stacked_eval_unit if a.vectorize else _eval_unit)(w, a, s.num_eval),
