@@ -81,6 +81,12 @@ def test_kde_settings_side_by_side_are_named_by_their_kernel(params):
     block["kde"] = [base, {**base, "epoch": 3}]
     with pytest.raises(DDStudyError, match=r"debias\.kde\[1\]: same bandwidth and β as kde\[0\]"):
         study_from_params(grid, "repro")
+    two = copy.deepcopy(params)  # two blocks naming one cell with different embeddings (was: the later one won)
+    repro = two["grids"]["repro"]
+    repro["zoo"]["models"][0]["train"]["save_epochs"] = [3, 5]
+    repro["debias"] = [repro["debias"] | {"kde": base}, repro["debias"] | {"kde": {**base, "epoch": 3}}]
+    with pytest.raises(DDStudyError, match=r"debias\[1\]: \S+/dm_ipc10_kde is also in an earlier block with other"):
+        study_from_params(two, "repro")
     paper = copy.deepcopy(params)
     first = paper["grids"]["paper"]["debias"][0]
     first["kde"] = [first["kde"], {**first["kde"], "bandwidth": 0.2}]

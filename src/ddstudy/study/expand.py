@@ -305,8 +305,8 @@ def expand_debias(
         for cell in made:
             if new_cells.setdefault(cell.name, cell) != cell:
                 raise DDStudyError(
-                    f"{where}.debias{index}: {cell.name} is also in an earlier block with other settings (its KDE "
-                    "setting); name each cell in one block"
+                    f"{where}.debias{index}: {cell.name} is also in an earlier block with other settings (a KDE "
+                    "embedding of the same kernel); give each cell one block"
                 )
         experts.update((model.key, model) for model in derived)
     return tuple(new_cells.values()), tuple(experts.values())
