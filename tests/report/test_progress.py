@@ -69,6 +69,12 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
     ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
     assert f"| `{kde}` | ConvNet | waiting {ptm} | waiting | — |" in out
+    # the same rows for scripts: one JSON object per evaluation
+    assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro", "--json"]) == 0
+    rows = {(r["cell"], r["arch"]): r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    kde = rows[(f"{FG}/dm_ipc10_kde", "ConvNet")]
+    assert kde["state"] == "part-way" and kde["distillation"] == "iteration 100/1000" and kde["wall_min"] == 15.0
+    assert kde["left_cpu_s"] == pytest.approx(900 * 7.2 + 10 * 360) and kde["left_unpriced"] == 0
 
 
 def test_a_set_evaluated_with_two_architectures_is_distilled_once_in_what_is_left(tmp_path, monkeypatch):

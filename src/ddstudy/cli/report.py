@@ -4,6 +4,7 @@ metrics records; where a grid's run stands."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -96,7 +97,12 @@ def progress(args: argparse.Namespace) -> int:
     from ddstudy.study import load_study
 
     study = load_study(args.params, args.grid)
-    print(progress_markdown(study, progress_rows(study)), end="")
+    rows = progress_rows(study)
+    if args.json:  # one object per evaluation: its state, times so far and CPU-seconds left (scripts, dashboards)
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(progress_markdown(study, rows), end="")
     return 0
 
 
@@ -169,6 +175,7 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     progressed = with_params(
         leaf(report, "progress", help="where each cell's distillation and evaluation stand (resume states included)")
     )
+    progressed.add_argument("--json", action="store_true", help="one JSON object per evaluation instead of the table")
     progressed.set_defaults(func=progress)
     captioned = leaf(report, "captions", help="the captions of `snakemake --report` (--write: workflow/report/)")
     captioned.add_argument("--write", action="store_true", help="write workflow/report/<section>.rst")
