@@ -32,7 +32,7 @@ from ddstudy.report.records import (
 )
 from ddstudy.report.tables import markdown_table
 from ddstudy.timing import read_timing, timing_file
-from ddstudy.zoo.store import ZOO_MODEL, zoo_job_inits
+from ddstudy.zoo.store import ZOO_MODEL, zoo_job_inits, zoo_job_name
 
 DONE, PART_WAY, WAITING = "done", "part-way", "waiting"
 
@@ -80,7 +80,7 @@ def _waiting_for(study, cell) -> str:
     job's resume state: ``.init<i>.partial/resume.json``, or a stacked job's ``.init<a>+init<b>….partial/``)."""
     for block, init in cell.ptm_jobs():
         folder = Path(study.zoo_dir) / block
-        if ZOO_MODEL.made(folder / f"init{init}"):
+        if ZOO_MODEL.made(folder / zoo_job_name([init])):
             continue
         for staging in sorted(folder.glob(".init*.partial")):
             if init in (zoo_job_inits(staging.name[1 : -len(".partial")]) or ()):
@@ -144,13 +144,14 @@ def progress_rows(study) -> list[dict]:
     evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated; else what its jobs
     recorded so far, a finished distillation's whole time included)."""
     cells = {cell.name: cell for cell in study.cells}
-    rows, rates, works = [], Rates(), []
+    rows, rates, works, distilled = [], Rates(), [], set()
     for name, arch in study.evaluations:
         cell = cells[name]
         distill_kind, distill, distill_time, distill_work = _distillation(study, cell)
         evaluate_kind, evaluate, evaluate_time, evaluate_work = _evaluation(study, cell, arch)
-        first = all(row["cell"] != name for row in rows)  # a set evaluated with several archs is distilled once
-        jobs = [(Rates.distill_key(cell), distill_work if first else Work(0))]
+        # a set evaluated with several archs is distilled once: its work left counts in its first row
+        jobs = [(Rates.distill_key(cell), distill_work if name not in distilled else Work(0))]
+        distilled.add(name)
         jobs.append((Rates.evaluate_key(study, cell, arch), evaluate_work))
         for key, work in jobs:
             rates.add(key, work)

@@ -32,7 +32,7 @@ def zoo_block(dataset: str, arch: str, debias: str = "none") -> str:
 
 
 def init_dir(zoo_root: str | Path, dataset: str, arch: str, init: int, debias: str = "none") -> Path:
-    return Path(zoo_root) / zoo_block(dataset, arch, debias) / f"init{init}"
+    return Path(zoo_root) / zoo_block(dataset, arch, debias) / zoo_job_name([init])
 
 
 def zoo_job_name(inits: Iterable[int]) -> str:
