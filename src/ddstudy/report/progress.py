@@ -28,6 +28,7 @@ from ddstudy.report.records import (
     job_time,
     metrics_path,
     prerequisite_columns,
+    record_time,
     wall_label,
 )
 from ddstudy.report.tables import markdown_table
@@ -55,10 +56,15 @@ class Work:
     segments: tuple = ()
 
 
-def _recorded(study, job: str, cell, arch: str | None = None) -> tuple:
-    """The segments of a finished job's timing record (none without one)."""
-    record = read_timing(timing_file(study.benchmarks_dir, job, cell.name, arch))
-    return tuple(record.get("segments") or ()) if record else ()
+def _finished(study, job: str, cell, arch: str | None = None) -> tuple[CellTime, Work]:
+    """(time, segments) of a finished job from its timing record, read once; a job without one (run before records
+    were kept) has Snakemake's benchmark for its time and no segments."""
+    benchmarks = Path(study.benchmarks_dir)
+    record = read_timing(timing_file(benchmarks, job, cell.name, arch))
+    if record is None:
+        found = job_time(benchmarks, job, cell.name, arch)
+        return CellTime(*found) if found else NOTHING, Work(0)
+    return CellTime(*record_time(record)), Work(0, tuple(record.get("segments") or ()))
 
 
 def _distillation(study, cell) -> tuple[str, str, CellTime, Work]:
@@ -66,8 +72,7 @@ def _distillation(study, cell) -> tuple[str, str, CellTime, Work]:
     folder = Path(study.synthetic_dir) / cell.dataset / cell.set_name
     total = getattr(cell.config, "iterations", None) or 0
     if SYNTHETIC_SET.made(folder):
-        found = job_time(Path(study.benchmarks_dir), "distill", cell.name)
-        return DONE, "done", CellTime(*found) if found else NOTHING, Work(0, _recorded(study, "distill", cell))
+        return DONE, "done", *_finished(study, "distill", cell)
     state = json_object(folder.parent / f".{folder.name}.partial" / "ckpt" / "state.json")
     if state is None or not total:
         return WAITING, _waiting_for(study, cell), NOTHING, Work(total)
@@ -97,7 +102,7 @@ def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime, Work]:
     if record.is_file():
         data = read_metrics(record)
         text = f"{100 * data['acc_mean']:.2f} ± {100 * data['acc_std']:.2f} % (n {data['n_runs']})"
-        return DONE, text, NOTHING, Work(0, _recorded(study, "evaluate", cell, arch))
+        return DONE, text, NOTHING, _finished(study, "evaluate", cell, arch)[1]  # the row's time: cell_time
     state = json_object(record.parent / f".{record.name}.partial" / "runs.json")
     total = study.cell_eval_config(cell).num_eval
     if state is None:

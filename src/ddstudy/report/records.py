@@ -187,6 +187,11 @@ def _zoo_share(benchmarks_dir: Path, name: str) -> tuple[float, float, bool] | N
     return None
 
 
+def record_time(record: dict) -> tuple[float, float, bool]:
+    """(wall s, CPU s, lower bound) of a job's timing record (ddstudy.timing): a lower bound while incomplete."""
+    return record["wall_s"], record["cpu_s"], not record["complete"]
+
+
 def job_time(
     benchmarks_dir: Path, job: str, cell: str, arch: str | None = None, resumed: bool = False
 ) -> tuple[float, float, bool] | None:
@@ -195,7 +200,7 @@ def job_time(
     bound then)."""
     record = read_timing(timing_file(benchmarks_dir, job, cell, arch))
     if record is not None:
-        return record["wall_s"], record["cpu_s"], not record["complete"]
+        return record_time(record)
     stem = Path(benchmarks_dir) / job / cell
     found = _benchmark(stem.with_name(f"{stem.name}.tsv") if arch is None else stem / f"{arch}.tsv")
     return None if found is None else (*found, resumed)
