@@ -321,6 +321,29 @@ def test_per_dataset_evaluation_pattern_must_match(params):
         study_from_params(params, "repro")
 
 
+def test_per_dataset_evaluation_has_its_own_per_method_overrides(params):
+    """``evaluate.per_dataset.<pattern>.methods.<method>`` applies after the pattern's shared settings and only to
+    that method (e.g. COBRA's 1,500 DM epochs on its benchmarks, the other methods' protocol untouched); a method
+    the grid does not distil, or a setting the protocol lacks, is refused in one line."""
+    params = copy.deepcopy(params)
+    per_dataset = params["grids"]["repro"]["evaluate"]["per_dataset"]
+    per_dataset["fashion-mnist-color-*"] = {"num_eval": 5, "methods": {"dm": {"epochs": 1500, "num_eval": 3}}}
+    validate_params(params)
+    study = study_from_params(params, "repro")
+    colour, fg = "fashion-mnist-color-r0.95-s4", "fashion-mnist-fg-color-r0.9-s1-tuniform"
+    dm = study.eval_config("dm", colour).resolved("dm")
+    assert (dm.num_eval, dm.epochs, dm.augment != "none") == (3, 1500, True)
+    random = study.eval_config("random", colour).resolved("random")
+    assert (random.num_eval, random.epochs) == (5, 1000)  # the pattern's shared setting, its own epochs
+    assert (study.eval_config("dm", fg).num_eval, study.eval_config("dm", fg).resolved("dm").epochs) == (10, 1000)
+    per_dataset["fashion-mnist-color-*"]["methods"] = {"mtt": {"num_eval": 3}}
+    with pytest.raises(DDStudyError, match="per_dataset.fashion-mnist-color-\\*.methods: 'mtt' is not a method"):
+        study_from_params(params, "repro")
+    per_dataset["fashion-mnist-color-*"] = {"num_evals": 5}
+    with pytest.raises(DDStudyError, match="num_evals"):
+        validate_params(params)
+
+
 def test_snakemake_schema_is_generated_from_the_registries():
     """Snakemake validates with workflow/schemas/params.schema.yaml: it must be what the code generates (one
     source: the base file + the registries), so a new bias kind or method reaches it by `ddstudy params schema

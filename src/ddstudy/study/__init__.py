@@ -88,17 +88,21 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         clom_centre=clom_config(clom.get("center") or {}, f"grids.{name}.clom.center") if clom else None,
     )
     names = [v.name for v in variants]
-    for pattern in (grid_params.get("evaluate") or {}).get("per_dataset") or {}:
-        match([pattern], names, f"{here}.evaluate.per_dataset")
     distill_methods = (grid_params.get("distill") or {}).get("methods") or {}
-    for pattern, methods in ((grid_params.get("distill") or {}).get("per_dataset") or {}).items():
-        match([pattern], names, f"{here}.distill.per_dataset")
+
+    def grid_methods(methods, where: str) -> None:
         for method in methods or {}:
             if method not in distill_methods:
                 raise DDStudyError(
-                    f"{here}.distill.per_dataset.{pattern}: '{method}' is not a method of this grid's distill block "
-                    f"({', '.join(distill_methods)})"
+                    f"{where}: '{method}' is not a method of this grid's distill block ({', '.join(distill_methods)})"
                 )
+
+    for pattern, values in ((grid_params.get("evaluate") or {}).get("per_dataset") or {}).items():
+        match([pattern], names, f"{here}.evaluate.per_dataset")
+        grid_methods((values or {}).get("methods"), f"{here}.evaluate.per_dataset.{pattern}.methods")
+    for pattern, methods in ((grid_params.get("distill") or {}).get("per_dataset") or {}).items():
+        match([pattern], names, f"{here}.distill.per_dataset")
+        grid_methods(methods, f"{here}.distill.per_dataset.{pattern}")
     for cell in cells:
         study.cell_eval_config(cell)  # fail now on a bad evaluation override, not in the middle of a run
     return study

@@ -199,8 +199,9 @@ class Study:
 
     def eval_config(self, method: str, dataset: str | None = None) -> EvalConfig:
         """The grid's evaluation protocol for ``method`` on ``dataset``: the shared settings, then the method's
-        overrides (``evaluate.methods``), then those of every ``evaluate.per_dataset`` pattern the dataset
-        matches (a protocol that belongs to a paper's table, e.g. 5 networks for the Biased-DD cells)."""
+        overrides (``evaluate.methods``), then for every ``evaluate.per_dataset`` pattern the dataset matches, in
+        order, the pattern's settings and then its own ``methods`` entry for ``method`` (a protocol that belongs to
+        a paper's table: 5 networks on the Biased-DD cells; COBRA's 1,500 DM epochs on its benchmarks only)."""
         settings = dict(self.eval_settings or {})
         overrides = settings.pop("methods", {}) or {}
         per_dataset = settings.pop("per_dataset", {}) or {}
@@ -209,7 +210,10 @@ class Study:
         merged = {**settings, **(overrides.get(method) or {})}
         for pattern, values in per_dataset.items():
             if dataset is not None and fnmatch.fnmatchcase(dataset, pattern):
-                merged.update(values or {})
+                values = dict(values or {})
+                by_method = values.pop("methods", None) or {}
+                merged.update(values)
+                merged.update(by_method.get(method) or {})
         try:
             return EvalConfig(seed=self.seed, **merged)
         except TypeError as err:

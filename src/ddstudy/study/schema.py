@@ -83,7 +83,20 @@ def load_schema() -> dict:
         ],
     }
     defs["zoo_train"] = json_schema(ZooTrainConfig)
-    grid["evaluate"]["properties"].update(json_schema(EvalConfig, omit=("seed",))["properties"])
+    # the evaluation protocol: shared, per method, per dataset pattern and per method there (each a protocol block)
+    defs["eval_protocol"] = json_schema(EvalConfig, omit=("seed",))
+    evaluate = grid["evaluate"]["properties"]
+    evaluate.update(json_schema(EvalConfig, omit=("seed",))["properties"])
+    per_method = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {m: {"$ref": "#/$defs/eval_protocol"} for m in METHODS},
+    }
+    defs["eval_per_method"] = per_method
+    evaluate["methods"] = {"$ref": "#/$defs/eval_per_method", "description": evaluate["methods"]["description"]}
+    pattern = json_schema(EvalConfig, omit=("seed",))
+    pattern["properties"]["methods"] = {"$ref": "#/$defs/eval_per_method"}
+    evaluate["per_dataset"]["additionalProperties"] = pattern
     group = defs["dataset_group"]["properties"]
     group["source"]["enum"] = sorted(SOURCES)
     group["bias"]["enum"] = list(BIASES)
