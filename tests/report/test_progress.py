@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ddstudy.cli import main
+from ddstudy.report.progress import wall_at_best
 
 REPO = Path(__file__).parents[2]
 FG = "fashion-mnist-fg-color-r0.9-s1-tuniform"
@@ -75,6 +76,20 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     kde = rows[(f"{FG}/dm_ipc10_kde", "ConvNet")]
     assert kde["state"] == "part-way" and kde["distillation"] == "iteration 100/1000" and kde["wall_min"] == 15.0
     assert kde["left_cpu_s"] == pytest.approx(900 * 7.2 + 10 * 360) and kde["left_unpriced"] == 0
+    # the wall left at best on N cores: the priced core-seconds shared out, never less than the longest row
+    args = ["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro", "--cores", "3"]
+    assert main(args) == 0
+    best = wall_at_best(list(rows.values()), 3)
+    out = capsys.readouterr().out
+    assert f"≈ {best / 3600:.1f} h of wall at best on 3 cores (one single-thread job per core" in out
+
+
+def test_wall_at_best_shares_the_core_seconds_but_waits_for_the_longest_row():
+    rows = [{"left_cpu_s": 7200.0}, {"left_cpu_s": 3600.0}, {"left_cpu_s": None}, {"left_cpu_s": 0.0}]
+    assert wall_at_best(rows, 1) == 10800.0
+    assert wall_at_best(rows, 2) == 7200.0  # 5,400 s shared out, but the longest row alone takes 7,200
+    assert wall_at_best(rows, 8) == 7200.0
+    assert wall_at_best([], 2) == 0.0
 
 
 def test_a_set_evaluated_with_two_architectures_is_distilled_once_in_what_is_left(tmp_path, monkeypatch):

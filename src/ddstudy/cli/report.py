@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from ddstudy.cli.options import actions, leaf, warn, with_params, write_table
 from ddstudy.errors import DDStudyError
+from ddstudy.knobs import bounded
 
 COMMANDS = {"report": "aggregate results"}
 
@@ -102,7 +104,7 @@ def progress(args: argparse.Namespace) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    print(progress_markdown(study, rows), end="")
+    print(progress_markdown(study, rows, args.cores), end="")
     return 0
 
 
@@ -176,6 +178,12 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
         leaf(report, "progress", help="where each cell's distillation and evaluation stand (resume states included)")
     )
     progressed.add_argument("--json", action="store_true", help="one JSON object per evaluation instead of the table")
+    progressed.add_argument(
+        "--cores",
+        type=bounded(int, 1),
+        default=os.cpu_count() or 1,
+        help="single-thread jobs run side by side, for the wall left at best (default: this machine's cores)",
+    )
     progressed.set_defaults(func=progress)
     captioned = leaf(report, "captions", help="the captions of `snakemake --report` (--write: workflow/report/)")
     captioned.add_argument("--write", action="store_true", help="write workflow/report/<section>.rst")

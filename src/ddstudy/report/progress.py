@@ -191,7 +191,15 @@ def _left(row: dict) -> str:
     return f"≈ {row['left_cpu_s'] / 3600:.1f} core-h" + (f" + {unpriced}" if row["left_unpriced"] else "")
 
 
-def progress_markdown(study, rows: list[dict]) -> str:
+def wall_at_best(rows: list[dict], cores: int) -> float:
+    """Seconds of wall the priced work left takes at best on ``cores`` single-thread jobs side by side, each at a
+    whole core: the core-seconds shared out, but never less than the longest row (its distillation and evaluation
+    run one after the other)."""
+    left = [row["left_cpu_s"] or 0.0 for row in rows]
+    return max(sum(left) / max(cores, 1), max(left, default=0.0))
+
+
+def progress_markdown(study, rows: list[dict], cores: int = 1) -> str:
     counts = {kind: sum(row["state"] == kind for row in rows) for kind in (DONE, PART_WAY, WAITING)}
     left = sum(row["left_cpu_s"] or 0.0 for row in rows)
     unpriced = sum(row["left_unpriced"] for row in rows)
@@ -199,7 +207,13 @@ def progress_markdown(study, rows: list[dict]) -> str:
         f"grid '{study.grid}': {counts[DONE]} of {len(rows)} evaluations done, {counts[PART_WAY]} part-way, "
         f"{counts[WAITING]} waiting; wall here (CPU-s per wall-s)",
         f"left: ≈ {left / 3600:.1f} core-hours of distillation and evaluation at the CPU rates their likes ran at here"
-        + (f", and {unpriced} jobs not priced (no like has run here yet)" if unpriced else ""),
+        + (f", and {unpriced} jobs not priced (no like has run here yet)" if unpriced else "")
+        + (
+            f"; ≈ {wall_at_best(rows, cores) / 3600:.1f} h of wall at best on {cores} core{'s' * (cores > 1)} "
+            "(one single-thread job per core; the priced part)"
+            if left
+            else ""
+        ),
         "",
     ]
     table = []
