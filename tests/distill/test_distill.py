@@ -225,6 +225,26 @@ def test_separable_set_is_learnt_and_noise_is_chance(dataset, tmp_path):
     assert chance["acc_mean"] < 0.3
 
 
+def test_a_long_training_shows_its_epochs_with_rate_and_eta(dataset, tmp_path, monkeypatch, caplog):
+    """Between its networks' lines an evaluation logs its training's progress at the tenths of its epochs, at most
+    every EPOCH_LINE_S (a run on the whole training set takes minutes per network); a quick one logs none."""
+    import ddstudy.evaluate.protocol as protocol
+
+    distill_cell(dataset, quick_config("random", 2), tmp_path / "real", "cpu")
+    images, labels, meta = load_synthetic(tmp_path / "real")
+    config = EvalConfig(num_eval=1, epochs=19, batch_size=16)
+    with caplog.at_level("INFO", logger="ddstudy.evaluate.protocol"):
+        evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
+    assert "network: epoch" not in caplog.text  # well under a minute
+    caplog.clear()
+    monkeypatch.setattr(protocol, "EPOCH_LINE_S", 0.0)
+    with caplog.at_level("INFO", logger="ddstudy.evaluate.protocol"):
+        evaluate_synthetic(images, labels, meta, dataset, "ConvNetW32", config)
+    lines = [r.getMessage() for r in caplog.records if "network: epoch" in r.getMessage()]
+    assert [line.split(",")[0] for line in lines] == [f"network: epoch {e}/20" for e in range(2, 20, 2)]
+    assert all("epochs/s, ETA" in line for line in lines)
+
+
 def test_killed_evaluation_resumes_after_its_last_finished_run(dataset, tmp_path, monkeypatch):
     """A killed evaluation keeps its finished networks: the rerun trains only the rest, and the record is the
     uninterrupted run's bytes."""

@@ -46,6 +46,10 @@ torch = lazy("torch")
 
 log = logging.getLogger(__name__)
 
+# A training's progress line (at the tenths of its epochs) at most this often: a long run — the whole training set,
+# a network of 1,000 epochs on a CPU — shows its rate and ETA between its networks' lines; a quick one stays quiet.
+EPOCH_LINE_S = 60.0
+
 DEFAULT_LR = 0.01  # reference lr_net of evaluate_synset
 
 
@@ -121,15 +125,18 @@ def train_and_test(
         generators = [generator(s, "augment") for s in run_seeds]
         augments = [lambda x, g=g: diff_augment(x, config.augment, g, siamese=False) for g in generators]
     losses = accs = [float("nan")] * len(run_seeds)
-    started, every = time.perf_counter(), max(1, (config.epochs + 1) // 10)
+    started = last_line = time.perf_counter()
+    every = max(1, (config.epochs + 1) // 10)
+    what = f"{trainer.count} stacked networks" if trainer.count > 1 else "network"
     for epoch, optimizer in sgd_schedule(config, trainer.parameters()):
         orders = [generator(s, "order", epoch) for s in run_seeds]
         losses, accs = trainer.epoch(optimizer, images, labels, config.batch_size, orders, device, augments)
-        if trainer.count > 1 and (epoch + 1) % every == 0:
-            rate = (epoch + 1) / (time.perf_counter() - started)
+        now = time.perf_counter()
+        if (epoch + 1) % every == 0 and epoch < config.epochs and now - last_line >= EPOCH_LINE_S:
+            last_line, rate = now, (epoch + 1) / (now - started)
             log.info(
-                "%d stacked networks: epoch %d/%d, mean train acc %.3f (%.1f epochs/s, ETA %.0f s)",
-                trainer.count,
+                "%s: epoch %d/%d, mean train acc %.3f (%.2f epochs/s, ETA %.0f s)",
+                what,
                 epoch + 1,
                 config.epochs + 1,
                 float(np.mean(accs)),
