@@ -8,7 +8,8 @@ the finished networks; a PTM's ``.init<i>.partial/resume.json``: its epoch, for 
 them, with each finished cell's accuracy and wall time here
 (:func:`ddstudy.report.records.cell_time`), and what is left: each unfinished job's iterations or networks times the
 CPU-seconds per unit its like ran at here (the segments of the same set's jobs on every dataset of the grid, finished
-or part-way: FG's finished ``dm_ipc10_cobra`` prices BG's), in core-hours.
+or part-way: FG's finished ``dm_ipc10_cobra`` prices BG's), in core-hours; the PTMs and KDE weights a waiting cell
+still needs count as jobs not priced.
 """
 
 from __future__ import annotations
@@ -111,6 +112,24 @@ def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime, Work]:
     return PART_WAY, f"network {done}/{total}", _so_far(state), Work(total - done, tuple(state.get("segments") or ()))
 
 
+def _prerequisites_left(study, cell, counted: set) -> int:
+    """The jobs a cell's distillation waits for besides its own (its PTMs, its KDE weights:
+    :meth:`ddstudy.study.model.Cell.prerequisites`) that are not made yet and that no earlier row counted — shared
+    jobs count once. They are never priced (a PTM's like may not have run here, and the FG KDE PTM never was timed)."""
+    left = 0
+    for job in cell.prerequisites():
+        if job in counted:
+            continue
+        counted.add(job)
+        kind, name = job
+        if kind == "zoo":
+            made = ZOO_MODEL.made(Path(study.zoo_dir) / name)
+        else:
+            made = (Path(study.weights_dir) / f"{name}.npz").is_file()
+        left += not made
+    return left
+
+
 class Rates:
     """CPU-seconds per unit of each kind of job, pooled over the segments its likes ran here, on any dataset of the
     grid: a distillation's like distils the same set (its name without a KDE kernel's tag: another bandwidth costs
@@ -149,7 +168,7 @@ def progress_rows(study) -> list[dict]:
     evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated; else what its jobs
     recorded so far, a finished distillation's whole time included)."""
     cells = {cell.name: cell for cell in study.cells}
-    rows, rates, works, distilled = [], Rates(), [], set()
+    rows, rates, works, waits, distilled, prerequisites = [], Rates(), [], [], set(), set()
     for name, arch in study.evaluations:
         cell = cells[name]
         distill_kind, distill, distill_time, distill_work = _distillation(study, cell)
@@ -171,13 +190,19 @@ def progress_rows(study) -> list[dict]:
             timing = timing if timing.wall_s else None
         columns = timing.columns() if timing else dict.fromkeys(TIME_COLUMNS)
         columns |= prerequisite_columns(study.benchmarks_dir, cell.prerequisites())
+        # a distillation part-way here had its prerequisites (made, whatever the files say now); one waiting may
+        # wait for them
+        if distill_kind == PART_WAY:
+            prerequisites.update(cell.prerequisites())
+        waits_for = _prerequisites_left(study, cell, prerequisites) if distill_kind == WAITING else 0
         rows.append(
             {"cell": name, "arch": arch, "state": kind, "distillation": distill, "evaluation": evaluate, **columns}
         )
-    for row, jobs in zip(rows, works, strict=True):
+        waits.append(waits_for)
+    for row, jobs, waits_for in zip(rows, works, waits, strict=True):
         left = [rates.left_cpu_s(key, work) for key, work in jobs]
         row["left_cpu_s"] = sum(cpu for cpu in left if cpu is not None)  # the jobs a like prices
-        row["left_unpriced"] = left.count(None)  # jobs with work left that no like prices yet
+        row["left_unpriced"] = left.count(None) + waits_for  # jobs with work left that no like prices
     return rows
 
 
@@ -207,7 +232,7 @@ def progress_markdown(study, rows: list[dict], cores: int = 1) -> str:
         f"grid '{study.grid}': {counts[DONE]} of {len(rows)} evaluations done, {counts[PART_WAY]} part-way, "
         f"{counts[WAITING]} waiting; wall here (CPU-s per wall-s)",
         f"left: ≈ {left / 3600:.1f} core-hours of distillation and evaluation at the CPU rates their likes ran at here"
-        + (f", and {unpriced} jobs not priced (no like has run here yet)" if unpriced else "")
+        + (f", and {unpriced} jobs not priced (no like has run here yet, or a PTM or KDE weights)" if unpriced else "")
         + (
             f"; ≈ {wall_at_best(rows, cores) / 3600:.1f} h of wall at best on {cores} core{'s' * (cores > 1)} "
             "(one single-thread job per core; the priced part)"
