@@ -42,7 +42,14 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     )
     ptm = root / "zoo" / "fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/.init0.partial/resume.json"
     ptm.parent.mkdir(parents=True)
-    ptm.write_text(json.dumps({"epoch": 3, "segments": []}))  # the KDE PTM of BG training
+    segment = {"from": 0, "to": 3, "wall_s": 2400.0, "cpu_s": 1800.0}  # 600 CPU-s per epoch
+    ptm.write_text(json.dumps({"epoch": 3, "segments": [segment]}))  # the KDE PTM of BG training
+    weights = root / "benchmarks/weights" / FG / "kde-ConvNet-i0-e5-b1.timing.json"  # FG's weights (committed): timed
+    weights.parent.mkdir(parents=True)
+    segment = {"from": 0, "to": 1, "wall_s": 200.0, "cpu_s": 180.0}
+    weights.write_text(
+        json.dumps({"unit": "weights files", "segments": [segment], "wall_s": 200.0, "cpu_s": 180.0, "complete": True})
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
@@ -56,20 +63,17 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     assert f"| `{FG}/dm_ipc10_cobra` | ConvNet | waiting | waiting | — | ≈ 1.0 core-h + 1 job unpriced |" in out
     assert (
         f"| `{FG}/dm_ipc10_kde` | ConvNet | iteration 100/1000 | waiting "
-        "| 15.0 min so far (0.80) + 2 untimed prerequisites | ≈ 2.8 core-h |" in out
+        "| 15.0 min so far (0.80) + 3.3 min prerequisites + 1 untimed prerequisite | ≈ 2.8 core-h |" in out
     )
-    # its own KDE weights are still to be made (a job never priced); the PTM they embed with is not counted: the
-    # median bandwidth's distillation, part-way here, had it
-    assert f"| `{FG}/dm_ipc10_kde-h0.2` | ConvNet | waiting | waiting | — | ≈ 3.0 core-h + 1 job unpriced |" in out
+    # its own KDE weights are still to be made, priced by FG's median-bandwidth weights (180 CPU-s a file); the PTM
+    # they embed with is not counted: the median bandwidth's distillation, part-way here, had it
+    assert f"| `{FG}/dm_ipc10_kde-h0.2` | ConvNet | waiting | waiting | — | ≈ 3.0 core-h |" in out
     assert (
         "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) "
         "| ≈ 0.0 core-h + 1 job unpriced |" in out
     )
-    # 28 jobs without a like, and FG's h0.2 weights, BG's PTM (once) and both BG's weights
-    assert (
-        "core-hours of distillation and evaluation at the CPU rates their likes ran at here, and 32 jobs not priced "
-        "(no like has run here yet, or a PTM or KDE weights)" in out
-    )
+    # 28 jobs without a like; FG's h0.2 weights, BG's PTM (once) and both BG's weights are priced
+    assert "at the CPU rates their likes ran at here, and 28 jobs not priced (no like has run here yet)" in out
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
     ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
     assert f"| `{kde}` | ConvNet | waiting {ptm} | waiting | — |" in out
@@ -79,6 +83,15 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     kde = rows[(f"{FG}/dm_ipc10_kde", "ConvNet")]
     assert kde["state"] == "part-way" and kde["distillation"] == "iteration 100/1000" and kde["wall_min"] == 15.0
     assert kde["left_cpu_s"] == pytest.approx(900 * 7.2 + 10 * 360) and kde["left_unpriced"] == 0
+    # BG's: its distillation and evaluation, the PTM's 2 epochs left at 600 CPU-s each (its own resume state) and
+    # its weights at FG's 180 CPU-s; BG's h0.2 cell counts only its own weights (the PTM counted once)
+    bg = {
+        mode: rows[(f"fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_{mode}", "ConvNet")]
+        for mode in ("kde", "kde-h0.2")
+    }
+    assert bg["kde"]["left_cpu_s"] == pytest.approx(1000 * 7.2 + 10 * 360 + 2 * 600 + 180)
+    assert bg["kde-h0.2"]["left_cpu_s"] == pytest.approx(1000 * 7.2 + 10 * 360 + 180)
+    assert bg["kde"]["left_unpriced"] == bg["kde-h0.2"]["left_unpriced"] == 0
     # the wall left at best on N cores: the priced core-seconds shared out, never less than the longest row
     args = ["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro", "--cores", "3"]
     assert main(args) == 0

@@ -8,8 +8,9 @@ the finished networks; a PTM's ``.init<i>.partial/resume.json``: its epoch, for 
 them, with each finished cell's accuracy and wall time here
 (:func:`ddstudy.report.records.cell_time`), and what is left: each unfinished job's iterations or networks times the
 CPU-seconds per unit its like ran at here (the segments of the same set's jobs on every dataset of the grid, finished
-or part-way: FG's finished ``dm_ipc10_cobra`` prices BG's), in core-hours; the PTMs and KDE weights a waiting cell
-still needs count as jobs not priced.
+or part-way: FG's finished ``dm_ipc10_cobra`` prices BG's), in core-hours. The PTMs and KDE weights a waiting cell
+still needs are priced the same way, by the PTMs and weights of the grid that ran here with a timing record (a PTM
+per epoch, weights per file); one without a like counts as a job not priced.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ddstudy.report.records import (
 )
 from ddstudy.report.tables import markdown_table
 from ddstudy.timing import read_timing, timing_file
-from ddstudy.zoo.store import ZOO_MODEL, zoo_job_inits, zoo_job_name
+from ddstudy.zoo.store import ZOO_MODEL, zoo_job_inits, zoo_job_name, zoo_timing_file
 
 DONE, PART_WAY, WAITING = "done", "part-way", "waiting"
 
@@ -112,21 +113,31 @@ def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime, Work]:
     return PART_WAY, f"network {done}/{total}", _so_far(state), Work(total - done, tuple(state.get("segments") or ()))
 
 
-def _prerequisites_left(study, cell, counted: set) -> int:
-    """The jobs a cell's distillation waits for besides its own (its PTMs, its KDE weights:
-    :meth:`ddstudy.study.model.Cell.prerequisites`) that are not made yet and that no earlier row counted — shared
-    jobs count once. They are never priced (a PTM's like may not have run here, and the FG KDE PTM never was timed)."""
-    left = 0
-    for job in cell.prerequisites():
-        if job in counted:
-            continue
-        counted.add(job)
-        kind, name = job
-        if kind == "zoo":
-            made = ZOO_MODEL.made(Path(study.zoo_dir) / name)
-        else:
-            made = (Path(study.weights_dir) / f"{name}.npz").is_file()
-        left += not made
+def _prerequisite(study, job: tuple[str, str]) -> tuple[bool, Work]:
+    """(made, work) of a job whose artifact cells read (:meth:`ddstudy.study.model.Cell.prerequisites`): a PTM's
+    epochs left, KDE weights' one file, with the segments of its timing record (a like even where the artifact
+    itself is not on this machine) or of a PTM's resume state (``.init<i>.partial/resume.json``). A PTM trained in a
+    stacked job with other inits has no record of its own (its job's epochs are every init's): it prices nothing."""
+    kind, name = job
+    if kind == "weights":
+        record = read_timing(timing_file(study.benchmarks_dir, "weights", name)) or {}
+        made = (Path(study.weights_dir) / f"{name}.npz").is_file()
+        return made, Work(0 if made else 1, tuple(record.get("segments") or ()))
+    block, own = name.rsplit("/", 1)
+    (init,) = zoo_job_inits(own)
+    record = read_timing(zoo_timing_file(study.benchmarks_dir, block, [init]))
+    if ZOO_MODEL.made(Path(study.zoo_dir) / name):
+        return True, Work(0, tuple((record or {}).get("segments") or ()))
+    state = json_object(Path(study.zoo_dir) / block / f".{own}.partial" / "resume.json") or {}
+    epochs = study.zoo_at(block, init).config.epochs
+    return False, Work(epochs - state.get("epoch", 0), tuple((record or state).get("segments") or ()))
+
+
+def _prerequisites_left(cell, made: dict, counted: set) -> list[tuple[str, str]]:
+    """The jobs a cell's distillation waits for besides its own (its PTMs, its KDE weights) that are not made yet
+    and that no earlier row counted — shared jobs count once."""
+    left = [job for job in cell.prerequisites() if job not in counted and not made[job]]
+    counted.update(cell.prerequisites())
     return left
 
 
@@ -148,6 +159,18 @@ class Rates:
         config = study.cell_eval_config(cell).resolved(cell.config.method)
         return "evaluate", cell.config.method, cell.config.ipc, arch, config.epochs, config.augment, config.batch_size
 
+    @staticmethod
+    def prerequisite_key(study, job: tuple[str, str]) -> tuple:
+        """A PTM's like trains the same architecture with the same batch size on a variant of the same source and
+        size (an epoch costs the same whatever the bias kind, ratio or the recipe's sample weights); KDE weights'
+        like embeds such a variant with a PTM of the same architecture (the bandwidth does not change the cost)."""
+        kind, name = job
+        if kind == "zoo":
+            block, own = name.rsplit("/", 1)
+            entry = study.zoo_at(block, zoo_job_inits(own)[0])
+            return "zoo", *_source(study, entry.job.dataset), entry.job.arch, entry.config.batch_size
+        return "weights", *_source(study, name.split("/")[0]), study.kde_config(name).arch
+
     def add(self, key: tuple, work: Work) -> None:
         for segment in work.segments:
             units = segment.get("to", 0) - segment.get("from", 0)
@@ -163,12 +186,24 @@ class Rates:
         return work.left * cpu / units if units else None
 
 
+def _source(study, dataset: str) -> tuple:
+    """(source, training samples kept per class) of a dataset variant of the grid: what a pass over it costs."""
+    for variant in study.variants:
+        if variant.name == dataset:
+            return variant.source, variant.train_per_class
+    return dataset, None
+
+
 def progress_rows(study) -> list[dict]:
     """One row per evaluation of the grid (cell × architecture), in the grid's order: where its distillation and
     evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated; else what its jobs
     recorded so far, a finished distillation's whole time included)."""
     cells = {cell.name: cell for cell in study.cells}
-    rows, rates, works, waits, distilled, prerequisites = [], Rates(), [], [], set(), set()
+    rows, rates, works, distilled, prerequisites = [], Rates(), [], set(), set()
+    made = {}
+    for job in dict.fromkeys(job for cell in study.cells for job in cell.prerequisites()):
+        made[job], work = _prerequisite(study, job)
+        rates.add(Rates.prerequisite_key(study, job), work)
     for name, arch in study.evaluations:
         cell = cells[name]
         distill_kind, distill, distill_time, distill_work = _distillation(study, cell)
@@ -194,15 +229,16 @@ def progress_rows(study) -> list[dict]:
         # wait for them
         if distill_kind == PART_WAY:
             prerequisites.update(cell.prerequisites())
-        waits_for = _prerequisites_left(study, cell, prerequisites) if distill_kind == WAITING else 0
+        if distill_kind == WAITING:
+            for job in _prerequisites_left(cell, made, prerequisites):
+                jobs.append((Rates.prerequisite_key(study, job), _prerequisite(study, job)[1]))
         rows.append(
             {"cell": name, "arch": arch, "state": kind, "distillation": distill, "evaluation": evaluate, **columns}
         )
-        waits.append(waits_for)
-    for row, jobs, waits_for in zip(rows, works, waits, strict=True):
+    for row, jobs in zip(rows, works, strict=True):
         left = [rates.left_cpu_s(key, work) for key, work in jobs]
         row["left_cpu_s"] = sum(cpu for cpu in left if cpu is not None)  # the jobs a like prices
-        row["left_unpriced"] = left.count(None) + waits_for  # jobs with work left that no like prices
+        row["left_unpriced"] = left.count(None)  # jobs with work left that no like prices
     return rows
 
 
@@ -231,8 +267,9 @@ def progress_markdown(study, rows: list[dict], cores: int = 1) -> str:
     lines = [
         f"grid '{study.grid}': {counts[DONE]} of {len(rows)} evaluations done, {counts[PART_WAY]} part-way, "
         f"{counts[WAITING]} waiting; wall here (CPU-s per wall-s)",
-        f"left: ≈ {left / 3600:.1f} core-hours of distillation and evaluation at the CPU rates their likes ran at here"
-        + (f", and {unpriced} jobs not priced (no like has run here yet, or a PTM or KDE weights)" if unpriced else "")
+        f"left: ≈ {left / 3600:.1f} core-hours (distillations, evaluations, the PTMs and KDE weights they read) "
+        "at the CPU rates their likes ran at here"
+        + (f", and {unpriced} jobs not priced (no like has run here yet)" if unpriced else "")
         + (
             f"; ≈ {wall_at_best(rows, cores) / 3600:.1f} h of wall at best on {cores} core{'s' * (cores > 1)} "
             "(one single-thread job per core; the priced part)"
