@@ -177,10 +177,23 @@ def test_bias_amplification_against_the_full_set(tmp_path):
     amp = dict(zip(frame["set_name"], frame["bias_amplification"], strict=True))
     assert amp["full"] == pytest.approx(0.0) and amp["dm_ipc10"] == pytest.approx(0.55)
     assert amp["dm_ipc10_fairdd"] == pytest.approx(0.0)
-    text = debias_markdown(frame)  # overall / conflicting / worst-group accuracy
-    assert "| dm IPC 10 | fairdd | 50.00 / 70.00 / 20.00 |" in text and "+55.0" in text
-    assert "**Wall here" in text and "| dm IPC 10 | fairdd | 3.0 (0.97) |" in text
-    assert "| dm IPC 10 | none | — |" in text
+    # one ratio: a column per measure — accuracy (± std, n), conflicting, worst group, EO and sufficiency gaps
+    # (max / mean), amplification, wall (distillation's two segments + evaluation: 3 min, 174 CPU-s)
+    text = debias_markdown(frame)
+    assert "## d-color · ratio 0.9 · severity 4 · evaluated with A" in text
+    assert "| dm IPC 10 | fairdd | 50.00 ± 1.00 (2) | 70.00 | 20.00 | — / 10.0 | — / — | +0.0 | 3.0 (0.97) |" in text
+    assert "| dm IPC 10 | none | 50.00 ± 1.00 (2) | 30.00 | 20.00 | — / 10.0 | — / — | +55.0 | — |" in text
+    # several ratios: a column per ratio, one table per measure
+    paths.append(record("dm_ipc10_fairdd_r0.5", "dm", 0.6, 0.5, "fairdd"))
+    records, _ = read_records(paths)
+    records[-1] |= {"dataset": "d-color-r0.5-s4", "ratio": 0.5, "cell": "d-color-r0.5-s4/dm_ipc10_fairdd",
+                    "set_name": "dm_ipc10_fairdd"}  # fmt: skip
+    text = debias_markdown(fairness_frame(records, bench))
+    assert "## d-color · severity 4 · evaluated with A" in text
+    assert "| method | debias | ratio 0.5 | ratio 0.9 |" in text
+    assert "| dm IPC 10 | fairdd | 50.00 / 50.00 / 20.00 | 50.00 / 70.00 / 20.00 |" in text
+    assert "**Bias amplification (points)**" in text and "| dm IPC 10 | none | — | +55.0 |" in text
+    assert "**Wall here" in text and "| dm IPC 10 | fairdd | — | 3.0 (0.97) |" in text
 
 
 # ------------------------------------------------------------------------------------------------------------ COBRA

@@ -153,14 +153,57 @@ def _gaps(hit: pd.DataFrame) -> str:
     return f"{_points(row.deo_m)} / {_points(row.deo_a)} · {_points(row.suff_m)} / {_points(row.suff_a)}"
 
 
+def _method_blocks(group: pd.DataFrame):
+    """([method IPC n, debias] label, its rows) per method × IPC × debias of a block, methods in the report's order
+    and modes in the registry's."""
+    keys = group[["method", "ipc", "debias"]].drop_duplicates()
+    order = debias_order(keys["debias"])
+    keys = sorted(keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, order.index(k.debias)))
+    for method, ipc, debias in keys:
+        block = group[(group["method"] == method) & (group["ipc"] == ipc) & (group["debias"] == debias)]
+        yield [f"{method} IPC {int(ipc)}", debias], block
+
+
+def _amplification(hit: pd.DataFrame) -> str:
+    value = hit["bias_amplification"].iloc[0] if len(hit) else None
+    return f"{100 * value:+.1f}" if pd.notna(value) else MISSING
+
+
+def _one_setting_table(group: pd.DataFrame) -> str:
+    """A block at one ratio: a row per method × debias, a column per measure (the wall where any row is timed)."""
+    timed = group["wall_min"].notna().any()
+    rows = []
+    for label, block in _method_blocks(group):
+        row = block.iloc[0]
+        rows.append(
+            label
+            + [
+                fmt_acc(row.acc_mean, row.acc_std, row.n_runs),
+                fmt_acc(row.acc_conflicting),
+                fmt_acc(row.worst_group_acc),
+                f"{_points(row.deo_m)} / {_points(row.deo_a)}",
+                f"{_points(row.suff_m)} / {_points(row.suff_a)}",
+                _amplification(block),
+            ]
+            + ([_wall(block)] if timed else [])
+        )
+    header = ["method", "debias", "accuracy (n)", "conflicting", "worst group", "EO gap max / mean",
+              "sufficiency gap max / mean", "amplification (points)"]  # fmt: skip
+    return markdown_table(header + (["wall here (min; CPU/wall)"] if timed else []), rows)
+
+
 def debias_markdown(frame: pd.DataFrame) -> str:
-    """Per family × severity × eval arch: rows method × debias, columns aligned ratio; cells overall / conflicting /
-    worst-group accuracy (%); then bias amplification, the fairness gaps and (where timed) the wall time."""
+    """Per family × severity × eval arch, rows method × debias: at several aligned ratios a column per ratio, cells
+    overall / conflicting / worst-group accuracy (%), then tables of the bias amplification, the fairness gaps and
+    (where timed) the wall time; at one ratio (a comparison at one setting, the repro grid's) one table with a column
+    per measure, the way the fair-DD papers print theirs."""
     rows_frame = debias_rows(frame)
     out = [
         "# Bias mitigation during distillation\n",
-        "Cells: test accuracy overall / on bias-conflicting samples / of the worst group (class × attribute) in %, "
-        "means over the evaluation runs; — = not produced by this grid. *none* is the method as published; *fairdd* "
+        "Accuracy on the unbiased test set overall (± std over the evaluation runs, n), on bias-conflicting samples "
+        "and of the worst group (class × attribute), in %, means over the runs (a block with several aligned ratios: "
+        "overall / conflicting / worst group in one cell per ratio); — = not produced by this grid. *none* is the "
+        "method as published; *fairdd* "
         "matches each attribute group of a class (FairDD), *kde* weights real samples by inverse embedding density "
         "(Cui et al. 2024; *kde-h…*, *kde-b…*: another kernel bandwidth or exponent β than the median bandwidth and "
         "β = 1), *oracle* weights them group-balanced from the true attributes, *cobra* matches the uniform barycenter "
@@ -182,19 +225,15 @@ def debias_markdown(frame: pd.DataFrame) -> str:
     rows_frame = rows_frame.assign(family=rows_frame["dataset"].map(family_of))
     for (family, severity, arch), group in rows_frame.groupby(["family", "severity", "eval_arch"]):
         ratios = sorted(group["ratio"].dropna().unique())
+        if len(ratios) == 1:
+            out.append(f"\n## {family} · ratio {ratios[0]:g} · severity {severity:g} · evaluated with {arch}\n\n")
+            out.append(_one_setting_table(group))
+            continue
         out.append(f"\n## {family} · severity {severity:g} · evaluated with {arch}\n\n")
         table, amplification, gaps, walls = [], [], [], []
-        keys = group[["method", "ipc", "debias"]].drop_duplicates()
-        order = debias_order(keys["debias"])
-        keys = sorted(keys.itertuples(index=False), key=lambda k: (_method_key(k.method), k.ipc, order.index(k.debias)))
-        for method, ipc, debias in keys:
-            block = group[(group["method"] == method) & (group["ipc"] == ipc) & (group["debias"] == debias)]
-            label = [f"{method} IPC {int(ipc)}", debias]
+        for label, block in _method_blocks(group):
             table.append(label + [_cell(block[block["ratio"] == r]) for r in ratios])
-            amp = [block.loc[block["ratio"] == r, "bias_amplification"] for r in ratios]
-            amplification.append(
-                label + [f"{100 * a.iloc[0]:+.1f}" if len(a) and pd.notna(a.iloc[0]) else MISSING for a in amp]
-            )
+            amplification.append(label + [_amplification(block[block["ratio"] == r]) for r in ratios])
             gaps.append(label + [_gaps(block[block["ratio"] == r]) for r in ratios])
             walls.append(label + [_wall(block[block["ratio"] == r]) for r in ratios])
         header = ["method", "debias"] + [f"ratio {r:g}" for r in ratios]
