@@ -130,3 +130,22 @@ def test_a_set_evaluated_with_two_architectures_is_distilled_once_in_what_is_lef
     left = 3.0 / done * (cell.config.iterations - done)
     assert [row["left_cpu_s"] for row in rows] == [pytest.approx(left), 0.0]
     assert [row["left_unpriced"] for row in rows] == [1, 1]  # no evaluation of this kind ran here
+
+
+def test_a_ptm_trained_in_a_stacked_job_shows_its_epoch_but_prices_nothing(tmp_path, monkeypatch):
+    """A KDE PTM trained part-way in a stacked job with another init (``.init0+init1.partial``): the cell waiting for
+    it names its epoch; the job's segments count both inits' epochs, so they price no PTM epoch."""
+    from ddstudy.report.progress import progress_rows
+    from ddstudy.study import load_study
+
+    study = load_study(REPO / "params.yaml", "repro")
+    monkeypatch.chdir(tmp_path)
+    block = "fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet"
+    staging = Path(study.zoo_dir) / block / ".init0+init1.partial/resume.json"
+    staging.parent.mkdir(parents=True)
+    staging.write_text(json.dumps({"epoch": 2, "segments": [{"from": 0, "to": 4, "wall_s": 100, "cpu_s": 800.0}]}))
+    rows = {row["cell"]: row for row in progress_rows(study)}
+    kde = rows["fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"]
+    assert kde["distillation"] == f"waiting (PTM {block}/init0 at epoch 2/5)"
+    # its distillation, evaluation, PTM and weights: no like here for any of them
+    assert kde["left_cpu_s"] == 0.0 and kde["left_unpriced"] == 4

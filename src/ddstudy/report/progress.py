@@ -82,19 +82,24 @@ def _distillation(study, cell) -> tuple[str, str, CellTime, Work]:
     return PART_WAY, f"iteration {done}/{total}", _so_far(state), Work(total - done, tuple(state.get("segments") or ()))
 
 
+def _ptm_part_way(study, block: str, init: int) -> tuple[bool, dict] | None:
+    """(own, resume state) of the zoo job training PTM ``<block>/init<init>`` part-way — its own job's
+    ``.init<i>.partial/resume.json`` (own) or a stacked job's ``.init<a>+init<b>….partial/`` — None when none is."""
+    for staging in sorted((Path(study.zoo_dir) / block).glob(".init*.partial")):
+        inits = zoo_job_inits(staging.name[1 : -len(".partial")]) or ()
+        if init in inits and (state := json_object(staging / "resume.json")) is not None:
+            return len(inits) == 1, state
+    return None
+
+
 def _waiting_for(study, cell) -> str:
-    """``waiting``, or what a waiting distillation waits for when one of its PTMs is training part-way (its zoo
-    job's resume state: ``.init<i>.partial/resume.json``, or a stacked job's ``.init<a>+init<b>….partial/``)."""
+    """``waiting``, or what a waiting distillation waits for when one of its PTMs is training part-way."""
     for block, init in cell.ptm_jobs():
-        folder = Path(study.zoo_dir) / block
-        if ZOO_MODEL.made(folder / zoo_job_name([init])):
+        if ZOO_MODEL.made(Path(study.zoo_dir) / block / zoo_job_name([init])):
             continue
-        for staging in sorted(folder.glob(".init*.partial")):
-            if init in (zoo_job_inits(staging.name[1 : -len(".partial")]) or ()):
-                state = json_object(staging / "resume.json")
-                if state is not None:
-                    epochs = study.zoo_at(block, init).config.epochs
-                    return f"{WAITING} (PTM {block}/init{init} at epoch {state.get('epoch', 0)}/{epochs})"
+        if (part_way := _ptm_part_way(study, block, init)) is not None:
+            epochs = study.zoo_at(block, init).config.epochs
+            return f"{WAITING} (PTM {block}/init{init} at epoch {part_way[1].get('epoch', 0)}/{epochs})"
     return WAITING
 
 
@@ -116,8 +121,8 @@ def _evaluation(study, cell, arch: str) -> tuple[str, str, CellTime, Work]:
 def _prerequisite(study, job: tuple[str, str]) -> tuple[bool, Work]:
     """(made, work) of a job whose artifact cells read (:meth:`ddstudy.study.model.Cell.prerequisites`): a PTM's
     epochs left, KDE weights' one file, with the segments of its timing record (a like even where the artifact
-    itself is not on this machine) or of a PTM's resume state (``.init<i>.partial/resume.json``). A PTM trained in a
-    stacked job with other inits has no record of its own (its job's epochs are every init's): it prices nothing."""
+    itself is not on this machine) or of its own job's resume state. A PTM trained in a stacked job with other inits
+    prices nothing (its job's segments count every init's epochs), though the job's state says its epochs left."""
     kind, name = job
     if kind == "weights":
         record = read_timing(timing_file(study.benchmarks_dir, "weights", name)) or {}
@@ -128,9 +133,10 @@ def _prerequisite(study, job: tuple[str, str]) -> tuple[bool, Work]:
     record = read_timing(zoo_timing_file(study.benchmarks_dir, block, [init]))
     if ZOO_MODEL.made(Path(study.zoo_dir) / name):
         return True, Work(0, tuple((record or {}).get("segments") or ()))
-    state = json_object(Path(study.zoo_dir) / block / f".{own}.partial" / "resume.json") or {}
+    own_job, state = _ptm_part_way(study, block, init) or (True, {})
     epochs = study.zoo_at(block, init).config.epochs
-    return False, Work(epochs - state.get("epoch", 0), tuple((record or state).get("segments") or ()))
+    segments = (record or state if own_job else record or {}).get("segments") or ()
+    return False, Work(epochs - state.get("epoch", 0), tuple(segments))
 
 
 def _prerequisites_left(cell, made: dict, counted: set) -> list[tuple[str, str]]:
