@@ -135,14 +135,14 @@ def _prerequisite(study, job: tuple[str, str]) -> tuple[bool, Work]:
         return True, Work(0, tuple((record or {}).get("segments") or ()))
     own_job, state = _ptm_part_way(study, block, init) or (True, {})
     epochs = study.zoo_at(block, init).config.epochs
-    segments = (record or state if own_job else record or {}).get("segments") or ()
+    segments = (record or (state if own_job else {})).get("segments") or ()
     return False, Work(epochs - state.get("epoch", 0), tuple(segments))
 
 
-def _prerequisites_left(cell, made: dict, counted: set) -> list[tuple[str, str]]:
+def _prerequisites_left(cell, prerequisites: dict, counted: set) -> list[tuple[str, str]]:
     """The jobs a cell's distillation waits for besides its own (its PTMs, its KDE weights) that are not made yet
-    and that no earlier row counted — shared jobs count once."""
-    left = [job for job in cell.prerequisites() if job not in counted and not made[job]]
+    (``prerequisites``: job → :func:`_prerequisite`) and that no earlier row counted — shared jobs count once."""
+    left = [job for job in cell.prerequisites() if job not in counted and not prerequisites[job][0]]
     counted.update(cell.prerequisites())
     return left
 
@@ -205,10 +205,10 @@ def progress_rows(study) -> list[dict]:
     evaluation stand and its time here (:data:`TIME_COLUMNS`: the whole cell's once evaluated; else what its jobs
     recorded so far, a finished distillation's whole time included)."""
     cells = {cell.name: cell for cell in study.cells}
-    rows, rates, works, distilled, prerequisites = [], Rates(), [], set(), set()
-    made = {}
-    for job in dict.fromkeys(job for cell in study.cells for job in cell.prerequisites()):
-        made[job], work = _prerequisite(study, job)
+    rows, rates, works, distilled, counted = [], Rates(), [], set(), set()
+    shared = dict.fromkeys(job for jobs in study.prerequisites.values() for job in jobs)  # each job once
+    prerequisites = {job: _prerequisite(study, job) for job in shared}
+    for job, (_, work) in prerequisites.items():
         rates.add(Rates.prerequisite_key(study, job), work)
     for name, arch in study.evaluations:
         cell = cells[name]
@@ -234,10 +234,10 @@ def progress_rows(study) -> list[dict]:
         # a distillation part-way here had its prerequisites (made, whatever the files say now); one waiting may
         # wait for them
         if distill_kind == PART_WAY:
-            prerequisites.update(cell.prerequisites())
+            counted.update(cell.prerequisites())
         if distill_kind == WAITING:
-            for job in _prerequisites_left(cell, made, prerequisites):
-                jobs.append((Rates.prerequisite_key(study, job), _prerequisite(study, job)[1]))
+            for job in _prerequisites_left(cell, prerequisites, counted):
+                jobs.append((Rates.prerequisite_key(study, job), prerequisites[job][1]))
         rows.append(
             {"cell": name, "arch": arch, "state": kind, "distillation": distill, "evaluation": evaluate, **columns}
         )
