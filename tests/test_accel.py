@@ -3,7 +3,8 @@
 fp32 compiled against eager: the same matching loss to 1e-5 relative and the same synthetic images after 3
 iterations to 1e-4 for DM, DC and DSA; evaluation networks reach the accuracy they reach eagerly; bf16 stays within
 its documented tolerance (docs/performance.md). Compiling takes seconds per graph here, so these tests use one
-small network and few iterations. ``DDSTUDY_TEST_DEVICE=cuda`` runs them on a GPU (``make gpu-check``).
+small network and few iterations. ``DDSTUDY_TEST_DEVICE=cuda`` runs them on a GPU (``make gpu-check``), where fp32
+is IEEE fp32 too (TF32 off: docs/deviations.md P7), so the same tolerances apply.
 """
 
 import functools
@@ -257,3 +258,24 @@ def test_classes_batched_gradient_matching_equals_per_class(dataset, tmp_path, m
     np.testing.assert_allclose(
         results[True].images.cpu().numpy(), results[False].images.cpu().numpy(), atol=1e-4, rtol=0
     )
+
+
+@pytest.fixture()
+def fp32_flags():
+    """PyTorch's process-wide TF32 settings, put back after the test."""
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    yield conv, matmul
+    conv.fp32_precision, matmul.fp32_precision = saved
+
+
+def test_fp32_on_a_gpu_is_fp32_not_tf32(fp32_flags):
+    # PyTorch's default on CUDA: cuDNN convolutions in TF32 (the GPU check of 2026-12-04 met it as 1e-4 drifts)
+    conv, matmul = fp32_flags
+    conv.fp32_precision = "tf32"
+    ORACLE.resolved(torch.device("cpu"))
+    assert conv.fp32_precision == "tf32"  # nothing changes off CUDA
+    for accel in (ORACLE, BF16):  # every stage's networks pass through Accel.resolved
+        conv.fp32_precision = matmul.fp32_precision = "tf32"
+        accel.resolved(torch.device("cuda"))
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")

@@ -29,6 +29,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from ddstudy.device import exact_fp32
 from ddstudy.errors import DDStudyError
 from ddstudy.knobs import knob
 from ddstudy.lazy import lazy
@@ -67,7 +68,9 @@ class Accel:
         return not self.compile and self.precision == "fp32" and not self.vectorize
 
     def resolved(self, device: torch.device) -> Accel:
-        """These settings as they can run on ``device`` (compile off, with one log line, where it cannot work)."""
+        """These settings as they can run on ``device`` (compile off, with one log line, where it cannot work); on
+        CUDA, fp32 computes in fp32 from here on (:func:`ddstudy.device.exact_fp32`)."""
+        exact_fp32(device)
         chosen = self
         if self.compile and not compile_available(device):
             log.warning("torch.compile is not available on %s here; running eager", device.type)

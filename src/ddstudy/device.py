@@ -11,6 +11,27 @@ from ddstudy.lazy import lazy
 torch = lazy("torch")
 
 
+def exact_fp32(device: torch.device | str) -> None:
+    """Make fp32 mean fp32 on a CUDA device: TensorFloat-32 off for cuDNN convolutions and for matmuls.
+
+    PyTorch runs cuDNN convolutions in TF32 (a 10-bit mantissa) by default on Ampere and later GPUs
+    (``torch.backends.cudnn.conv.fp32_precision == "tf32"``), so an "fp32" ConvNet there is not the CPU's fp32, nor
+    the published runs' (DC/DSA/DM on pre-Ampere GPUs). The GPU check of 2026-12-04 (H200, docs/performance.md) saw
+    it: the compiled and the classes-batched paths left the eager one by up to 7e-4 relative after 3 iterations,
+    where the CPU's differ by < 1e-5. Every stage that runs a network calls this through
+    :meth:`ddstudy.accel.Accel.resolved` (KDE's embedding directly); process-wide and idempotent; a no-op off CUDA.
+    ``precision: bf16`` is unaffected: autocast runs its convolutions in bf16 either way."""
+    if torch.device(device).type != "cuda":
+        return
+    cudnn_conv = getattr(torch.backends.cudnn, "conv", None)
+    if cudnn_conv is not None and hasattr(cudnn_conv, "fp32_precision"):  # torch >= 2.9: the precision API
+        cudnn_conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -225,7 +225,7 @@ def evaluate_synthetic(
                 len(runs),
                 time.perf_counter() - started,
             )
-        else:
+        elif len(run_seeds) > 1:
             log.info("%s has BatchNorm: its %d networks train one after another", arch, resolved.num_eval)
     first = len(runs)
     for run in range(first, resolved.num_eval):

@@ -17,6 +17,7 @@ import torch
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
 from ddstudy.debias import KdeConfig, kde_weights
+from ddstudy.device import exact_fp32
 from ddstudy.io import save_npz, write_json
 from ddstudy.outputs import ArtifactKind, claim_outputs, json_with_keys
 from ddstudy.zoo.store import load_ptm
@@ -56,6 +57,7 @@ def _kde_weights_to(dataset_dir, zoo_root, config: KdeConfig, npz: Path, record_
     model, ptm = load_ptm(zoo_root, dataset, config.arch, config.init, config.epoch, device)
     ptm_norm = Normalization(tuple(ptm["normalization"]["mean"]), tuple(ptm["normalization"]["std"]))
     train = to_tensors(variant.train, ptm_norm)  # the PTM sees images as it was trained
+    exact_fp32(device)  # the PTM embeds in fp32 on a GPU too (TF32 is PyTorch's default for its convolutions)
     features = embed_features(model, train.images, torch.device(device))
     labels = variant.train.labels.astype(np.int64)
     weights, density, widths = kde_weights(features, labels, variant.meta["num_classes"], config.bandwidth, config.beta)
