@@ -261,21 +261,23 @@ def test_classes_batched_gradient_matching_equals_per_class(dataset, tmp_path, m
 
 
 @pytest.fixture()
-def fp32_flags():
-    """PyTorch's process-wide TF32 settings, put back after the test."""
-    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    saved = conv.fp32_precision, matmul.fp32_precision
-    yield conv, matmul
-    conv.fp32_precision, matmul.fp32_precision = saved
+def tf32_flags():
+    """PyTorch's process-wide TF32 switches (cuDNN, matmul), set to its CUDA defaults and put back after the test."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.allow_tf32, matmul.allow_tf32
+    yield cudnn, matmul
+    cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
-def test_fp32_on_a_gpu_is_fp32_not_tf32(fp32_flags):
+def test_fp32_on_a_gpu_is_fp32_not_tf32(tf32_flags):
     # PyTorch's default on CUDA: cuDNN convolutions in TF32 (the GPU check of 2026-12-04 met it as 1e-4 drifts)
-    conv, matmul = fp32_flags
-    conv.fp32_precision = "tf32"
+    cudnn, matmul = tf32_flags
+    cudnn.allow_tf32 = True
     ORACLE.resolved(torch.device("cpu"))
-    assert conv.fp32_precision == "tf32"  # nothing changes off CUDA
+    assert cudnn.allow_tf32 is True  # nothing changes off CUDA
     for accel in (ORACLE, BF16):  # every stage's networks pass through Accel.resolved
-        conv.fp32_precision = matmul.fp32_precision = "tf32"
+        cudnn.allow_tf32 = matmul.allow_tf32 = True
         accel.resolved(torch.device("cuda"))
-        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+        # read through the old switches (they raise where new- and old-API settings were mixed)
+        assert (cudnn.allow_tf32, matmul.allow_tf32) == (False, False)
+        assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) != ("tf32", "tf32")

@@ -23,13 +23,11 @@ def exact_fp32(device: torch.device | str) -> None:
     ``precision: bf16`` is unaffected: autocast runs its convolutions in bf16 either way."""
     if torch.device(device).type != "cuda":
         return
-    cudnn_conv = getattr(torch.backends.cudnn, "conv", None)
-    if cudnn_conv is not None and hasattr(cudnn_conv, "fp32_precision"):  # torch >= 2.9: the precision API
-        cudnn_conv.fp32_precision = "ieee"
-        torch.backends.cuda.matmul.fp32_precision = "ieee"
-    else:
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    # The flags every torch since 1.7 reads. Not torch >= 2.9's ``cudnn.conv.fp32_precision = "ieee"``: that leaves
+    # cuDNN's RNN flag at "tf32", and reading the old ``cudnn.allow_tf32`` (as code inside or outside torch may)
+    # then raises "a mix of the legacy and new APIs"; these two setters keep both APIs consistent.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def resolve_device(name: str = "auto") -> torch.device:
