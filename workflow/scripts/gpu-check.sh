@@ -39,6 +39,7 @@ import torch
 print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")
 if torch.cuda.is_available():
     print(f"device: {torch.cuda.get_device_name(0)}, capability {torch.cuda.get_device_capability(0)}")
+    print(f"torch's default: cuDNN TF32 {torch.backends.cudnn.allow_tf32} (ddstudy's jobs compute fp32 in IEEE fp32)")
 EOF
 
 step "repro cell: DC, IPC 1, clean Fashion-MNIST, on $DEVICE"
