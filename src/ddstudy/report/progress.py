@@ -275,7 +275,7 @@ def progress_markdown(study, rows: list[dict], cores: int = 1) -> str:
         f"{counts[WAITING]} waiting; wall here (CPU-s per wall-s)",
         f"left: ≈ {left / 3600:.1f} core-hours (distillations, evaluations, the PTMs and KDE weights they read) "
         "at the CPU rates their likes ran at here"
-        + (f", and {unpriced} jobs not priced (no like has run here yet)" if unpriced else "")
+        + (f", and {unpriced} job{'s' * (unpriced > 1)} not priced (no like has run here yet)" if unpriced else "")
         + (
             f"; ≈ {wall_at_best(rows, cores) / 3600:.1f} h of wall at best on {cores} core{'s' * (cores > 1)} "
             "(one single-thread job per core; the priced part)"
