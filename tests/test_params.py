@@ -31,12 +31,14 @@ def test_paper_grid_has_the_48_biased_variants_and_the_fair_dd_benchmarks(params
     fair = {v.name: v for v in study.biased if v.bias not in ("color", "corruption")}
     assert sorted(fair) == [
         "cifar10-grayscale-r0.9-s1-tuniform-seed0",
-        "fashion-mnist-bg-color-r0.9-s1-tuniform",
-        "fashion-mnist-fg-color-r0.9-s1-tuniform",
-        "mnist-bg-color-binary-r0.9-s1-tuniform",
-        "mnist-fg-color-binary-r0.9-s1-tuniform",
+        "fashion-mnist-bg-color-r0.9-s1-tuniform-seed30",
+        "fashion-mnist-fg-color-r0.9-s1-tuniform-seed30",
+        "mnist-bg-color-binary-r0.9-s1-tuniform-seed30",
+        "mnist-fg-color-binary-r0.9-s1-tuniform-seed30",
     ]
     assert fair["cifar10-grayscale-r0.9-s1-tuniform-seed0"].seed == 0
+    # FairDD's dataset seed (utils.get_dataset: dataset_seed = 30) for every coloured benchmark of FairDD's
+    assert {v.seed for name, v in fair.items() if "color" in name} == {30}
 
 
 def test_fair_dd_block_plans_dc_dm_plain_fairdd_cobra_at_cobras_settings(params):
@@ -50,7 +52,9 @@ def test_fair_dd_block_plans_dc_dm_plain_fairdd_cobra_at_cobras_settings(params)
     expected = {f"{m}_ipc{ipc}{mode}" for m in ("dc", "dm") for ipc in (10, 50, 100) for mode in modes}
     expected |= {f"idc_ipc{ipc}{mode}" for ipc in (10, 50) for mode in modes}  # IDC at its reproduce settings
     assert set(names) == expected
-    mnist = {c.name.split("/", 1)[1]: c for c in study.cells if c.dataset == "mnist-fg-color-binary-r0.9-s1-tuniform"}
+    mnist = {
+        c.name.split("/", 1)[1]: c for c in study.cells if c.dataset == "mnist-fg-color-binary-r0.9-s1-tuniform-seed30"
+    }
     assert mnist["idc_ipc10_cobra"].config.metric == "l1" and mnist["idc_ipc10"].config.n_data == 500
     assert names["dm_ipc100_cobra"].config.iterations == 2600 and names["dm_ipc10"].config.batch_real == 600
     assert names["dc_ipc100"].config.init == "real" and names["dc_ipc100"].config.loops == (100, 10)
@@ -67,7 +71,7 @@ def test_kde_settings_side_by_side_are_named_by_their_kernel(params):
     repro = study_from_params(params, "repro")  # the median bandwidth and h = 0.2
     assert repro.cell(fg, "dm_ipc10_kde").kde.bandwidth is None and repro.cell(fg, "dm_ipc10_kde-h0.2").kde.bandwidth
     grid = copy.deepcopy(params)
-    block = grid["grids"]["repro"]["debias"]
+    block = grid["grids"]["repro"]["debias"][0]  # the comparison on the seed-42 draw of C-FMNIST
     base = block["kde"][0]
     block["kde"] = [base, {**base, "bandwidth": 0.2}, {**base, "bandwidth": 0.2, "beta": 0.5}]
     study = study_from_params(grid, "repro")
@@ -79,12 +83,13 @@ def test_kde_settings_side_by_side_are_named_by_their_kernel(params):
     block["kde"] = base  # one setting: the cells of the median bandwidth, named as before
     assert study_from_params(grid, "repro").cell(fg, "dm_ipc10_kde") == kde["dm_ipc10_kde"]
     block["kde"] = [base, {**base, "epoch": 3}]
-    with pytest.raises(DDStudyError, match=r"debias\.kde\[1\]: same bandwidth and β as kde\[0\]"):
+    with pytest.raises(DDStudyError, match=r"debias\[0\]\.kde\[1\]: same bandwidth and β as kde\[0\]"):
         study_from_params(grid, "repro")
     two = copy.deepcopy(params)  # two blocks naming one cell with different embeddings (was: the later one won)
     repro = two["grids"]["repro"]
     repro["zoo"]["models"][0]["train"]["save_epochs"] = [3, 5]
-    repro["debias"] = [repro["debias"] | {"kde": base}, repro["debias"] | {"kde": {**base, "epoch": 3}}]
+    first = repro["debias"][0]
+    repro["debias"] = [first | {"kde": base}, first | {"kde": {**base, "epoch": 3}}]
     with pytest.raises(DDStudyError, match=r"debias\[1\]: \S+/dm_ipc10_kde is also in an earlier block with other"):
         study_from_params(two, "repro")
     paper = copy.deepcopy(params)
@@ -287,13 +292,23 @@ def test_clom_needs_its_ptms_in_the_zoo(params):
 def test_repro_grid_cells_and_their_papers_protocols(params):
     """Each repro cell is evaluated as its paper does (docs/reproduction.md)."""
     study = study_from_params(params, "repro")
+    cmnist_dd = [f"mnist-color-r{r}-s4" for r in ("0", "0.1", "0.5", "0.8", "0.95", "1")]
     assert [v.name for v in study.variants] == [
         "fashion-mnist-clean",
+        "mnist-clean",
+        "fashion-mnist-fg-color-r0.9-s1-tuniform-seed30",
+        "fashion-mnist-bg-color-r0.9-s1-tuniform-seed30",
+        "mnist-fg-color-binary-r0.9-s1-tuniform-seed30",
+        "mnist-bg-color-binary-r0.9-s1-tuniform-seed30",
         "fashion-mnist-fg-color-r0.9-s1-tuniform",
         "fashion-mnist-bg-color-r0.9-s1-tuniform",
+        *cmnist_dd,
+        "mnist-color-r0.8-s1",
+        "mnist-color-r0.95-s1",
         "fashion-mnist-color-r0.1-s4",
         "fashion-mnist-color-r0.95-s4",
     ]
+    assert all(v.test_attrs == "conflicting" for v in study.variants if v.name.startswith("mnist-color-"))
     protocols = {}
     for cell in study.cells:
         resolved = study.cell_eval_config(cell).resolved(cell.config.method)
@@ -304,6 +319,19 @@ def test_repro_grid_cells_and_their_papers_protocols(params):
     for name in ("dm_ipc10", "dm_ipc10_fairdd", "random_ipc10"):  # FairDD main_DM.py
         assert protocols[f"fashion-mnist-fg-color-r0.9-s1-tuniform/{name}"] == (10, 1000, True)
     assert protocols["fashion-mnist-color-r0.95-s4/dm_ipc10"] == (5, 1000, True)  # per_dataset: 5 nets
+    exact = "fashion-mnist-fg-color-r0.9-s1-tuniform-seed30"  # FairDD's images
+    for name in ("dm_ipc10", "dm_ipc10_fairdd", "random_ipc10"):
+        assert protocols[f"{exact}/{name}"] == (10, 1000, True)
+    for ratio in cmnist_dd:  # Biased-DD on CMNIST-DD: DM, DC (200 iterations) and random, 5 nets
+        assert protocols[f"{ratio}/dm_ipc10"] == (5, 1000, True) and protocols[f"{ratio}/dc_ipc1"] == (5, 300, False)
+        assert protocols[f"{ratio}/random_ipc10"] == (5, 1000, True)
+        assert study.cell(ratio, "dc_ipc1").config.iterations == 200
+    # DC Tab. 1 on MNIST: get_daparam's crop/scale/rotate, 1,000 epochs (main.py: augmentation → 1,000)
+    mnist_dc = study.cell_eval_config(study.cell("mnist-clean", "dc_ipc1")).resolved("dc")
+    assert (mnist_dc.num_eval, mnist_dc.epochs, mnist_dc.augment) == (20, 1000, "dc:crop_scale_rotate")
+    assert study.cell("mnist-clean", "dc_ipc1").config.iterations == 1000
+    c_mnist = "mnist-fg-color-binary-r0.9-s1-tuniform-seed30"
+    assert protocols[f"{c_mnist}/dm_ipc10_fairdd"][0] == 5 and protocols[f"{c_mnist}/random_ipc10"][0] == 10
     assert study.cell("fashion-mnist-clean", "dc_ipc1").config.iterations == 1000
     assert (study.results_dir, study.synthetic_dir, study.metrics_dir) == (
         "results/repro",
@@ -406,18 +434,16 @@ def test_per_dataset_method_settings_and_per_method_debias_modes(params):
     with pytest.raises(DDStudyError, match="distill.per_dataset"):
         study_from_params(broken, "repro")
     broken = copy.deepcopy(params)
-    broken["grids"]["repro"]["debias"]["modes"] = {"dm": ["fairdd", "magic"]}
-    with pytest.raises(DDStudyError, match=r"debias.modes.dm\[1\]: 'magic' is not one of"):
+    broken["grids"]["repro"]["debias"][0]["modes"] = {"dm": ["fairdd", "magic"]}
+    with pytest.raises(DDStudyError, match=r"debias\[0\].modes.dm\[1\]: 'magic' is not one of"):
         study_from_params(broken, "repro")
     # debias as a list of blocks: each its own datasets / methods / modes; a cell two blocks name is made once
     listed = copy.deepcopy(params)
-    block = listed["grids"]["repro"]["debias"]
-    listed["grids"]["repro"]["debias"] = [
-        block,
-        {"datasets": ["fashion-mnist-fg-*"], "methods": {"dm": [10]}, "modes": ["fairdd"]},
-    ]
+    listed["grids"]["repro"]["debias"].append(
+        {"datasets": ["fashion-mnist-fg-*"], "methods": {"dm": [10]}, "modes": ["fairdd"]}
+    )
     again = study_from_params(listed, "repro")
     assert [c.name for c in again.cells] == [c.name for c in repro.cells]
-    listed["grids"]["repro"]["debias"][1]["modes"] = ["magic"]
-    with pytest.raises(DDStudyError, match=r"debias\[1\].*magic"):
+    listed["grids"]["repro"]["debias"][3]["modes"] = ["magic"]
+    with pytest.raises(DDStudyError, match=r"debias\[3\].*magic"):
         study_from_params(listed, "repro")

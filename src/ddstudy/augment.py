@@ -8,6 +8,9 @@ explicit ``torch.Generator`` instead of re-seeding the global RNG with wall-cloc
 * ``siamese=True`` (distillation): one draw for the whole batch; calling twice with generators seeded alike gives
   the real and the synthetic batch the *same* transform (the point of DSA).
 * ``siamese=False`` (training on synthetic data during evaluation): one draw per image.
+
+The evaluation also knows DC's own (non-differentiable) augmentation, ``dc:<families>`` (:func:`dc_augment`): the
+reference's ``augment`` with ``get_daparam``, which DC's ``main.py`` switches on for MNIST evaluations.
 """
 
 from __future__ import annotations
@@ -154,3 +157,96 @@ def diff_augment(
     for transform in AUGMENT_FAMILIES[family]:
         x = transform(x, params, generator, siamese)
     return x.contiguous()
+
+
+# ------------------------------------------------------------------------------------- DC's evaluation augmentation
+DC_PREFIX = "dc:"
+
+
+@dataclass(frozen=True)
+class DCAugParams:
+    """Reference ``get_daparam`` values (VICO-UoE/DatasetCondensation ``utils.py``)."""
+
+    crop: int = 4
+    scale: float = 0.2
+    rotate: int = 45
+    noise: float = 0.001
+
+
+DC_FAMILIES = ("crop", "scale", "rotate", "noise")
+MNIST_DC_STRATEGY = DC_PREFIX + "crop_scale_rotate"  # get_daparam's strategy for dataset == 'MNIST'
+
+
+def check_eval_strategy(strategy: str) -> str:
+    """An evaluation's augmentation: ``none``, a DSA strategy, or ``dc:`` + DC families (``dc:crop_scale_rotate``)."""
+    if not strategy.startswith(DC_PREFIX):
+        return check_strategy(strategy)
+    unknown = [part for part in strategy[len(DC_PREFIX) :].split("_") if part not in DC_FAMILIES]
+    if unknown:
+        raise DDStudyError(
+            f"unknown DC augmentation '{unknown[0]}' in '{strategy}'; use dc: + some of {'_'.join(DC_FAMILIES)}"
+        )
+    return strategy
+
+
+def dc_augment(x: torch.Tensor, strategy: str, generator: torch.Generator, params: DCAugParams = DCAugParams()):
+    """DC's evaluation augmentation (reference ``augment``): for each image, one family drawn from ``strategy``.
+
+    Mirrors the reference step by step — crop: pad by ``crop`` with the batch's channel means and cut at an offset
+    in [0, 2·crop); scale: nearest-neighbour resize to U(1±scale)·H (both sides from H, as the reference), centred
+    on a zero canvas and cut back; rotate: ``scipy.ndimage.rotate`` by an integer angle in [−rotate, rotate) with
+    the mean of the channel means as fill, centre-cropped; noise: + noise·N(0, 1). Draws come from ``generator``
+    (the reference uses NumPy's global state). Returns a new tensor; ``x`` is left as it was."""
+    from scipy.ndimage import rotate as scipy_rotate
+
+    families = check_eval_strategy(strategy)[len(DC_PREFIX) :].split("_")
+    out = x.detach().clone()
+    n, c, h, w = out.shape
+    means = [float(out[:, ch].mean()) for ch in range(c)]
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=generator))
+
+    def randint(low: int, high: int) -> int:
+        return int(torch.randint(low, high, (), generator=generator))
+
+    for i in range(n):
+        family = families[randint(0, len(families))]
+        if family == "crop":
+            k = params.crop
+            canvas = torch.tensor(means, dtype=out.dtype, device=out.device)[:, None, None].repeat(
+                1, h + 2 * k, w + 2 * k
+            )
+            canvas[:, k : k + h, k : k + w] = out[i]
+            r, col = randint(0, 2 * k), randint(0, 2 * k)
+            out[i] = canvas[:, r : r + h, col : col + w]
+        elif family == "scale":
+            sh, sw = (
+                int(uniform(1 - params.scale, 1 + params.scale) * h),
+                int(uniform(1 - params.scale, 1 + params.scale) * h),
+            )
+            resized = F.interpolate(out[i : i + 1], [sh, sw])[0]
+            side = max(sh, sw, h, w)
+            canvas = torch.zeros(c, side, side, dtype=out.dtype, device=out.device)
+            r, col = (side - sh) // 2, (side - sw) // 2
+            canvas[:, r : r + sh, col : col + sw] = resized
+            r, col = (side - h) // 2, (side - w) // 2
+            out[i] = canvas[:, r : r + h, col : col + w]
+        elif family == "rotate":
+            angle = randint(-params.rotate, params.rotate)
+            turned = scipy_rotate(out[i].cpu().numpy(), angle=angle, axes=(-2, -1), cval=sum(means) / len(means))
+            r, col = (turned.shape[-2] - h) // 2, (turned.shape[-1] - w) // 2
+            out[i] = torch.as_tensor(turned[:, r : r + h, col : col + w], dtype=out.dtype, device=out.device)
+        else:  # noise
+            out[i] = out[i] + params.noise * torch.randn(out.shape[1:], generator=generator).to(out)
+    return out
+
+
+def training_augment(strategy: str, generator: torch.Generator) -> Callable | None:
+    """The per-batch augmentation of a network trained on a fixed set (evaluation): None for ``none``, DC's
+    :func:`dc_augment` for ``dc:…``, otherwise DSA with one draw per image."""
+    if check_eval_strategy(strategy) == "none":
+        return None
+    if strategy.startswith(DC_PREFIX):
+        return lambda x: dc_augment(x, strategy, generator)
+    return lambda x: diff_augment(x, strategy, generator, siamese=False)

@@ -30,6 +30,8 @@ def build_args(spec: VariantSpec, sources: SourceOptions) -> str:
         args.append("--download")
     if sources.fashion_mnist_dir:
         args += ["--fashion-mnist-dir", str(sources.fashion_mnist_dir)]
+    if sources.mnist_dir:
+        args += ["--mnist-dir", str(sources.mnist_dir)]
     return shlex.join(args)
 
 

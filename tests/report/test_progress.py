@@ -53,7 +53,7 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert main(["report", "progress", "--params", str(REPO / "params.yaml"), "--grid", "repro"]) == 0
     out = capsys.readouterr().out
-    head = "grid 'repro': 1 of 28 evaluations done, 3 part-way, 24 waiting; wall here (CPU-s per wall-s)"
+    head = "grid 'repro': 1 of 68 evaluations done, 3 part-way, 64 waiting; wall here (CPU-s per wall-s)"
     assert out.startswith(head)
     assert "| `fashion-mnist-clean/dc_ipc1` | ConvNet | done | 70.28 ± 0.49 % (n 20) | — |" in out  # no benchmarks
     assert f"| `{FG}/dm_ipc10` | ConvNet | done | network 3/10 | 39.0 min so far (0.68) | ≈ 0.7 core-h |" in out
@@ -72,8 +72,8 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
         "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) "
         "| ≈ 0.0 core-h + 1 job unpriced |" in out
     )
-    # 28 jobs without a like; FG's h0.2 weights, BG's PTM (once) and both BG's weights are priced
-    assert "at the CPU rates their likes ran at here, and 28 jobs not priced (no like has run here yet)" in out
+    # 77 jobs without a like (the CMNIST-DD, C-MNIST and seed-30 cells among them); FG's h0.2 weights, BG's PTM (once) and both BG's weights are priced
+    assert "at the CPU rates their likes ran at here, and 77 jobs not priced (no like has run here yet)" in out
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
     ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
     assert f"| `{kde}` | ConvNet | waiting {ptm} | waiting | — |" in out

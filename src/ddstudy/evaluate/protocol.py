@@ -26,7 +26,7 @@ import numpy as np
 
 import ddstudy
 from ddstudy.accel import ORACLE, Accel
-from ddstudy.augment import check_strategy, diff_augment
+from ddstudy.augment import check_eval_strategy, training_augment
 from ddstudy.checkpoint import ResumeState
 from ddstudy.data.store import load_variant
 from ddstudy.data.tensors import Normalization, to_tensors
@@ -61,7 +61,9 @@ class EvalConfig:
     momentum: float = knob(0.9, "SGD momentum")
     weight_decay: float = knob(0.0005, "SGD weight decay")
     batch_size: int = knob(256, "training batch")
-    augment: str = knob("auto", "auto (the method's own: DSA for DSA/DM/MTT, none otherwise) | none | a DSA strategy")
+    augment: str = knob(
+        "auto", "auto (the method's own: DSA for DSA/DM/MTT, none otherwise) | none | a DSA strategy | dc:<families>"
+    )
     seed: int = seed_knob(42, "grid seed (each run's seed derives from it, the cell and the architecture)")
 
     def __post_init__(self) -> None:
@@ -71,7 +73,7 @@ class EvalConfig:
         if self.epochs is not None and self.epochs < 1:
             raise DDStudyError(f"eval epochs must be ≥ 1, got {self.epochs} (0 would score untrained networks)")
         if self.augment != "auto":
-            check_strategy(self.augment)
+            check_eval_strategy(self.augment)
 
     def resolved(self, method: str, learned_lr: float | None = None) -> EvalConfig:
         """Fix ``augment``, ``epochs`` and ``lr`` for a method, as the reference switches them: the method's own
@@ -79,7 +81,7 @@ class EvalConfig:
         lr 0.01 — or, for a method that learns its step size (MTT: ``args.lr_net = syn_lr.item()`` before
         ``evaluate_synset``), the ``learned_lr`` from the synthetic set's meta."""
         spec = method_spec(method)
-        augment = spec.eval_augment if self.augment == "auto" else check_strategy(self.augment)
+        augment = spec.eval_augment if self.augment == "auto" else check_eval_strategy(self.augment)
         epochs = self.epochs if self.epochs is not None else (1000 if augment != "none" else 300)
         lr = self.lr if self.lr is not None else (learned_lr if learned_lr is not None else DEFAULT_LR)
         return replace(self, augment=augment, epochs=epochs, lr=lr)
@@ -123,7 +125,7 @@ def train_and_test(
     augments = None
     if config.augment != "none":
         generators = [generator(s, "augment") for s in run_seeds]
-        augments = [lambda x, g=g: diff_augment(x, config.augment, g, siamese=False) for g in generators]
+        augments = [training_augment(config.augment, g) for g in generators]
     losses = accs = [float("nan")] * len(run_seeds)
     started = last_line = time.perf_counter()
     every = max(1, (config.epochs + 1) // 10)

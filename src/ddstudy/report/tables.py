@@ -47,7 +47,10 @@ def protocol_text(block: pd.DataFrame) -> str:
     seen = []
     for epochs, augment in block[["eval_epochs", "eval_augment"]].itertuples(index=False):
         text = f"{_plain(epochs)} epochs" if not _absent(epochs) else "epochs ?"
-        text += ", no aug." if augment in (None, "none") or _absent(augment) else ", DSA aug."
+        if augment in (None, "none") or _absent(augment):
+            text += ", no aug."
+        else:
+            text += ", DC aug." if str(augment).startswith("dc:") else ", DSA aug."
         if text not in seen:
             seen.append(text)
     return " / ".join(seen)

@@ -50,6 +50,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         root=Path(sources.get("root", "data/raw")),
         download=bool(sources.get("download", False)),
         fashion_mnist_dir=Path(sources["fashion_mnist_dir"]) if sources.get("fashion_mnist_dir") else None,
+        mnist_dir=Path(sources["mnist_dir"]) if sources.get("mnist_dir") else None,
     )
     distill = grid_params.get("distill")
     variants = expand_datasets(grid_params["datasets"], seed)
