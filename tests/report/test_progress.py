@@ -72,7 +72,8 @@ def test_progress_reads_finished_cells_and_resume_states(tmp_path, monkeypatch, 
         "| `fashion-mnist-clean/dsa_ipc1` | ConvNet | iteration 900/1000 | waiting | 10.0 min so far (0.01) "
         "| ≈ 0.0 core-h + 1 job unpriced |" in out
     )
-    # 77 jobs without a like (the CMNIST-DD, C-MNIST and seed-30 cells among them); FG's h0.2 weights, BG's PTM (once) and both BG's weights are priced
+    # 77 jobs without a like (CMNIST-DD, C-MNIST and seed-30 cells among them); FG's h0.2 weights,
+    # BG's PTM (once) and both BG's weights are priced
     assert "at the CPU rates their likes ran at here, and 77 jobs not priced (no like has run here yet)" in out
     kde = "fashion-mnist-bg-color-r0.9-s1-tuniform/dm_ipc10_kde"
     ptm = "(PTM fashion-mnist-bg-color-r0.9-s1-tuniform/ConvNet/init0 at epoch 3/5)"
