@@ -199,7 +199,7 @@ def load_mnist_folder(folder: Path) -> SourceData:
             path = _find_idx(folder, prefix, kind, dims)
             if path is None:
                 raise DDStudyError(
-                    f"MNIST file {prefix}-{kind}-idx{dims}-ubyte missing in {folder} ({MNIST_ENV}/ sources.mnist_dir): "
+                    f"MNIST file {prefix}-{kind}-idx{dims}-ubyte missing in {folder} ({MNIST_ENV}, sources.mnist_dir): "
                     "put the four official idx files there, or unset it to use the ones `make setup` installs"
                 )
             raw = _read_gz(path) if path.suffix == ".gz" else path.read_bytes()
