@@ -60,7 +60,22 @@ from ddstudy.models import build_model, check_model_name
 from ddstudy.seeding import generator
 from ddstudy.sgd import Sgd
 
-CASES = ("peak", "dm", "dc", "dsa", "dc10", "idc", "eval", "score", "zoo", "clom", "dccobra", "dcfairdd", "dmcobra")
+CASES = (
+    "peak",
+    "dm",
+    "dc",
+    "dsa",
+    "dc10",
+    "idc",
+    "eval",
+    "score",
+    "zoo",
+    "clom",
+    "malloc",
+    "dccobra",
+    "dcfairdd",
+    "dmcobra",
+)
 # Timed only when asked for: dccobra's and dcfairdd's oracles (the reference's G backward passes per class) take a
 # minute per call; dmcobra (DM with COBRA's warm-up) is there to set beside the default dm case.
 ON_REQUEST = ("dccobra", "dcfairdd", "dmcobra")
@@ -371,6 +386,73 @@ def paths(settings: BenchSettings, case: str, device: torch.device) -> list[tupl
     return chosen
 
 
+MALLOC_STEPS = 12  # forward + backward steps of the malloc case's probe (after 2 untimed)
+
+
+def malloc_probe(steps: int = MALLOC_STEPS, batch: int = 256, width: int = 128) -> None:
+    """One thread, a ConvNet on 3×32×32 batches (the repro grid's C-FMNIST shape): forward and backward as a DM
+    or evaluation step allocates them. Prints wall, user, system time and minor page faults as JSON."""
+    torch.set_num_threads(1)
+    net = build_model("ConvNet" if width == 128 else f"ConvNetW{width}", 3, 10, 32, seed=0)
+    images = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for step in range(steps + 2):
+        if step == 2:
+            before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        net.zero_grad(set_to_none=True)
+        F.cross_entropy(net(images), torch.arange(batch) % 10).backward()
+    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "wall_s": wall / steps,
+                "user_s": (after.ru_utime - before.ru_utime) / steps,
+                "sys_s": (after.ru_stime - before.ru_stime) / steps,
+                "minflt": (after.ru_minflt - before.ru_minflt) / steps,
+            }
+        )
+    )
+
+
+def _malloc_case(settings: BenchSettings, emit) -> None:
+    """glibc's defaults (the straightforward path) against ``ddstudy.malloc``'s tunables, each in a process of its
+    own (the tunables act at process start), alternated ``repeats`` times; medians per step."""
+    import os
+    import subprocess
+    import sys
+
+    from ddstudy import malloc
+
+    plain = {k: v for k, v in os.environ.items() if k not in malloc.TUNABLES} | {malloc.OPT_OUT: "default"}
+    tuned = malloc.tuned_environ({k: v for k, v in os.environ.items() if k != malloc.OPT_OUT})
+    code = f"from ddstudy.bench_nets import malloc_probe; malloc_probe(width={settings.width})"
+    samples: dict[str, list[dict]] = {"oracle": [], "tuned": []}
+    for _ in range(settings.repeats):
+        for path, env in (("oracle", plain), ("tuned", tuned)):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            samples[path].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    oracle_seconds = None
+    for path, runs in samples.items():
+        median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        seconds = median["wall_s"]
+        oracle_seconds = oracle_seconds or seconds
+        emit(
+            {
+                "case": "malloc",
+                "path": path,
+                "seconds": seconds,
+                "speedup": oracle_seconds / seconds if path != "oracle" else None,
+                "compile_s": 0.0,
+                "cpu_per_wall": (median["user_s"] + median["sys_s"]) / seconds,
+                "sys_share": median["sys_s"] / (median["user_s"] + median["sys_s"]),
+                "minflt_per_step": median["minflt"],
+                "peak_rss_mb": 0.0,
+                "recompiles": 0,
+                "threads": 1,
+                "image_shape": [3, 32, 32],
+            }
+        )
+
+
 def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir: str | None = None) -> list[dict]:
     """Run the cases; print one table row (or JSON object) per case × path as it is measured; return the rows."""
     torch.set_num_threads(settings.threads)
@@ -387,7 +469,7 @@ def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir:
         print(header)
 
     def emit(row: dict) -> None:
-        row = {**row, **context}
+        row = {**context, **row}
         rows.append(row)
         if as_json:
             print(json.dumps(row), flush=True)
@@ -402,7 +484,9 @@ def run_bench(settings: BenchSettings, as_json: bool = False, fashion_mnist_dir:
         )
 
     peaks = _peak(settings, device, emit) if "peak" in settings.cases else {}
-    needs_data = [c for c in settings.cases if c != "peak"]
+    if "malloc" in settings.cases and device.type == "cpu":
+        _malloc_case(settings, emit)
+    needs_data = [c for c in settings.cases if c not in ("peak", "malloc")]
     work = Workload.load(settings, device, fashion_mnist_dir) if needs_data else None
     for case in needs_data:
         oracle_seconds = flops = None

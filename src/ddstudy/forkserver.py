@@ -40,7 +40,7 @@ import time
 import traceback
 from collections.abc import Iterator
 
-from ddstudy import lazy
+from ddstudy import lazy, malloc
 
 ENV = "DDSTUDY_FORKSERVER"
 
@@ -296,7 +296,8 @@ def running_server(preload: tuple[str, ...] = PRELOAD) -> Iterator[str | None]:
         [sys.executable, "-m", "ddstudy.forkserver", address, str(write_end), *preload],
         pass_fds=[write_end],
         stdin=subprocess.DEVNULL,
-        env={key: value for key, value in os.environ.items() if key not in unset},  # libraries at their defaults
+        # libraries at their defaults; glibc's allocator tuned (ddstudy.malloc): the jobs fork from this process
+        env=malloc.tuned_environ({key: value for key, value in os.environ.items() if key not in unset}),
     )
     os.close(write_end)
     with os.fdopen(read_end) as ready:

@@ -18,7 +18,7 @@ import os
 import sys
 from types import ModuleType
 
-from ddstudy import forkserver
+from ddstudy import forkserver, malloc
 from ddstudy.cli.options import LOG_LEVELS, Parser, log_level_parent
 from ddstudy.errors import DDStudyError
 
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         code = forkserver.run_via_server(sys.argv[1:])
         if code is not None:
             return code
+    if argv is None:  # the console script: glibc's allocator tuned before any batch (ddstudy.malloc)
+        malloc.reexec_tuned(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_in(argv) or "")
     try:

@@ -29,6 +29,10 @@ CATALOG: tuple[Output, ...] = (
         "Bias study",
     ),
     Output("tables/bias_study.md", "bias study: accuracy by ratio per method and IPC; aligned / conflicting table"),
+    Output(
+        "tables/bias_claims.*",
+        "Biased-DD's claims (bias lowers accuracy; more at higher severity): a verdict per method from the cells",
+    ),
     Output("tables/ptm_study.csv", "PTM study rows with CLoM settings and the gain over no CLoM", "PTM study"),
     Output("tables/ptm_study.md", "PTM study: one table per PTM axis (inits, pool, epoch, domain, α)"),
     Output(
@@ -54,6 +58,11 @@ CATALOG: tuple[Output, ...] = (
         "Bias study",
     ),
     Output("figures/bias/*-heatmap.png", "accuracy over ratio × severity for one method", "Bias study"),
+    Output(
+        "figures/bias/*-acc-by-ratio-and-severity.png",
+        "test accuracy vs bias-aligned ratio, one colour per method, one line style per severity",
+        "Bias study",
+    ),
     Output(
         "figures/ptm/*-clom-gain.png",
         "CLoM gain over no CLoM for each PTM option (one panel per axis)",
@@ -122,6 +131,7 @@ class ReportTable:
 
 REPORT_TABLES: tuple[ReportTable, ...] = (
     ReportTable("bias_study", ("bias_study.md",)),
+    ReportTable("bias_claims", ("bias_claims.csv", "bias_claims.md"), "has_ratio_sweep"),
     ReportTable("ptm_study", ("ptm_study.md",), "uses_clom"),
     ReportTable("zoo", ("zoo.md",), "zoo"),
     ReportTable("debias", ("debias.csv", "debias.md"), "has_debias"),

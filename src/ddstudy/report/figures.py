@@ -83,6 +83,47 @@ def plot_acc_by_ratio(frame: pd.DataFrame, path: str | Path, title: str) -> Path
     return save_figure(fig, path)
 
 
+SEVERITY_LINES = ("-", "--", ":", "-.")  # highest severity solid, then the lower ones
+
+
+def plot_acc_by_ratio_and_severity(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Biased-DD's figure: test accuracy vs aligned ratio, one colour per method (and IPC), one line style per
+    severity (the highest solid), error bars = std over evaluation runs."""
+    fig, axes = _panels(1, width=7.5, height=4.5)
+    ax = axes[0]
+    severities = sorted(frame["severity"].unique(), reverse=True)
+    data = frame[frame["method"] != "full"]
+    for (method, ipc), block in sorted(
+        data.groupby(["method", data["ipc"].fillna(0)]), key=lambda kv: (_rank(kv[0][0]), kv[0][1])
+    ):
+        for s, severity in enumerate(severities):
+            line = block[block["severity"] == severity].sort_values("ratio")
+            if line.empty:
+                continue
+            style = method_style(method)
+            if s:
+                style["markerfacecolor"] = "white"
+            label = (
+                f"{method}{f' IPC {int(ipc)}' if ipc else ''}, severity {severity:g} (n={int(line['n_runs'].min())})"
+            )
+            ax.errorbar(
+                line["ratio"],
+                100 * line["acc_mean"],
+                yerr=100 * line["acc_std"].fillna(0),
+                capsize=3,
+                ls=SEVERITY_LINES[min(s, len(SEVERITY_LINES) - 1)],
+                label=label,
+                **style,
+            )
+    ax.set_xlabel("bias-aligned ratio of the training set")
+    accuracy_axis(ax, "test accuracy on the unbiased test set (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.suptitle(title.replace(" — ", "\n") + f"\n{ERROR_BARS}", fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_aligned_conflicting(frame: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Accuracy on bias-aligned (solid) and bias-conflicting (dashed) test samples vs ratio, per method."""
     data = frame.dropna(subset=["acc_aligned", "acc_conflicting"])

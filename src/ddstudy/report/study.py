@@ -16,6 +16,7 @@ import pandas as pd
 from ddstudy.io import atomic_directory, prune_stale, write_csv, write_json
 from ddstudy.outputs import ArtifactKind
 from ddstudy.report import figures
+from ddstudy.report.bias_claims import bias_claims_frame, bias_claims_markdown
 from ddstudy.report.bias_table import bias_table
 from ddstudy.report.catalog import describe, report_tables
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
@@ -81,6 +82,15 @@ def write_figures(
                     group,
                     results / "figures/bias" / f"{stem}-aligned-vs-conflicting.png",
                     f"Aligned vs conflicting test accuracy — {title}",
+                )
+            )
+    for (family, arch), group in biased.groupby(["family", "eval_arch"]):
+        if group["severity"].nunique() > 1:
+            written.append(
+                figures.plot_acc_by_ratio_and_severity(
+                    group,
+                    results / "figures/bias" / f"{family}-{arch}-acc-by-ratio-and-severity.png",
+                    f"Test accuracy vs bias-aligned ratio by severity — {family}, evaluated with {arch}",
                 )
             )
     for (family, method, ipc, arch), group in biased.groupby(
@@ -256,6 +266,14 @@ def _bias_study(r: ReportInputs) -> tuple[list[Path], list[Path]]:
     return [write_text(r.tables / "bias_study.md", bias_markdown(r.bias))], []
 
 
+def _bias_claims(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    frame = bias_claims_frame(r.bias, pd.DataFrame(list(r.study.planned_bias_rows)))
+    return [
+        write_csv(frame, r.tables / "bias_claims.csv"),
+        write_text(r.tables / "bias_claims.md", bias_claims_markdown(frame)),
+    ], []
+
+
 def _ptm_study(r: ReportInputs) -> tuple[list[Path], list[Path]]:
     return [write_text(r.tables / "ptm_study.md", ptm_markdown(r.ptm, r.centre))], []
 
@@ -308,6 +326,7 @@ def _reproduction(r: ReportInputs) -> tuple[list[Path], list[Path]]:
 # written, figures drawn).
 TABLE_WRITERS = {
     "bias_study": _bias_study,
+    "bias_claims": _bias_claims,
     "ptm_study": _ptm_study,
     "zoo": _zoo,
     "debias": _debias,

@@ -4,7 +4,7 @@ of it. Built by :mod:`ddstudy.study.expand`; read by the Snakefile, the CLI and 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ddstudy.accel import Accel
@@ -162,6 +162,35 @@ class Study:
     def has_debias(self) -> bool:
         """Whether any cell mitigates bias (the debias table and figures)."""
         return any(not debias_mode(getattr(c.config, "debias", "none")).plain for c in self.cells)
+
+    @property
+    def planned_bias_rows(self) -> tuple[dict, ...]:
+        """The bias-study rows the grid will have: (dataset, ratio, severity, method, ipc, eval_arch) of every plain
+        evaluation of a biased variant (no CLoM, no mitigation) — what Biased-DD's claims are judged on."""
+        variants = {v.name: v for v in self.variants}
+        cells = {c.name: c for c in self.cells}
+        rows = []
+        for name, arch in self.evaluations:
+            cell = cells[name]
+            spec = variants[cell.dataset]
+            if cell.clom or spec.bias == "none" or not debias_mode(getattr(cell.config, "debias", "none")).plain:
+                continue
+            ipc = getattr(cell.config, "ipc", None)
+            rows.append(
+                {"dataset": cell.dataset, "ratio": spec.ratio, "severity": spec.severity}
+                | {"method": cell.config.method, "ipc": ipc, "eval_arch": arch, "debias": "none"}
+            )
+        return tuple(rows)
+
+    @property
+    def has_ratio_sweep(self) -> bool:
+        """Whether a biased variant above ratio 1/K (0.1) is evaluated beside its 1/K twin (same everything but the
+        ratio): Biased-DD's claims table."""
+        evaluated = {row["dataset"] for row in self.planned_bias_rows}
+        variants = {v.name: v for v in self.variants}
+        return any(
+            variants[name].ratio > 0.1 and replace(variants[name], ratio=0.1).name in evaluated for name in evaluated
+        )
 
     @property
     def uses_clom(self) -> bool:
