@@ -99,10 +99,14 @@ def test_kde_settings_side_by_side_are_named_by_their_kernel(params):
         study_from_params(paper, "paper")
 
 
-def test_demo_grid_is_fashion_mnist_with_both_biases(params):
+def test_demo_grid_is_cmnist_dd_and_corrupted_fashion_mnist(params):
+    """The demo's colour block is CMNIST-DD on real MNIST; the corruption block stays on Fashion-MNIST."""
     study = study_from_params(params, grid="demo")
-    assert {v.source for v in study.variants} == {"fashion-mnist"}
-    assert {v.bias for v in study.variants} == {"color", "corruption", "none"}
+    assert {(v.source, v.bias) for v in study.variants} == {
+        ("mnist", "color"),
+        ("fashion-mnist", "corruption"),
+        ("fashion-mnist", "none"),
+    }
 
 
 def _error(params):
