@@ -152,16 +152,17 @@ def test_slurm_requests_per_rule_from_params(tmp_path):
 
 
 def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
-    """The repro grid (issues 20, 22): 5 variants (clean, FG, BG, colour r0.1/r0.95); the published cells (DC, DSA,
-    DM ×3, DM + FairDD, 4 random selections) and the fair-DD comparison on FG and BG (DM: none, fairdd, cobra, kde
+    """The repro grid (issues 20, 22, 40): 18 variants (clean Fashion-MNIST and MNIST; FG/BG at FairDD's seed 30 and
+    the seed-42 draw; C-MNIST FG/BG; CMNIST-DD at 6 + 2 ratios; the Fashion-MNIST colour pair); the published cells
+    and the fair-DD comparison on FG and BG (DM: none, fairdd, cobra, kde
     at the median bandwidth and at h = 0.2, oracle; DC at 200 iterations: none, fairdd, cobra; a KDE embedding PTM per
     variant, two weights each; the whole set of each, bias amplification's baseline), one evaluation each, all under
     results/repro/."""
     result = snakemake("-n", "--forceall", "--config", "grid=repro")
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["biased_dataset"] == 4 and counts["clean_dataset"] == 1
-    assert counts["distill"] == 22 and counts["select"] == 6 and counts["evaluate"] == 28
+    assert counts["biased_dataset"] == 16 and counts["clean_dataset"] == 2
+    assert counts["distill"] == 48 and counts["select"] == 20 and counts["evaluate"] == 68
     assert counts["report"] == 1 and counts["zoo_model"] == 2 and counts["kde_weights"] == 4
     outputs = re.findall(r"output: (\S+)", result.stdout)
     produced = [o for o in outputs if not o.startswith("data/datasets/")]  # every grid's datasets are shared
