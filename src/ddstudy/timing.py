@@ -1,6 +1,6 @@
 """Wall and CPU time of a resumable job, summed over every segment it ran in.
 
-A distillation of hours or an evaluation of ten 1,000-epoch networks is often interrupted (a session ends, a node is
+A distillation of hours or an evaluation of ten 1,000-epoch networks is often interrupted (a machine is lost, a node is
 preempted) and resumed from its resume state (:class:`~ddstudy.checkpoint.ResumeState`). Snakemake's benchmark file
 then holds the last segment only, and a table built from it under-reports the cell's cost. So the resume state
 carries the segments already run (``segments``: from / to unit, wall and CPU seconds, each segment from its process's

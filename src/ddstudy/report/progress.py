@@ -1,6 +1,6 @@
 """Where a grid's run stands, cell by cell: what ``ddstudy report progress`` prints.
 
-A grid run across sessions (the repro grid on a CPU: tens of core-hours, resumed on a new machine each time) is
+A grid run across interruptions (the repro grid on a CPU: tens of core-hours, resumed on a new machine each time) is
 mostly *part-way*: Snakemake's dry run counts the jobs left but cannot say that a distillation is at iteration 650
 of 1,000 or an evaluation at network 7 of 10. Those facts are in the resume states beside the outputs
 (``.<set>.partial/ckpt/state.json``: the iteration and the segments run so far; ``.<arch>.json.partial/runs.json``:

@@ -134,7 +134,7 @@ class Study:
     @property
     def zoo_dir(self) -> str:
         """Where the grid's PTMs (and MTT's experts) go: the top-level ``zoo_root``, or ``<outputs>/zoo`` for a grid
-        with its own folder — committed with its other outputs, so that a grid run across sessions on fresh machines
+        with its own folder — committed with its other outputs, so that a grid run resumed on fresh machines
         (the repro grid's KDE PTMs: an hour each on a CPU) does not train them again on every machine."""
         return self._place("zoo", str(self.zoo_root))
 
