@@ -27,7 +27,10 @@ def snapshot(root: Path) -> dict[str, str]:
     state = {}
     for path in sorted(root.rglob("*")):
         key = str(path.relative_to(root))
-        state[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.is_symlink():
+            state[key] = f"link to {os.readlink(path)}"
+        else:
+            state[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
     return state
 
 
@@ -666,3 +669,59 @@ def test_compare_names_a_broken_metrics_file(capsys, tmp_path):
             record["acc_mean"] = "NaN-ish"
         (tmp_path / run / "c" / "ConvNet.json").write_text(json.dumps(record))
     refused(capsys, ["report", "compare", tmp_path / "a", tmp_path / "b"], "ConvNet.json: acc_mean must be a number")
+
+
+def _spoil(meta: dict, change: str):
+    """A hostile edit of a dataset variant's meta.json (``change``: what a user or a foreign tool might write)."""
+    if change == "a list":
+        return [meta]
+    if change.startswith("no "):
+        meta.pop(change[3:])
+        return meta
+    key, value = change.split("=", 1)
+    meta[key] = json.loads(value)
+    return meta
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("a list", "a JSON object was expected, found list"),
+        ("no name", "field 'name' is missing"),
+        ("no num_classes", "field 'num_classes' is missing"),
+        ('num_classes="10"', "field 'num_classes' must be a positive integer"),
+        ("num_classes=0", "field 'num_classes' must be a positive integer"),
+        ("num_classes=true", "field 'num_classes' must be a positive integer"),
+        ('image_shape=["3", 28, 28]', "field 'image_shape' must be a list of 3 positive integers"),
+        ("image_shape=[3, 28]", "field 'image_shape' must be a list of 3 positive integers"),
+        ("image_shape=[3, 32, 32]", "meta.json says [3, 32, 32]"),
+        ('sha256="abc"', "field 'sha256' must be an object"),
+        ('sha256={"train.npz": 7, "test.npz": 7}', "field 'sha256' must be an object"),
+        ('sha256={"train.npz": "xyz", "test.npz": "xyz"}', "64 lowercase hex digits"),
+        ('class_names="0123456789"', "field 'class_names' must be a list of 10 strings"),
+        ('class_names=["a", "b"]', "field 'class_names' must be a list of 10 strings"),
+        ('name=""', "field 'name' must be a non-empty string"),
+        ("counts=[]", "field 'counts' must be an object"),
+        ('attribute_names="red"', "field 'attribute_names' must be a list of strings"),
+        ('normalization={"mean": [0.5], "std": [0.5]}', "field 'normalization' must be an object with 'mean'"),
+        ('ratio="high"', "field 'ratio' must be a number"),
+    ],
+)
+def test_a_hostile_dataset_meta_is_one_line_before_work(capsys, tmp_path, dataset, change, message):
+    """Every stage reads a variant through one typed reader (ddstudy.data.meta): a bad meta.json field is named in
+    one line, before any work, and nothing is written."""
+    meta = json.loads((dataset / "meta.json").read_text())
+    (dataset / "meta.json").write_text(json.dumps(_spoil(meta, change)))
+    before = snapshot(tmp_path)
+    line = refused(capsys, ["distill", "--dataset-dir", dataset, *SELECT, "--out", tmp_path / "s"], message)
+    assert "meta.json" in line
+    assert snapshot(tmp_path) == before
+
+
+def test_out_through_a_symlink_loop(capsys, tmp_path, dataset):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    before = snapshot(tmp_path)
+    for out in ("a", "a/x"):
+        refused(capsys, ["distill", "--dataset-dir", dataset, *SELECT, "--out", tmp_path / out], "symlink loop")
+    assert snapshot(tmp_path) == before

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ddstudy.data.meta import DatasetMeta
 from ddstudy.debias import DEBIAS, DebiasMode, RealTerm, group_balanced_weights, oracle_weights, prepare
 from ddstudy.training import batch_loss
 
@@ -51,7 +52,7 @@ def test_fairdd_weighting_gives_each_group_of_the_batch_an_equal_share():
 def test_weighted_modes_read_the_set_weights_and_refuse_what_cannot_run():
     labels = np.array([0, 0, 0, 1])
     attrs = np.array([0, 0, 1, 1])
-    meta = {"name": "toy", "sha256": {}}
+    meta = DatasetMeta("toy", "mnist", "color", 2, ("0", "1"), (3, 8, 8), {}, ("c0", "c1"))
     oracle, w, record = prepare("oracle", labels, attrs, meta)
     assert record == {"mode": "oracle"} and w.tolist() == pytest.approx([0.75, 0.75, 1.5, 1.0])
     weigh = oracle.batch_weighting(torch.from_numpy(labels), torch.from_numpy(attrs), w)

@@ -54,6 +54,8 @@ from ddstudy.knobs import knob
 if TYPE_CHECKING:
     import torch
 
+    from ddstudy.data.meta import DatasetMeta
+
 
 @dataclass(frozen=True)
 class KdeConfig:
@@ -208,7 +210,7 @@ class DebiasMode:
     warms_up: ClassVar[bool] = False
 
     def dataset_weights(
-        self, labels: np.ndarray, attrs: np.ndarray, meta: dict, weights_path
+        self, labels: np.ndarray, attrs: np.ndarray, meta: DatasetMeta, weights_path
     ) -> tuple[np.ndarray | None, dict | None]:
         """(per-sample weights of the training set fixed for the run — None when the mode needs none —, what a
         synthetic set's or a network's meta records about the mode — None for ``none``)."""
@@ -294,7 +296,7 @@ class Kde(_PerSampleWeights):
     style = (":", "D")
 
     def dataset_weights(self, labels, attrs, meta, weights_path):
-        weights, artifact = load_kde_weights(weights_path, meta["sha256"])
+        weights, artifact = load_kde_weights(weights_path, dict(meta.sha256))
         return weights, {"mode": self.name, "kde": artifact["kde"], "weights_sha256": artifact["weights_sha256"]}
 
 
@@ -405,13 +407,13 @@ def check_weights_flag(mode: str, weights_path: str | Path | None) -> None:
 
 
 def prepare(
-    mode: str, labels: np.ndarray, attrs: np.ndarray, meta: dict, weights_path: str | Path | None = None
+    mode: str, labels: np.ndarray, attrs: np.ndarray, meta: DatasetMeta, weights_path: str | Path | None = None
 ) -> tuple[DebiasMode, np.ndarray | None, dict | None]:
     """(the mode, a dataset variant's per-sample weights for it, what a meta records about it); refused before
-    any work when the mode cannot run. ``meta``: the variant's ``meta.json`` (its name and hashes)."""
+    any work when the mode cannot run. ``meta``: the variant's typed ``meta.json`` (its name and hashes)."""
     strategy = debias_mode(mode)
     check_weights_flag(mode, weights_path)
     if strategy.needs_attributes and not bool((np.asarray(attrs) >= 0).any()):
-        raise DDStudyError(f"debias {mode} needs bias attributes; {meta['name']} has none (a clean set)")
+        raise DDStudyError(f"debias {mode} needs bias attributes; {meta.name} has none (a clean set)")
     weights, record = strategy.dataset_weights(labels, attrs, meta, weights_path)
     return strategy, weights, record

@@ -203,7 +203,10 @@ def check_output(
     if not text.strip():
         raise DDStudyError(f"{flag} is empty; give a path for the {kind.name}")
     path = Path(text)
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (RuntimeError, OSError) as err:  # a symlink loop (RuntimeError before Python 3.13, OSError after)
+        raise DDStudyError(f"{flag} {path}: cannot be resolved ({err}); choose a path without a symlink loop") from None
     _check_name_lengths(path, resolved, flag)  # first: a name over the limit fails every later look at the path
     given = {k: Path(v) for k, v in (inputs or {}).items() if v is not None and Path(v).exists()}
     why = _forbidden(resolved, given, kind.keeps)

@@ -127,7 +127,7 @@ def test_built_variant_has_fixed_normalisation_padding_and_reference_attributes(
     variant = load_variant(tmp_path / "v")
     assert variant.meta["image_shape"] == [3, 32, 32]
     assert variant.meta["attribute_names"][1] == "orange"
-    norm = Normalization.of_variant(variant.meta, variant.train.images)
+    norm = Normalization.of_variant(variant.info, variant.train.images)
     assert norm == Normalization((0.5,) * 3, (0.5,) * 3)
     expected = reference_assignment(
         {"train": source.train.labels, "test": source.test.labels}, {"train": 0.9, "test": 0.1}

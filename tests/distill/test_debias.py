@@ -242,7 +242,7 @@ def test_dc_real_side_fast_path_equals_the_references_group_backwards(colour_var
     from ddstudy.models import build_model
 
     variant = load_variant(colour_variant)
-    normalization = Normalization.of_variant(variant.meta, variant.train.images)
+    normalization = Normalization.of_variant(variant.info, variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), 10, torch.device("cpu"), normalization)
     config = method_config("dc", 1, iterations=1, debias=mode, model="ConvNetW32", batch_real=32)
     ctx = new_context(config, f"toy/dc_{mode}", pool, tuple(variant.meta["image_shape"]), torch.device("cpu"))

@@ -47,7 +47,7 @@ def test_decode_set_repeats_labels_per_class():
 
 def _context(variant_folder, **settings):
     variant = load_variant(variant_folder)
-    normalization = Normalization.of_variant(variant.meta, variant.train.images)
+    normalization = Normalization.of_variant(variant.info, variant.train.images)
     pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], torch.device("cpu"),
                     normalization)  # fmt: skip
     config = quick_config("idc", 2, model="ConvNetW32", **settings)

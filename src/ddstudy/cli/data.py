@@ -31,8 +31,8 @@ def show(args: argparse.Namespace) -> int:
     from ddstudy.report.samples import plot_variant_samples
 
     variant = load_variant(args.dir)
-    meta = variant.meta
-    print(f"{meta['name']}  ({variant.path})")
+    meta, info = variant.meta, variant.info
+    print(f"{info.name}  ({variant.path})")
     for key in ("source", "bias", "ratio", "severity", "seed", "test_attrs", "image_shape"):
         print(f"  {key:12s} {meta.get(key)}")
     for split in ("train", "test"):
@@ -42,9 +42,9 @@ def show(args: argparse.Namespace) -> int:
             line += (
                 f" aligned={counts['aligned']} conflicting={counts['conflicting']} ({counts['aligned_fraction']:.3f})"
             )
-        print(line + f" sha256={meta['sha256'][split + '.npz'][:12]}…")
+        print(line + f" sha256={info.sha256[split + '.npz'][:12]}…")
     # Not results/figures/datasets/: that folder is the pipeline's (a DVC output); an ad-hoc look would dirty it.
-    png = Path(args.png) if args.png else Path("results/figures/samples") / f"{meta['name']}-samples.png"
+    png = Path(args.png) if args.png else Path("results/figures/samples") / f"{info.name}-samples.png"
     with claim_output(png, FIGURE, {"dir": args.dir}, "--png"):
         plot_variant_samples(variant, png, per_class=args.per_class)
     print(f"  sample grid  {png}")

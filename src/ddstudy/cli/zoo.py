@@ -37,7 +37,7 @@ def train(args: argparse.Namespace) -> int:
     inputs = {"--dataset-dir": args.dataset_dir, "--sample-weights": args.sample_weights}
     timing = check_timing_path(args.timing, args.out, inputs)
     segments = Segments("epochs")
-    dataset = load_variant(args.dataset_dir, verify=False).meta["name"]
+    dataset = load_variant(args.dataset_dir, verify=False).info.name
     jobs = [ZooJob(dataset, args.arch, init, args.seed) for init in inits]
     runs = train_zoo_models(
         jobs, args.dataset_dir, args.out, config, torch_device(args), accel=accel_of(args),

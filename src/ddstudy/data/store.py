@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ddstudy.data.bias_kind import aligned_mask
+from ddstudy.data.meta import DatasetMeta
 from ddstudy.errors import DDStudyError
 from ddstudy.io import load_npz, read_json, sha256_file
 from ddstudy.outputs import ArtifactKind, json_with_keys
@@ -35,46 +36,59 @@ class StoredSplit:
 @dataclass(frozen=True)
 class Variant:
     path: Path
-    meta: dict
+    info: DatasetMeta  # meta.json, validated and typed
     train: StoredSplit
     test: StoredSplit
 
+    @property
+    def meta(self) -> dict:
+        """meta.json as a dict (validated): the fields :class:`DatasetMeta` does not type (counts, construction)."""
+        return self.info.raw
 
-def load_split(folder: str | Path, split: str, meta: dict | None = None, verify: bool = True) -> StoredSplit:
+
+def read_meta(folder: str | Path) -> DatasetMeta:
+    """A variant folder's meta.json, validated (:meth:`DatasetMeta.parse`): one line naming a bad field."""
     folder = Path(folder)
-    meta = meta if meta is not None else read_json(folder / "meta.json")
+    if not (folder / "meta.json").is_file():
+        raise DDStudyError(f"{folder}: no meta.json, not a built dataset variant; run `ddstudy data build` first")
+    return DatasetMeta.parse(read_json(folder / "meta.json"), folder / "meta.json")
+
+
+def load_split(folder: str | Path, split: str, meta: DatasetMeta | None = None, verify: bool = True) -> StoredSplit:
+    folder = Path(folder)
+    meta = meta if meta is not None else read_meta(folder)
     path = folder / f"{split}.npz"
     if verify:
-        expected = meta.get("sha256", {}).get(f"{split}.npz")
-        if expected is None:
-            raise DDStudyError(f"{folder}/meta.json lists no sha256 for {split}.npz; rebuild the variant")
+        expected = meta.sha256[f"{split}.npz"]
         if path.is_file() and sha256_file(path) != expected:
             raise DDStudyError(f"{path}: sha256 differs from meta.json (modified or corrupt); rebuild the variant")
     arrays = load_npz(path, ARRAY_CONTRACT)
     n = len(arrays["labels"])
     if arrays["images"].shape[0] != n or arrays["attrs"].shape[0] != n:
         raise DDStudyError(f"{path}: images, labels and attrs differ in length; rebuild the variant")
-    classes = meta.get("num_classes")
+    classes = meta.num_classes
     labels, attrs = arrays["labels"], arrays["attrs"]
-    if isinstance(classes, int) and n and (labels.min() < 0 or labels.max() >= classes):
+    if n and (labels.min() < 0 or labels.max() >= classes):
         raise DDStudyError(
             f"{path}: labels {labels.min()}..{labels.max()} lie outside the {classes} classes of meta.json "
             f"(0..{classes - 1}); rebuild the variant"
         )
-    attributes = len(meta.get("attribute_names") or [])  # none for a clean source: every attr is -1
+    attributes = len(meta.attribute_names)  # none for a clean source: every attr is -1
     if n and (attrs.min() < -1 or attrs.max() >= attributes):
         raise DDStudyError(
             f"{path}: attrs {attrs.min()}..{attrs.max()} lie outside the {attributes} attributes of meta.json "
             f"(-1 for none); rebuild the variant"
         )
-    aligned = meta.get("aligned_attributes")
-    return StoredSplit(arrays["images"], arrays["labels"], arrays["attrs"], tuple(aligned) if aligned else None)
+    if arrays["images"].shape[1:] != meta.image_shape:
+        raise DDStudyError(
+            f"{path}: images of shape {list(arrays['images'].shape[1:])}, meta.json says {list(meta.image_shape)}; "
+            "rebuild the variant"
+        )
+    return StoredSplit(arrays["images"], arrays["labels"], arrays["attrs"], meta.aligned_attributes)
 
 
 def load_variant(folder: str | Path, verify: bool = True) -> Variant:
     """Load ``train``/``test`` of a variant folder; ``verify`` checks each npz against the sha256 in meta.json."""
     folder = Path(folder)
-    if not (folder / "meta.json").is_file():
-        raise DDStudyError(f"{folder}: no meta.json, not a built dataset variant; run `ddstudy data build` first")
-    meta = read_json(folder / "meta.json")
+    meta = read_meta(folder)
     return Variant(folder, meta, load_split(folder, "train", meta, verify), load_split(folder, "test", meta, verify))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ddstudy.data.meta import DatasetMeta
 from ddstudy.data.store import StoredSplit
 from ddstudy.lazy import lazy
 
@@ -42,12 +43,11 @@ class Normalization:
         return (x - mean) / std
 
     @staticmethod
-    def of_variant(meta: dict, train_images: np.ndarray) -> Normalization:
-        """A variant's normalisation: the one its construction fixes (``meta["normalization"]``) or else the
+    def of_variant(meta: DatasetMeta, train_images: np.ndarray) -> Normalization:
+        """A variant's normalisation: the one its construction fixes (``normalization`` in meta.json) or else the
         statistics of its training split."""
-        fixed = meta.get("normalization")
-        if fixed:
-            return Normalization(tuple(fixed["mean"]), tuple(fixed["std"]))
+        if meta.normalization:
+            return Normalization(meta.normalization["mean"], meta.normalization["std"])
         return Normalization.of(train_images)
 
     def to_dict(self) -> dict:

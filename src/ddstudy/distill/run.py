@@ -70,7 +70,7 @@ def _debias_pool(config, pool: RealPool, variant, sample_weights) -> dict | None
     mode = getattr(config, "debias", "none")
     if method_spec(config.method).debias == "experts":
         return {"mode": mode, "applied_to": "expert trajectories"} if mode != "none" else None
-    _, weights, record = prepare(mode, variant.train.labels, variant.train.attrs, variant.meta, sample_weights)
+    _, weights, record = prepare(mode, variant.train.labels, variant.train.attrs, variant.info, sample_weights)
     if weights is not None:
         pool.weights = torch.as_tensor(weights, dtype=torch.float32, device=pool.images.device)
     return record
@@ -128,13 +128,13 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
     device = torch.device(device)
     staging = out_dir.parent / f".{out_dir.name}.partial"
     variant = load_variant(dataset_dir)
-    dataset = variant.meta["name"]
+    dataset = variant.info.name
     # Seeds come from the cell without its suffixes: a CLoM or debias run sees the same networks, real batches and
     # augmentations as the plain run (paired comparison; α = 0 reproduces it bit for bit).
     seed_cell = cell = cell_name(dataset, config.method, config.ipc)
-    shape = tuple(variant.meta["image_shape"])
-    normalization = Normalization.of_variant(variant.meta, variant.train.images)
-    pool = RealPool(to_tensors(variant.train, normalization), variant.meta["num_classes"], device, normalization)
+    shape = variant.info.image_shape
+    normalization = Normalization.of_variant(variant.info, variant.train.images)
+    pool = RealPool(to_tensors(variant.train, normalization), variant.info.num_classes, device, normalization)
     spec = method_spec(config.method)
     if spec.kind == "selects" or getattr(config, "init", None) == "real":
         pool.check_ipc(config.ipc)  # refused here, before anything is loaded or compiled
@@ -150,7 +150,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
             raise DDStudyError(f"CLoM guides distillation, not the '{config.method}' baseline")
         extra_meta = (extra_meta or {}) | {"clom": clom.to_dict()}
         if clom.active:
-            extra_loss = Clom.from_zoo(clom, zoo_root, variant.meta["num_classes"], shape, normalization, device, accel)
+            extra_loss = Clom.from_zoo(clom, zoo_root, variant.info.num_classes, shape, normalization, device, accel)
 
     result = None
     if spec.distils:
@@ -162,7 +162,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
             shape,
             device,
             staging / "ckpt",
-            variant.meta["sha256"],
+            dict(variant.info.sha256),
             extra_loss,
             extra_meta,
             accel=accel,
@@ -187,11 +187,11 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
     if len(images):
         from ddstudy.distill.image_grid import plot_synthetic_grid  # matplotlib only where a figure is drawn
 
-        plot_synthetic_grid(images, labels, normalization, variant.meta["class_names"], cell, staging / "grid.png")
+        plot_synthetic_grid(images, labels, normalization, list(variant.info.class_names), cell, staging / "grid.png")
     meta = {
         "cell": cell,
         "dataset": dataset,
-        "dataset_sha256": variant.meta["sha256"],
+        "dataset_sha256": dict(variant.info.sha256),
         "dataset_meta": {k: variant.meta.get(k) for k in ("source", "bias", "ratio", "severity", "test_attrs")},
         "train_aligned_fraction": variant.meta["counts"]["train"].get("aligned_fraction"),
         "method": config.method,
@@ -199,7 +199,7 @@ def _distill(dataset_dir, config, out_dir: Path, device, clom, zoo_root, accel, 
         "config": config.to_dict(),
         "normalization": normalization.to_dict(),
         "image_shape": list(shape),
-        "num_classes": variant.meta["num_classes"],
+        "num_classes": variant.info.num_classes,
         "num_images": int(len(labels)),
         "iterations_done": result.iterations_done if result else 0,
         "resumed_from": result.resumed_from if result else None,
@@ -243,7 +243,7 @@ def load_synthetic(
         if dataset_dir is None:
             raise DDStudyError(f"{folder} stores indices only (full training set); pass the dataset folder")
         variant = load_variant(dataset_dir)
-        if variant.meta["sha256"] != meta["dataset_sha256"]:
+        if dict(variant.info.sha256) != meta["dataset_sha256"]:
             raise DDStudyError(f"{dataset_dir} is not the dataset {folder} was selected from (sha256 differs)")
         normalization = Normalization(tuple(meta["normalization"]["mean"]), tuple(meta["normalization"]["std"]))
         images = normalization.apply(variant.train.images[arrays["indices"]])

@@ -181,7 +181,7 @@ def evaluate_synthetic(
     accel = accel.resolved(device)
     check_model_name(arch)
     variant = load_variant(dataset_dir)
-    if variant.meta["sha256"] != synthetic_meta["dataset_sha256"]:
+    if dict(variant.info.sha256) != synthetic_meta["dataset_sha256"]:
         raise DDStudyError(f"{dataset_dir} is not the dataset {synthetic_meta['cell']} was distilled from")
     normalization = Normalization(
         tuple(synthetic_meta["normalization"]["mean"]), tuple(synthetic_meta["normalization"]["std"])

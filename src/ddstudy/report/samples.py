@@ -88,7 +88,7 @@ def plot_variant_samples(variant: Variant, path: str | Path, per_class: int = 8,
     """Training samples of one variant, a row per class, frames green (aligned) / red (conflicting)."""
     split, meta = variant.train, variant.meta
     rows = []
-    for label in range(meta["num_classes"]):
+    for label in range(variant.info.num_classes):
         index = pick_per_class(split, label, per_class, seed)
         rows.append([tile_row(to_rgb(split.images[index]), _frames(split, index))])
     counts = meta["counts"]["train"]
@@ -105,7 +105,7 @@ def plot_variant_samples(variant: Variant, path: str | Path, per_class: int = 8,
 
 def plot_ratio_figure(variants: Sequence[Variant], path: str | Path, per_cell: int = 4, seed: int = 0) -> Path:
     """Rows = classes, columns = the variants' bias-aligned ratios (same source, bias and severity)."""
-    variants = sorted(variants, key=lambda v: v.meta["ratio"])
+    variants = sorted(variants, key=lambda v: v.info.ratio)
     first = variants[0].meta
     cells = []
     for label in range(first["num_classes"]):

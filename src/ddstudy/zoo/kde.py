@@ -53,19 +53,19 @@ def compute_kde_weights(
 
 def _kde_weights_to(dataset_dir, zoo_root, config: KdeConfig, npz: Path, record_json: Path, device) -> dict:
     variant = load_variant(dataset_dir)
-    dataset = variant.meta["name"]
+    dataset = variant.info.name
     model, ptm = load_ptm(zoo_root, dataset, config.arch, config.init, config.epoch, device)
     ptm_norm = Normalization(tuple(ptm["normalization"]["mean"]), tuple(ptm["normalization"]["std"]))
     train = to_tensors(variant.train, ptm_norm)  # the PTM sees images as it was trained
     exact_fp32(device)  # the PTM embeds in fp32 on a GPU too (TF32 is PyTorch's default for its convolutions)
     features = embed_features(model, train.images, torch.device(device))
     labels = variant.train.labels.astype(np.int64)
-    weights, density, widths = kde_weights(features, labels, variant.meta["num_classes"], config.bandwidth, config.beta)
+    weights, density, widths = kde_weights(features, labels, variant.info.num_classes, config.bandwidth, config.beta)
     digest = save_npz(npz, {"weights": weights, "density": density})
     aligned = variant.train.aligned
     record = {
         "dataset": dataset,
-        "dataset_sha256": variant.meta["sha256"],
+        "dataset_sha256": dict(variant.info.sha256),
         "mode": "kde",
         "kde": asdict(config),
         "embedding": {"zoo": dataset, "weights_sha256": ptm["weights_sha256"], "test_acc": ptm["test"]["acc"]},

@@ -148,16 +148,16 @@ def _base_meta(
     record — mode, and for ``kde`` the weights' settings and hash — only when the recipe weights its loss)."""
     return ({"weighting": weighting} if weighting else {}) | {
         "dataset": job.dataset,
-        "dataset_sha256": variant.meta["sha256"],
+        "dataset_sha256": dict(variant.info.sha256),
         "arch": job.arch,
         "init": job.init,
         "seed": job.seed,
         "init_seed": job.init_seed,
         "config": asdict(config),
         "normalization": normalization.to_dict(),
-        "image_shape": variant.meta["image_shape"],
-        "num_classes": variant.meta["num_classes"],
-        "class_names": variant.meta["class_names"],
+        "image_shape": list(variant.info.image_shape),
+        "num_classes": variant.info.num_classes,
+        "class_names": list(variant.info.class_names),
         "accel": accel.to_dict(),
         "ddstudy_version": ddstudy.__version__,
     }
@@ -167,14 +167,14 @@ def _load_data(job: ZooJob, dataset_dir: str | Path, config: ZooTrainConfig, wei
     """(variant, normalisation, train tensors, test tensors, loss weighting, its record) of the dataset ``job``
     trains on; a debias recipe that cannot run (no attributes, no KDE weights of this variant) is refused here."""
     variant = load_variant(dataset_dir)
-    if variant.meta["name"] != job.dataset:
-        raise DDStudyError(f"{dataset_dir} holds variant '{variant.meta['name']}', not '{job.dataset}'")
+    if variant.info.name != job.dataset:
+        raise DDStudyError(f"{dataset_dir} holds variant '{variant.info.name}', not '{job.dataset}'")
     debias, weights, record = prepare(
-        config.debias, variant.train.labels, variant.train.attrs, variant.meta, weights_path
+        config.debias, variant.train.labels, variant.train.attrs, variant.info, weights_path
     )
-    channels = variant.meta["image_shape"][0]
+    channels = variant.info.image_shape[0]
     normalization = (
-        Normalization.of_variant(variant.meta, variant.train.images)
+        Normalization.of_variant(variant.info, variant.train.images)
         if config.normalize
         else Normalization.identity(channels)
     )
@@ -281,7 +281,7 @@ def train_zoo_models(
 
 def _shape(variant) -> tuple[int, int, int]:
     """(channels, classes, image size) of a variant: what a network of it is built with."""
-    return variant.meta["image_shape"][0], variant.meta["num_classes"], variant.meta["image_shape"][1]
+    return variant.info.image_shape[0], variant.info.num_classes, variant.info.image_shape[1]
 
 
 def _train(
@@ -312,7 +312,7 @@ def _train(
     fingerprint = {
         "jobs": [asdict(j) for j in jobs],
         "config": asdict(config),
-        "dataset_sha256": variant.meta["sha256"],
+        "dataset_sha256": dict(variant.info.sha256),
         "device_type": device.type,
         "accel": accel.to_dict(),
         "weighting": weighting,
