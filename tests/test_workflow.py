@@ -174,6 +174,24 @@ def test_repro_dry_run_plans_every_published_cell_in_its_own_folder():
     assert "results/repro/weights/fashion-mnist-bg-color-r0.9-s1-tuniform/kde-ConvNet-i0-e5-b1-h0.2.npz," in outputs
 
 
+def test_ptm_dry_run_plans_the_study_around_its_centre():
+    """The ptm grid (issue 41): clean Fashion-MNIST and MNIST; 8 PTM jobs (5 ConvNets, LeNet and AlexNet on
+    Fashion-MNIST, one MNIST ConvNet); DM IPC 10 and DC IPC 1 each plain, at the centre and at 9 axis values; every
+    set evaluated with ConvNet, the centre and plain sets also across architectures — MLP, LeNet and AlexNet for
+    both methods, VGG11 and ResNet18 for DC's only (two cross_arch blocks) — all under results/ptm/."""
+    result = snakemake("-n", "--forceall", "--config", "grid=ptm")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert counts["clean_dataset"] == 2 and counts["zoo_model"] == 8
+    assert counts["distill"] == 22 and counts["evaluate"] == 22 + 4 * 3 + 2 * 2
+    outputs = re.findall(r"output: (\S+)", result.stdout)
+    assert all(o.startswith(("results/ptm/", "data/datasets/")) for o in outputs)
+    centre = "dc_ipc1_clom-ce-fashion-mnist-clean-ConvNet-i1-e20-a1000"
+    assert f"results/ptm/evaluations/fashion-mnist-clean/{centre}/ResNet18.json" in outputs
+    assert "results/ptm/evaluations/fashion-mnist-clean/dm_ipc10/VGG11.json" not in outputs
+    assert "results/ptm/zoo/mnist-clean/ConvNet/init0" in outputs
+
+
 def test_a_cells_job_settings_are_what_its_rule_runs():
     """`ddstudy params args` (for scripts that rerun a cell with one knob changed) prints exactly the settings the
     grid's distill and evaluate jobs of the cell run with, and their timing records go beside the benchmarks."""

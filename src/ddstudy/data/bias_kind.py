@@ -11,6 +11,10 @@ import numpy as np
 
 from ddstudy.errors import DDStudyError
 
+# The aligned ratio at which the attribute says nothing of the class: 1/K for the K = 10 classes of every source
+# (MNIST, Fashion-MNIST, CIFAR-10). Biased-DD's claims compare each ratio above it with it.
+UNBIASED_RATIO = 1 / 10
+
 
 @dataclass(frozen=True)
 class BiasKind:

@@ -22,6 +22,7 @@ import math
 
 import pandas as pd
 
+from ddstudy.data.bias_kind import UNBIASED_RATIO
 from ddstudy.report.tables import METHOD_ORDER, family_of
 
 CLAIMS = {
@@ -55,18 +56,20 @@ def _compare(cell, base) -> tuple[str, float]:
     return ("lower" if gap < -spread else "higher" if gap > spread else "within"), gap
 
 
-def _verdict(outcomes: list[str]) -> str:
+def _verdict(outcomes: list[str], expected: str) -> str:
     n = len(outcomes)
-    lower, within = outcomes.count("lower"), outcomes.count("within")
-    if lower > n / 2:
+    hits, within = outcomes.count(expected), outcomes.count("within")
+    if hits > n / 2:
         return "supported"
-    if n - lower > n / 2 and within < n / 2:
+    if n - hits > n / 2 and within < n / 2:
         return "not supported"
     return "inconclusive"
 
 
-def _row(claim, key, pairs: list[tuple[str, object, object]]) -> dict:
-    family, method, ipc, arch = key
+def judge(pairs: list[tuple[str, object, object]], expected: str = "lower") -> dict:
+    """The verdict on a claim from its comparisons ``(label, cell row, baseline row)`` (a row None: not evaluated
+    yet), where the claim expects each cell ``expected`` ("lower" or "higher") than its baseline: the counts, the
+    mean gap in points, the verdict and one text per comparison. Shared by every claims table."""
     done = [(label, cell, base) for label, cell, base in pairs if cell is not None and base is not None]
     outcomes, gaps, detail = [], [], []
     for label, cell, base in done:
@@ -77,19 +80,19 @@ def _row(claim, key, pairs: list[tuple[str, object, object]]) -> dict:
     missing = [label for label, cell, base in pairs if cell is None or base is None]
     detail += [f"{label}: pending" for label in missing]
     return {
-        "claim": claim,
-        "family": family,
-        "method": method,
-        "ipc": ipc,
-        "eval_arch": arch,
         "comparisons": len(done),
         "lower": outcomes.count("lower"),
         "within_spread": outcomes.count("within"),
         "higher": outcomes.count("higher"),
         "mean_gap": sum(gaps) / len(gaps) if gaps else float("nan"),
-        "verdict": "pending" if missing or not done else _verdict(outcomes),
+        "verdict": "pending" if missing or not done else _verdict(outcomes, expected),
         "detail": "; ".join(detail),
     }
+
+
+def _row(claim, key, pairs: list[tuple[str, object, object]]) -> dict:
+    family, method, ipc, arch = key
+    return {"claim": claim, "family": family, "method": method, "ipc": ipc, "eval_arch": arch} | judge(pairs)
 
 
 def bias_claims_frame(bias: pd.DataFrame, planned: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -107,38 +110,28 @@ def bias_claims_frame(bias: pd.DataFrame, planned: pd.DataFrame | None = None) -
         measured = plain
         for column, value in zip(["family", "method", "ipc", "eval_arch"], key, strict=True):
             measured = measured[measured[column] == value] if len(measured) else measured
-        unbiased = 1.0 / 10  # K = 10 classes in every CMNIST-DD / CCIFAR10-DD variant
         severities = sorted(group["severity"].unique())
-        ratio_pairs = []
-        for severity in severities:
-            ratios = sorted(r for r in group[group["severity"] == severity]["ratio"].unique() if r > unbiased + 1e-9)
-            if not (group[group["severity"] == severity]["ratio"].round(6) == unbiased).any():
-                continue
-            for ratio in ratios:
-                ratio_pairs.append(
-                    (
-                        f"r{ratio:g} s{severity:g}",
-                        _cell(measured, ratio, severity),
-                        _cell(measured, unbiased, severity),
-                    )
-                )
-        if ratio_pairs:
-            rows.append(_row("ratio", key, ratio_pairs))
-        severity_pairs = []
+        present = {(round(r, 6), s) for r, s in zip(group["ratio"], group["severity"], strict=True)}
         top = severities[-1] if severities else None
-        for ratio in sorted(group["ratio"].unique()):
-            for severity in severities[:-1]:
-                both = group[group["ratio"] == ratio]["severity"].unique()
-                if top in both and severity in both:
-                    severity_pairs.append(
-                        (
-                            f"r{ratio:g}: s{top:g} vs s{severity:g}",
-                            _cell(measured, ratio, top),
-                            _cell(measured, ratio, severity),
-                        )
-                    )
-        if severity_pairs:
-            rows.append(_row("severity", key, severity_pairs))
+        # (label, (ratio, severity) of the cell, (ratio, severity) of its baseline) of each claim's comparisons
+        wanted = {
+            "ratio": [
+                (f"r{r:g} s{s:g}", (r, s), (UNBIASED_RATIO, s))
+                for s in severities
+                for r in sorted(group[group["severity"] == s]["ratio"].unique())
+                if r > UNBIASED_RATIO + 1e-9 and (round(UNBIASED_RATIO, 6), s) in present
+            ],
+            "severity": [
+                (f"r{r:g}: s{top:g} vs s{s:g}", (r, top), (r, s))
+                for r in sorted(group["ratio"].unique())
+                for s in severities[:-1]
+                if (round(r, 6), top) in present and (round(r, 6), s) in present
+            ],
+        }
+        for claim, comparisons in wanted.items():
+            if comparisons:
+                pairs = [(label, _cell(measured, *cell), _cell(measured, *base)) for label, cell, base in comparisons]
+                rows.append(_row(claim, key, pairs))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if len(frame):
         order = {m: i for i, m in enumerate(METHOD_ORDER)}

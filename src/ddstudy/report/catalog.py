@@ -36,6 +36,10 @@ CATALOG: tuple[Output, ...] = (
     Output("tables/ptm_study.csv", "PTM study rows with CLoM settings and the gain over no CLoM", "PTM study"),
     Output("tables/ptm_study.md", "PTM study: one table per PTM axis (inits, pool, epoch, domain, α)"),
     Output(
+        "tables/ptm_claims.*",
+        "the PTM study's four claims (diversity, early epochs, domain, cross-architecture): a verdict from the cells",
+    ),
+    Output(
         "tables/ptm_cross_arch.csv",
         "cross-architecture accuracy of each set (method ± CLoM) by evaluation arch",
         "PTM study",
@@ -133,6 +137,7 @@ REPORT_TABLES: tuple[ReportTable, ...] = (
     ReportTable("bias_study", ("bias_study.md",)),
     ReportTable("bias_claims", ("bias_claims.csv", "bias_claims.md"), "has_ratio_sweep"),
     ReportTable("ptm_study", ("ptm_study.md",), "uses_clom"),
+    ReportTable("ptm_claims", ("ptm_claims.csv", "ptm_claims.md"), "uses_clom"),
     ReportTable("zoo", ("zoo.md",), "zoo"),
     ReportTable("debias", ("debias.csv", "debias.md"), "has_debias"),
     ReportTable("ptm_bias", ("ptm_bias.csv", "ptm_bias.md"), "ptm_bias_pairs"),

@@ -21,6 +21,7 @@ from ddstudy.report.bias_table import bias_table
 from ddstudy.report.catalog import describe, report_tables
 from ddstudy.report.debias import debias_markdown, debias_rows, fairness_frame, ptm_bias_frame, ptm_bias_markdown
 from ddstudy.report.ptm import clom_columns, ptm_tables
+from ddstudy.report.ptm_claims import planned_ptm_rows, ptm_claims_frame, ptm_claims_markdown
 from ddstudy.report.records import refuse_empty, study_records
 from ddstudy.report.reproduction import reproduction_frame, reproduction_markdown
 from ddstudy.report.style import clom_setting_text
@@ -278,6 +279,14 @@ def _ptm_study(r: ReportInputs) -> tuple[list[Path], list[Path]]:
     return [write_text(r.tables / "ptm_study.md", ptm_markdown(r.ptm, r.centre))], []
 
 
+def _ptm_claims(r: ReportInputs) -> tuple[list[Path], list[Path]]:
+    frame = ptm_claims_frame(r.ptm, planned_ptm_rows(r.study), r.centre)
+    return [
+        write_csv(frame, r.tables / "ptm_claims.csv"),
+        write_text(r.tables / "ptm_claims.md", ptm_claims_markdown(frame)),
+    ], []
+
+
 def _zoo(r: ReportInputs) -> tuple[list[Path], list[Path]]:
     return ([write_text(r.tables / "zoo.md", zoo_markdown(r.zoo))] if r.zoo is not None else []), []
 
@@ -328,6 +337,7 @@ TABLE_WRITERS = {
     "bias_study": _bias_study,
     "bias_claims": _bias_claims,
     "ptm_study": _ptm_study,
+    "ptm_claims": _ptm_claims,
     "zoo": _zoo,
     "debias": _debias,
     "ptm_bias": _ptm_bias,

@@ -56,7 +56,8 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
     variants = expand_datasets(grid_params["datasets"], seed)
     cells = expand_cells(distill, variants, seed, here)
     zoo = expand_zoo(grid_params.get("zoo"), variants, seed, here)
-    cells += expand_clom(grid_params.get("clom"), distill, cells, variants, zoo, seed, here)
+    clom_cells = expand_clom(grid_params.get("clom"), distill, cells, variants, zoo, seed, here)
+    cells += clom_cells
     debias_cells, debias_experts = expand_debias(grid_params.get("debias"), distill, cells, variants, zoo, seed, here)
     cells, zoo = cells + debias_cells, zoo + debias_experts
     cross_cells, cross_names, cross_pairs = expand_ptm_bias(
@@ -76,6 +77,7 @@ def study_from_params(params: dict, grid: str | None = None, source: str = "para
         zoo_root=Path(params.get("zoo_root", "zoo")),
         device=params.get("device", "auto"),
         ptm_bias_cells=cross_names,
+        clom_cells=tuple(c.name for c in clom_cells if c.clom),
         outputs=grid_params.get("outputs"),
         published=expand_published(grid_params.get("published"), cells, f"{here}.published"),
         ptm_bias_pairs=cross_pairs,

@@ -428,24 +428,29 @@ def expand_ptm_bias(
 # ------------------------------------------------------------------------------------- evaluations, published
 def expand_evaluations(evaluate: dict | None, cells: tuple[Cell, ...], variants, where: str) -> tuple:
     """(cell name, evaluation architecture) of every evaluation: each cell with ``archs`` (default its own
-    model), plus the ``cross_arch`` block's architectures on the cells it selects."""
+    model), plus the ``cross_arch`` block's architectures on the cells it selects (one block, or a list of blocks:
+    e.g. the costly architectures on the cheap IPC-1 sets only)."""
     evaluate = evaluate or {}
     pairs: list[tuple[str, str]] = []
     for cell in cells:
         for arch in evaluate.get("archs") or [cell.config.model]:
             pairs.append((cell.name, arch))
-    cross = evaluate.get("cross_arch")
-    if cross:
-        names = match(cross.get("datasets", ["*"]), [v.name for v in variants], f"{where}.evaluate.cross_arch.datasets")
+    cross_arch = evaluate.get("cross_arch") or []
+    blocks = [("", cross_arch)] if isinstance(cross_arch, dict) else [(f"[{i}]", b) for i, b in enumerate(cross_arch)]
+    for suffix, cross in blocks:
+        here = f"{where}.evaluate.cross_arch{suffix}"
+        names = match(cross.get("datasets", ["*"]), [v.name for v in variants], f"{here}.datasets")
         methods = cross.get("methods", list(METHODS))
         for method in methods:
             if method not in METHODS:
-                raise DDStudyError(f"{where}.evaluate.cross_arch.methods: unknown method '{method}'")
+                raise DDStudyError(f"{here}.methods: unknown method '{method}'")
+        sets = cross.get("sets", ["*"])
         for cell in cells:
             if (
                 cell.dataset in names
                 and cell.config.method in methods
                 and ("ipcs" not in cross or cell.config.method == "full" or cell.config.ipc in cross["ipcs"])
+                and any(fnmatch.fnmatchcase(cell.set_name, pattern) for pattern in sets)
             ):
                 pairs += [(cell.name, arch) for arch in cross.get("archs", [])]
     for _, arch in pairs:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ddstudy.accel import Accel
 from ddstudy.cost import CostModel
+from ddstudy.data.bias_kind import UNBIASED_RATIO
 from ddstudy.data.build import VariantSpec
 from ddstudy.data.sources import SourceOptions
 from ddstudy.debias import KdeConfig, debias_mode
@@ -119,6 +120,7 @@ class Study:
     resources: dict | None = None  # params `resources`: cpu_partition, mem_mb per rule group (defaults filled in)
     ptm_bias_pairs: tuple[tuple[str, str], ...] = ()  # (biased, unbiased) variants of the cross study
     ptm_bias_cells: tuple[str, ...] = ()  # its cells' names (the report's rows)
+    clom_cells: tuple[str, ...] = ()  # the names of the clom block's CLoM cells (centre and axes: ptm_claims)
     outputs: str | None = None  # the grid's own folder (params ``outputs``, e.g. results/repro); None: the top
     published: tuple[PublishedCell, ...] = ()  # published cells the grid re-runs (tables/reproduction.md)
 
@@ -184,12 +186,13 @@ class Study:
 
     @property
     def has_ratio_sweep(self) -> bool:
-        """Whether a biased variant above ratio 1/K (0.1) is evaluated beside its 1/K twin (same everything but the
-        ratio): Biased-DD's claims table."""
+        """Whether a biased variant above ratio 1/K (``UNBIASED_RATIO``) is evaluated beside its 1/K twin (same
+        everything but the ratio): Biased-DD's claims table."""
         evaluated = {row["dataset"] for row in self.planned_bias_rows}
         variants = {v.name: v for v in self.variants}
         return any(
-            variants[name].ratio > 0.1 and replace(variants[name], ratio=0.1).name in evaluated for name in evaluated
+            variants[name].ratio > UNBIASED_RATIO and replace(variants[name], ratio=UNBIASED_RATIO).name in evaluated
+            for name in evaluated
         )
 
     @property
