@@ -13,7 +13,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 CORES  ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup stage-dirs mnist demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro repro-resume repro-draws gpu-check
+.PHONY: setup stage-dirs mnist demo test lint bench dry-run clean-venv fashion-mnist pull push restamp repro ptm repro-resume repro-draws gpu-check
 
 # The stage folders DVC's stages pass to each other (empty until the pipeline fills them): with them in place
 # `dvc repro --dry` and `dvc status` work in a fresh clone (DVC cannot hash a dependency folder that is absent).
@@ -54,6 +54,9 @@ demo: setup
 # (Snakemake restarts where it stopped). Its outputs live in results/repro/ (committed).
 repro: setup
 	nice -n 10 $(BIN)/snakemake --cores $(CORES) --config grid=repro
+
+ptm: setup
+	nice -n 10 $(BIN)/snakemake --cores $(CORES) --config grid=ptm
 
 # A fresh clone holds the committed results/repro/ but not the datasets: build those, mark the committed outputs as
 # finished (`--touch`, outputs that are absent stay absent), then run what is left.
