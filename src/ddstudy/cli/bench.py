@@ -12,10 +12,28 @@ COMMANDS = {"bench": "time every network hot path, fast path against the oracle 
 
 
 def networks(args: argparse.Namespace) -> int:
+    from ddstudy import bench_baseline
     from ddstudy.bench_nets import BenchSettings, run_bench
+    from ddstudy.io import write_json
+    from ddstudy.outputs import check_output, claim_output
 
     settings = BenchSettings(**from_args(BenchSettings, args))
-    run_bench(settings, as_json=args.json, fashion_mnist_dir=args.fashion_mnist_dir)
+    baseline = bench_baseline.read_baseline(args.against) if args.against else None  # bad input before the work
+    if args.write_baseline:
+        check_output(
+            args.write_baseline, bench_baseline.BENCH_BASELINE, {"--against": args.against}, "--write-baseline"
+        )
+    rows = run_bench(settings, as_json=args.json, fashion_mnist_dir=args.fashion_mnist_dir)
+    if args.write_baseline:
+        record = bench_baseline.baseline_record(rows, note=args.baseline_note)
+        with claim_output(args.write_baseline, bench_baseline.BENCH_BASELINE, {}, "--write-baseline") as out:
+            write_json(out, record)
+        print(f"baseline: {len(record['paths'])} fast paths written to {out}")
+    if baseline is not None:
+        comparison = bench_baseline.compare(rows, baseline)
+        print(bench_baseline.report(comparison, baseline, args.against))
+        if any(c["slower"] for c in comparison):
+            return bench_baseline.SLOWDOWN_EXIT
     return 0
 
 
@@ -33,6 +51,14 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     add_flags(parser, BenchSettings)
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
     parser.add_argument("--fashion-mnist-dir", help="folder with the Fashion-MNIST idx .gz files")
+    parser.add_argument(
+        "--against",
+        metavar="BASELINE",
+        help="compare each fast path's speed-up over the oracle with a baseline (docs/bench-baseline.json); "
+        "exit 3 when one fell beyond the baseline's noise",
+    )
+    parser.add_argument("--write-baseline", metavar="FILE", help="record this run's speed-ups as a baseline")
+    parser.add_argument("--baseline-note", default="", help="what else ran beside the baseline's run (recorded)")
     parser.set_defaults(func=networks)
     kinds = parser.add_subparsers(dest="what")
     data = leaf(kinds, "data", help="time building one 60k-sample variant of each bias kind")
