@@ -247,7 +247,7 @@ def test_every_report_table_has_one_writer_a_catalog_line_and_the_rule_declares_
         for name in table.files:
             assert describe(f"tables/{name}") != "(generated file)", name
     demo, repro = load_study("params.yaml", "demo"), load_study("params.yaml", "repro")
-    assert {t.name for t in report_tables(demo)} == {"bias_study", "ptm_study", "zoo", "debias", "ptm_bias"}
+    assert {t.name for t in report_tables(demo)} == {"bias_study", "ptm_study", "ptm_claims", "zoo", "debias", "ptm_bias"}
     assert {t.name for t in report_tables(repro)} == {"bias_study", "bias_claims", "zoo", "debias", "reproduction"}
     assert "results/repro/tables/reproduction.md" in report_table_files(repro, "results/repro/tables")
     assert "report_table_files(STUDY, TABLES_DIR)" in Path("workflow/rules/report.smk").read_text()
